@@ -1,0 +1,7 @@
+using System.CommandLine;
+using SharpLens.Cli.Commands;
+
+var root = new RootCommand("SharpLens: look inside transformers from .NET — hooked models, activation caches, model organisms.");
+root.Subcommands.Add(TourCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
+return await root.Parse(args).InvokeAsync();

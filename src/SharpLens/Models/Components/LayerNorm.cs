@@ -1,0 +1,52 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using SharpLens.Hooks;
+using static TorchSharp.torch;
+
+namespace SharpLens.Models.Components;
+
+/// <summary>
+/// LayerNorm as TransformerLens writes it, so its scale can be cached and frozen:
+/// x̂ = (x − mean(x)) / scale, scale = sqrt(var(x) + ε), output x̂ ⊙ w + b (LN) or x̂ alone (LNPre).
+/// With <see cref="Normalization.None"/> it is the identity and has no hooks.
+/// </summary>
+public sealed class LayerNorm : nn.Module
+{
+    readonly Normalization _kind;
+    readonly double _eps;
+    readonly long _dModel;
+    public Parameter? w; // [d_model]
+    public Parameter? b; // [d_model]
+    readonly HookPoint? hook_scale, hook_normalized;
+
+    public LayerNorm(ModelConfig cfg, Normalization kind, string name, HookPointSet hooks) : base(name)
+    {
+        _kind = kind;
+        _eps = cfg.Eps;
+        _dModel = cfg.DModel;
+        if (kind == Normalization.LN)
+        {
+            w = new Parameter(torch.ones(cfg.DModel));
+            b = new Parameter(torch.zeros(cfg.DModel));
+        }
+        if (kind != Normalization.None)
+        {
+            hook_scale = hooks.Create($"{name}.hook_scale");
+            hook_normalized = hooks.Create($"{name}.hook_normalized");
+        }
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x) // [batch, pos, d_model]
+    {
+        if (_kind == Normalization.None) return x;
+        if (!hook_scale!.HasHooks && !hook_normalized!.HasHooks)
+            return nn.functional.layer_norm(x, [_dModel], w, b, _eps); // the fused kernel: same maths, one pass
+
+        x = x - x.mean([-1], keepdim: true);
+        var scale = hook_scale.Apply((x.pow(2).mean([-1], keepdim: true) + _eps).sqrt()); // [batch, pos, 1]
+        x = x / scale;
+        if (w is not null) x = x * w + b!;
+        return hook_normalized!.Apply(x);
+    }
+}

@@ -1,0 +1,136 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using LayerNorm = SharpLens.Models.Components.LayerNorm;
+using SharpLens.Hooks;
+using SharpLens.Models.Components;
+using SharpLens.Native;
+using static TorchSharp.torch;
+
+namespace SharpLens.Models;
+
+/// <summary>
+/// A decoder-only transformer whose every activation passes a named hook point, with TransformerLens's names
+/// and shapes. <c>Run</c> gives logits, <c>RunWithCache</c> records activations, <c>RunWithHooks</c> reads or
+/// replaces them for one call.
+/// </summary>
+/// <remarks>
+/// tokens → embed (+ pos_embed) → blocks[0..n_layers) → ln_final → unembed → logits [batch, pos, d_vocab].
+/// </remarks>
+public sealed partial class HookedTransformer : nn.Module
+{
+    public Embed embed;
+    public PosEmbed? pos_embed;
+    public ModuleList<TransformerBlock> blocks;
+    public LayerNorm ln_final;
+    public Unembed unembed;
+    readonly HookPoint hook_embed;
+    readonly HookPoint? hook_pos_embed;
+    readonly HookPointSet _hooks = new();
+
+    public ModelConfig Config { get; }
+    public ModelOptions Options { get; private set; }
+
+    /// <summary>Every hook point, by TransformerLens name, in the order the forward pass reaches them.</summary>
+    public IReadOnlyDictionary<string, HookPoint> HookDict => _hooks.ByName;
+
+    /// <summary>Builds a model with random weights (normal with std <see cref="ModelConfig.InitRange"/>, biases 0).</summary>
+    public HookedTransformer(ModelConfig config, ModelOptions? options = null, long seed = 0) : base("HookedTransformer")
+    {
+        TorchNative.EnsureLoaded();
+        Config = config.Validated();
+        Options = options ?? new ModelOptions();
+        var cfg = Config;
+
+        embed = new Embed(cfg);
+        hook_embed = _hooks.Create("hook_embed");
+        if (cfg.PositionalEmbeddingType == PositionalEmbedding.Learned)
+        {
+            pos_embed = new PosEmbed(cfg);
+            hook_pos_embed = _hooks.Create("hook_pos_embed");
+        }
+        blocks = new ModuleList<TransformerBlock>([.. Enumerable.Range(0, cfg.NLayers).Select(l => new TransformerBlock(cfg, l, _hooks))]);
+        ln_final = new LayerNorm(cfg, cfg.FinalNormalization, "ln_final", _hooks);
+        unembed = new Unembed(cfg);
+        RegisterComponents();
+
+        InitializeWeights(seed);
+        this.to(Options.DType).to(Options.TorchDevice);
+    }
+
+    void InitializeWeights(long seed)
+    {
+        using var _ = torch.no_grad();
+        var generator = new Generator((ulong)seed);
+        foreach (var (name, p) in named_parameters())
+        {
+            string leaf = name[(name.LastIndexOf('.') + 1)..];
+            if (leaf.StartsWith("W_", StringComparison.Ordinal)) p.normal_(0, Config.InitRange, generator);
+        }
+        if (Config.TiedEmbeddings) unembed.W_U.copy_(embed.W_E.t());
+    }
+
+    /// <summary>Logits [batch, pos, d_vocab] for token ids [batch, pos] (or [pos]).</summary>
+    /// <param name="attentionMask">[batch, pos]: 1 for real tokens, 0 for padding (see <c>ToTokens</c> for batches).</param>
+    public Tensor Run(Tensor tokens, Tensor? attentionMask = null)
+    {
+        using var scope = torch.NewDisposeScope();
+        return Forward(tokens, attentionMask).MoveToOuterDisposeScope();
+    }
+
+    Tensor Forward(Tensor tokens, Tensor? attentionMask)
+    {
+        tokens = CheckTokens(tokens, attentionMask);
+        var device = embed.W_E.device;
+        long pos = tokens.shape[1];
+        var padding = attentionMask?.to(device);
+        var mask = new AttentionMask(pos, padding, device);
+
+        var residual = hook_embed.Apply(embed.Forward(tokens)); // [batch, pos, d_model]
+        if (pos_embed is not null)
+        {
+            // With padding, positions count real tokens only, so a left-padded prompt sees the positions it would alone.
+            var positions = padding is null
+                ? torch.arange(pos, device: device).expand(tokens.shape[0], pos)
+                : (padding.to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0); // [batch, pos]
+            residual = residual + hook_pos_embed!.Apply(pos_embed.Forward(positions));
+        }
+        foreach (var block in blocks) residual = block.Forward(residual, mask);
+        return unembed.Forward(ln_final.Forward(residual)); // [batch, pos, d_vocab]
+    }
+
+    Tensor CheckTokens(Tensor tokens, Tensor? attentionMask)
+    {
+        if (tokens.dim() == 1) tokens = tokens.unsqueeze(0);
+        if (tokens.dim() != 2)
+            throw new ModelInputException("tokens", $"tokens must be [batch, pos] (or [pos]); got shape [{string.Join(", ", tokens.shape)}].");
+        if (tokens.dtype is not (ScalarType.Int64 or ScalarType.Int32 or ScalarType.Int16 or ScalarType.Int8 or ScalarType.Byte))
+            throw new ModelInputException("tokens", $"tokens must be integer token ids; got dtype {tokens.dtype}.");
+        long pos = tokens.shape[1];
+        if (pos == 0) throw new ModelInputException("tokens", "tokens is empty: give at least one token.");
+        if (pos > Config.NCtx)
+            throw new ModelInputException("tokens", $"The sequence has {pos} tokens but {Config.ModelName} accepts at most n_ctx = {Config.NCtx}; truncate it or split it into windows.");
+        long max = tokens.max().item<long>(), min = tokens.min().item<long>();
+        if (max >= Config.DVocab || min < 0)
+        {
+            long bad = max >= Config.DVocab ? max : min;
+            var where = (tokens == bad).nonzero()[0];
+            throw new ModelInputException("tokens",
+                $"Token id {bad} at [batch {where[0].item<long>()}, position {where[1].item<long>()}] is outside the vocabulary: " +
+                $"{Config.ModelName} has d_vocab = {Config.DVocab}, so ids must be in [0, {Config.DVocab - 1}]. Was the text tokenized with another model's tokenizer?");
+        }
+        if (attentionMask is not null && !attentionMask.shape.SequenceEqual(tokens.shape))
+            throw new ModelInputException("attentionMask", $"attentionMask has shape [{string.Join(", ", attentionMask.shape)}] but tokens have [{string.Join(", ", tokens.shape)}].");
+        return tokens.to(ScalarType.Int64).to(embed.W_E.device);
+    }
+
+    /// <summary>Moves the model to another device ("cpu", "cuda", "cuda:1") and/or precision.</summary>
+    public HookedTransformer MoveTo(string device, ScalarType? dtype = null)
+    {
+        Options = new ModelOptions(device, dtype ?? Options.DType);
+        this.to(Options.DType).to(Options.TorchDevice);
+        return this;
+    }
+}
+
+/// <summary>An argument of a forward pass is unusable; <see cref="ArgumentException.ParamName"/> names it.</summary>
+public sealed class ModelInputException(string argument, string message) : ArgumentException(message, argument);
