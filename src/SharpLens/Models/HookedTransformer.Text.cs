@@ -27,6 +27,9 @@ public sealed partial class HookedTransformer
         }
     }
 
+    /// <summary>The tokenizer if one was set or already created, without creating one.</summary>
+    internal ModelTokenizer? TokenizerIfSet => _tokenizer;
+
     /// <summary>Token ids [1, pos] int64 of one text, BOS first unless <paramref name="prependBos"/> is false.</summary>
     public Tensor ToTokens(string text, bool prependBos = true) => tensor(EncodeIds(text, prependBos).Select(i => (long)i).ToArray()).unsqueeze(0); // [1, pos]
 
