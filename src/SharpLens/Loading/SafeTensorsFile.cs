@@ -37,7 +37,7 @@ public sealed record SafeTensorInfo(string Name, ScalarType DType, long[] Shape,
 public sealed unsafe class SafeTensorsFile : IDisposable
 {
     /// <summary>Staged copies into non-contiguous or differently typed destinations go this many bytes at a time.</summary>
-    internal static long StagingBytes = 8 << 20;
+    internal static long StagingBytes = 4 << 20;
 
     readonly MemoryMappedFile _map;
     readonly MemoryMappedViewAccessor _view;
