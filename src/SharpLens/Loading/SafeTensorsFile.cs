@@ -37,7 +37,7 @@ public sealed record SafeTensorInfo(string Name, ScalarType DType, long[] Shape,
 public sealed unsafe class SafeTensorsFile : IDisposable
 {
     /// <summary>Staged copies into non-contiguous or differently typed destinations go this many bytes at a time.</summary>
-    internal static long StagingBytes = 4 << 20;
+    internal static long StagingBytes = 1 << 20;
 
     readonly MemoryMappedFile _map;
     readonly MemoryMappedViewAccessor _view;
@@ -242,14 +242,16 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             return;
         }
         long rowBytes = info.ByteCount / info.Shape[0];
-        long rowsPerChunk = Math.Max(1, StagingBytes / Math.Max(1, rowBytes));
+        long rowsPerChunk = Math.Clamp(StagingBytes / rowBytes, 1, info.Shape[0]);
+        // One buffer for all chunks: allocating one per chunk leaves the allocator holding several freed ones.
+        using var staging = torch.empty([rowsPerChunk, .. info.Shape[1..]], info.DType);
         for (long row = 0; row < info.Shape[0]; row += rowsPerChunk)
         {
             long rows = Math.Min(rowsPerChunk, info.Shape[0] - row);
-            using var staging = torch.empty([rows, .. info.Shape[1..]], info.DType);
-            CopyBytes(info, info.Begin + row * rowBytes, staging, rows * rowBytes);
+            using var chunk = staging.narrow(0, 0, rows);
+            CopyBytes(info, info.Begin + row * rowBytes, chunk, rows * rowBytes);
             using var slice = destination.narrow(0, row, rows);
-            slice.copy_(staging);
+            slice.copy_(chunk);
         }
     }
 
