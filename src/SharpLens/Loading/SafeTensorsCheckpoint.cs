@@ -88,7 +88,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
         return FileFor(name).Read(name);
     }
 
-    /// <inheritdoc cref="SafeTensorsFile.ReadInto"/>
+    /// <inheritdoc cref="SafeTensorsFile.ReadInto(string, Tensor)"/>
     public void ReadInto(string name, Tensor destination)
     {
         Info(name);

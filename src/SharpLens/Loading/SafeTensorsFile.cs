@@ -37,7 +37,7 @@ public sealed record SafeTensorInfo(string Name, ScalarType DType, long[] Shape,
 public sealed unsafe class SafeTensorsFile : IDisposable
 {
     /// <summary>Staged copies into non-contiguous or differently typed destinations go this many bytes at a time.</summary>
-    internal static long StagingBytes = 1 << 20;
+    internal const long StagingBytes = 1 << 20;
 
     readonly MemoryMappedFile _map;
     readonly MemoryMappedViewAccessor _view;
@@ -224,7 +224,9 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     /// device or strides (a transposed view of a parameter, say). A contiguous CPU destination of the file's
     /// dtype receives the bytes directly; any other goes through a small staging buffer, a few rows at a time.
     /// </summary>
-    public void ReadInto(string name, Tensor destination)
+    public void ReadInto(string name, Tensor destination) => ReadInto(name, destination, StagingBytes);
+
+    internal void ReadInto(string name, Tensor destination, long stagingBytes)
     {
         var info = Info(name);
         if (!destination.shape.SequenceEqual(info.Shape))
@@ -242,7 +244,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
             return;
         }
         long rowBytes = info.ByteCount / info.Shape[0];
-        long rowsPerChunk = Math.Clamp(StagingBytes / rowBytes, 1, info.Shape[0]);
+        long rowsPerChunk = Math.Clamp(stagingBytes / rowBytes, 1, info.Shape[0]);
         // One buffer for all chunks: allocating one per chunk leaves the allocator holding several freed ones.
         using var staging = torch.empty([rowsPerChunk, .. info.Shape[1..]], info.DType);
         for (long row = 0; row < info.Shape[0]; row += rowsPerChunk)

@@ -86,19 +86,13 @@ public class SafeTensorsTests
         var source = torch.randn([37, 6], generator: new Generator(9));
         string path = dir.File("t.safetensors");
         SafeTensorsWriter.Write(path, [new("w", source)]);
-        long saved = SafeTensorsFile.StagingBytes;
-        try
-        {
-            SafeTensorsFile.StagingBytes = 5 * 6 * 4; // five rows per chunk: 37 rows take eight chunks, the last partial
-            using var file = SafeTensorsFile.Open(path);
-            var target = torch.zeros([6, 37], ScalarType.Float64);
-            file.ReadInto("w", target.t());
-            Assert.Equal(0.0, LoadingTestKit.MaxAbsDiff(target.t(), source));
-            var direct = torch.zeros([37, 6]);
-            file.ReadInto("w", direct);
-            Assert.True(direct.bytes.SequenceEqual(source.bytes));
-        }
-        finally { SafeTensorsFile.StagingBytes = saved; }
+        using var file = SafeTensorsFile.Open(path);
+        var target = torch.zeros([6, 37], ScalarType.Float64);
+        file.ReadInto("w", target.t(), stagingBytes: 5 * 6 * 4); // five rows per chunk: 37 rows take eight chunks, the last partial
+        Assert.Equal(0.0, LoadingTestKit.MaxAbsDiff(target.t(), source));
+        var direct = torch.zeros([37, 6]);
+        file.ReadInto("w", direct);
+        Assert.True(direct.bytes.SequenceEqual(source.bytes));
     }
 
     [Fact]
