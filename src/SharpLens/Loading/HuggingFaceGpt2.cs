@@ -132,8 +132,8 @@ public static class HuggingFaceGpt2
     {
         var expected = weights.Select(w => Stored(w, prefix)).ToHashSet(StringComparer.Ordinal);
         foreach (var name in expected.Where(n => !checkpoint.Contains(n)))
-            throw new CheckpointException(checkpoint.Source, name, $"the checkpoint lacks this weight, which a GPT-2 with this config.json needs " +
-                $"{(name == "lm_head.weight" ? "(tie_word_embeddings is false, so lm_head.weight must be stored)" : "")}; is the download complete?");
+            throw new CheckpointException(checkpoint.Source, name, "the checkpoint lacks this weight, which a GPT-2 with this config.json needs" +
+                (name == "lm_head.weight" ? " (tie_word_embeddings is false, so lm_head.weight must be stored)" : "") + "; is the download complete?");
         bool Skipped(string name) =>
             name.EndsWith(".attn.bias", StringComparison.Ordinal) || name.EndsWith(".attn.masked_bias", StringComparison.Ordinal) || name == "lm_head.weight";
         foreach (var name in checkpoint.Names.Where(n => !expected.Contains(n) && !Skipped(n)).Order(StringComparer.Ordinal))
