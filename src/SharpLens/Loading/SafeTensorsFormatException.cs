@@ -1,0 +1,12 @@
+namespace SharpLens.Loading;
+
+/// <summary>
+/// A safetensors file that breaks the format (see SafeTensorsFile.cs): the message names the file, the tensor
+/// when one is at fault, and what is wrong.
+/// </summary>
+public sealed class SafeTensorsFormatException(string filePath, string? tensorName, string problem)
+    : FormatException(tensorName is null ? $"{filePath}: {problem}" : $"{filePath}: tensor '{tensorName}': {problem}")
+{
+    public string FilePath { get; } = filePath;
+    public string? TensorName { get; } = tensorName;
+}

@@ -1,0 +1,65 @@
+using TorchSharp;
+using SharpLens.Loading;
+using static TorchSharp.torch;
+
+namespace SharpLens.Models;
+
+public sealed partial class HookedTransformer
+{
+    /// <summary>
+    /// Builds a model from weights under TransformerLens's names (<c>embed.W_E</c>, <c>blocks.0.attn.W_Q</c>, ...).
+    /// Every parameter must be present with its exact shape, and nothing else may be; the weights are copied
+    /// into the model's dtype and device.
+    /// </summary>
+    public static HookedTransformer FromStateDict(ModelConfig config, IReadOnlyDictionary<string, Tensor> stateDict, ModelOptions? options = null)
+    {
+        var model = new HookedTransformer(config, options);
+        try
+        {
+            model.LoadStateDict(stateDict);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Loads a Hugging Face GPT-2 folder (config.json + model.safetensors, or a sharded index) as it is,
+    /// without folding or centring any weights.
+    /// </summary>
+    public static HookedTransformer FromPretrained(string folder, ModelOptions? options = null) => HuggingFaceGpt2.Load(folder, options);
+
+    /// <summary>Writes config.json and model.safetensors in the Hugging Face GPT-2 layout (see <see cref="HuggingFaceGpt2.Save"/>).</summary>
+    public void SaveHuggingFace(string folder) => HuggingFaceGpt2.Save(this, folder);
+
+    /// <summary>Copies weights named as in <c>named_parameters()</c> into this model, after checking all names and shapes.</summary>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict)
+    {
+        var parameters = named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
+        var missing = parameters.Keys.Where(n => !stateDict.ContainsKey(n)).ToList();
+        if (missing.Count > 0)
+            throw new StateDictException(missing[0], $"The state dict lacks {missing.Count} of {Config.ModelName}'s {parameters.Count} parameters: " +
+                $"{string.Join(", ", missing.Take(5).Select(n => $"'{n}'"))}{(missing.Count > 5 ? ", ..." : "")}. Names follow TransformerLens (embed.W_E, blocks.0.attn.W_Q, ...).");
+        var unexpected = stateDict.Keys.Where(n => !parameters.ContainsKey(n)).ToList();
+        if (unexpected.Count > 0)
+            throw new StateDictException(unexpected[0], $"The state dict has {unexpected.Count} tensors that {Config.ModelName} has no parameter for: " +
+                $"{string.Join(", ", unexpected.Take(5).Select(n => $"'{n}'"))}{(unexpected.Count > 5 ? ", ..." : "")}. Does the config match the weights (attn_only, normalization_type, positional embedding)?");
+        foreach (var (name, parameter) in parameters)
+        {
+            var value = stateDict[name];
+            if (!value.shape.SequenceEqual(parameter.shape))
+                throw new StateDictException(name, $"State dict tensor '{name}' has shape [{string.Join(", ", value.shape)}] but the model expects [{string.Join(", ", parameter.shape)}]; check d_model, n_heads, d_head, d_mlp, d_vocab and n_ctx in the config.");
+        }
+        using var _ = torch.no_grad();
+        foreach (var (name, parameter) in parameters) parameter.copy_(stateDict[name]);
+    }
+}
+
+/// <summary>A state dict that does not fit the model: a missing, unexpected or misshapen tensor, named.</summary>
+public sealed class StateDictException(string tensorName, string message) : ArgumentException(message, "stateDict")
+{
+    public string TensorName { get; } = tensorName;
+}
