@@ -108,7 +108,7 @@ public static class HuggingFaceGpt2
                     $"shape [{string.Join(", ", info.Shape)}] does not match config.json, which implies [{string.Join(", ", w.Shape)}].");
         }
 
-        var model = new HookedTransformer(config, options);
+        var model = HookedTransformer.Uninitialized(config, options); // every weight is read below
         try
         {
             using var _ = torch.no_grad();

@@ -13,7 +13,7 @@ public sealed partial class HookedTransformer
     /// </summary>
     public static HookedTransformer FromStateDict(ModelConfig config, IReadOnlyDictionary<string, Tensor> stateDict, ModelOptions? options = null)
     {
-        var model = new HookedTransformer(config, options);
+        var model = Uninitialized(config, options);
         try
         {
             model.LoadStateDict(stateDict);
@@ -27,10 +27,18 @@ public sealed partial class HookedTransformer
     }
 
     /// <summary>
-    /// Loads a Hugging Face GPT-2 folder (config.json + model.safetensors, or a sharded index) as it is,
-    /// without folding or centring any weights.
+    /// Loads a Hugging Face GPT-2 folder (config.json + model.safetensors, or a sharded index). As in TransformerLens,
+    /// the weights are processed by default (LayerNorm folded, writing weights and unembedding centred, value biases
+    /// folded), which leaves every log-probability unchanged; pass <see cref="WeightProcessingOptions.None"/> for the
+    /// weights exactly as stored.
     /// </summary>
-    public static HookedTransformer FromPretrained(string folder, ModelOptions? options = null) => HuggingFaceGpt2.Load(folder, options);
+    public static HookedTransformer FromPretrained(string folder, ModelOptions? options = null, WeightProcessingOptions? processing = null)
+    {
+        var raw = HuggingFaceGpt2.Load(folder, options);
+        processing ??= WeightProcessingOptions.Default;
+        if (processing == WeightProcessingOptions.None) return raw;
+        using (raw) return raw.ProcessWeights(processing);
+    }
 
     /// <summary>Writes config.json and model.safetensors in the Hugging Face GPT-2 layout (see <see cref="HuggingFaceGpt2.Save"/>).</summary>
     public void SaveHuggingFace(string folder) => HuggingFaceGpt2.Save(this, folder);

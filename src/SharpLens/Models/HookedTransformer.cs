@@ -34,7 +34,10 @@ public sealed partial class HookedTransformer : nn.Module
     public IReadOnlyDictionary<string, HookPoint> HookDict => _hooks.ByName;
 
     /// <summary>Builds a model with random weights (normal with std <see cref="ModelConfig.InitRange"/>, biases 0).</summary>
-    public HookedTransformer(ModelConfig config, ModelOptions? options = null, long seed = 0) : base("HookedTransformer")
+    public HookedTransformer(ModelConfig config, ModelOptions? options = null, long seed = 0) : this(config, options, (long?)seed) { }
+
+    /// <param name="seed">null leaves the weights uninitialised, for loaders that overwrite every one of them.</param>
+    HookedTransformer(ModelConfig config, ModelOptions? options, long? seed) : base("HookedTransformer")
     {
         TorchNative.EnsureLoaded();
         Config = config.Validated();
@@ -53,9 +56,12 @@ public sealed partial class HookedTransformer : nn.Module
         unembed = new Unembed(cfg);
         RegisterComponents();
 
-        InitializeWeights(seed);
+        if (seed is { } s) InitializeWeights(s);
         this.to(Options.DType).to(Options.TorchDevice);
     }
+
+    /// <summary>A model whose parameters are allocated but not initialised: every one must be overwritten.</summary>
+    internal static HookedTransformer Uninitialized(ModelConfig config, ModelOptions? options) => new(config, options, null);
 
     void InitializeWeights(long seed)
     {

@@ -42,7 +42,7 @@ public static class WeightProcessing
         try
         {
             // Built outside any dispose scope: the new model's parameters must outlive this call.
-            var result = BuildWithWeights(processed.Config, processed.StateDict, model.Options);
+            var result = HookedTransformer.FromStateDict(processed.Config, processed.StateDict, model.Options);
             if (model.TokenizerIfSet is { } tokenizer) result.Tokenizer = tokenizer;
             return result;
         }
@@ -176,30 +176,6 @@ public static class WeightProcessing
     static Tensor Get(Dictionary<string, Tensor> w, string name) =>
         w.TryGetValue(name, out var t) ? t : throw new KeyNotFoundException(
             $"The state dict has no tensor '{name}', which weight processing needs; is it a state dict of a model with this config (TransformerLens names)?");
-
-    /// <summary>
-    /// A model of this config holding exactly these parameters. Named apart from the loader's FromStateDict
-    /// (added on another branch) so both can live together until they are unified.
-    /// </summary>
-    internal static HookedTransformer BuildWithWeights(ModelConfig config, IReadOnlyDictionary<string, Tensor> weights, ModelOptions options)
-    {
-        var model = new HookedTransformer(config, options);
-        using var _ = torch.no_grad();
-        var names = new HashSet<string>();
-        foreach (var (name, parameter) in model.named_parameters())
-        {
-            names.Add(name);
-            if (!weights.TryGetValue(name, out var source))
-                throw new KeyNotFoundException($"No tensor '{name}' was given for {config.ModelName}, which has that parameter.");
-            if (!source.shape.SequenceEqual(parameter.shape))
-                throw new ArgumentException($"Tensor '{name}' has shape [{string.Join(", ", source.shape)}] but {config.ModelName} needs [{string.Join(", ", parameter.shape)}].", nameof(weights));
-            parameter.copy_(source);
-        }
-        var extra = weights.Keys.Where(k => !names.Contains(k)).ToList();
-        if (extra.Count > 0)
-            throw new ArgumentException($"Tensors {string.Join(", ", extra)} have no parameter in {config.ModelName} (norm kind {config.NormalizationType}); check the config matches the weights.", nameof(weights));
-        return model;
-    }
 }
 
 public sealed partial class HookedTransformer

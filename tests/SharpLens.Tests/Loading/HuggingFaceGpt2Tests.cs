@@ -39,7 +39,7 @@ public class HuggingFaceGpt2Tests(ITestOutputHelper output)
         using var scope = torch.NewDisposeScope();
         using var model = RandomModel(Gpt2Shaped(tied, act));
         model.SaveHuggingFace(dir.Path);
-        using var loaded = HookedTransformer.FromPretrained(dir.Path);
+        using var loaded = HookedTransformer.FromPretrained(dir.Path, processing: WeightProcessingOptions.None);
 
         var tokens = Tokens(model.Config.DVocab);
         Assert.Equal(0.0, MaxAbsDiff(model.Run(tokens), loaded.Run(tokens)));
@@ -65,7 +65,7 @@ public class HuggingFaceGpt2Tests(ITestOutputHelper output)
     public void Logits_match_an_independent_pytorch_gpt2_within_1e_4(string fixture, string input)
     {
         using var scope = torch.NewDisposeScope();
-        using var model = HookedTransformer.FromPretrained(Fixture(fixture));
+        using var model = HookedTransformer.FromPretrained(Fixture(fixture), processing: WeightProcessingOptions.None);
         using var golden = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixture(fixture), "golden.json")));
         var entry = golden.RootElement.GetProperty(input);
         var tokenRows = entry.GetProperty("tokens").EnumerateArray().Select(r => r.EnumerateArray().Select(t => t.GetInt64()).ToArray()).ToArray();
@@ -79,6 +79,30 @@ public class HuggingFaceGpt2Tests(ITestOutputHelper output)
         double diff = MaxAbsDiff(logits, expected);
         output.WriteLine($"{fixture}/{input}: max |diff| = {diff:E2}");
         Assert.True(diff <= 1e-4, $"{fixture}/{input}: max |SharpLens − PyTorch reference| = {diff:E2}, above 1e-4");
+    }
+
+    [Theory]
+    [InlineData("gpt2-tiny-tied")]
+    [InlineData("gpt2-tiny-untied-f16")]
+    public void Processed_weights_by_default_give_the_reference_log_probs_within_1e_4(string fixture)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var processed = HookedTransformer.FromPretrained(Fixture(fixture));
+        Assert.True(processed.Config.WeightsProcessed);
+        Assert.Equal(Normalization.LNPre, processed.Config.NormalizationType);
+        using var golden = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixture(fixture), "golden.json")));
+        var entry = golden.RootElement.GetProperty("batch");
+        var tokenRows = entry.GetProperty("tokens").EnumerateArray().Select(r => r.EnumerateArray().Select(t => t.GetInt64()).ToArray()).ToArray();
+        var tokens = torch.tensor(tokenRows.SelectMany(r => r).ToArray()).reshape(tokenRows.Length, tokenRows[0].Length);
+        var shape = entry.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray();
+        var expected = torch.tensor(entry.GetProperty("logits").EnumerateArray().Select(x => x.GetDouble()).ToArray()).reshape(shape);
+
+        var logProbs = processed.Run(tokens).to(torch.ScalarType.Float64).log_softmax(-1);
+        double diff = MaxAbsDiff(logProbs, expected.log_softmax(-1));
+        output.WriteLine($"{fixture}: processed vs reference log-probs, max |diff| = {diff:E2}");
+        Assert.True(diff <= 1e-4, $"{fixture}: processed log-probs differ from the reference by {diff:E2}");
+        // Centring the unembedding shifts raw logits, so they must differ while log-probs agree.
+        Assert.True(MaxAbsDiff(processed.Run(tokens), expected) > 1e-3);
     }
 
     [Fact]
@@ -118,7 +142,7 @@ public class HuggingFaceGpt2Tests(ITestOutputHelper output)
         File.WriteAllText(sharded.File("model.safetensors.index.json"), new JsonObject { ["metadata"] = new JsonObject(), ["weight_map"] = weightMap }.ToJsonString());
         File.Copy(single.File("config.json"), sharded.File("config.json"));
 
-        using var fromShards = HookedTransformer.FromPretrained(sharded.Path);
+        using var fromShards = HookedTransformer.FromPretrained(sharded.Path, processing: WeightProcessingOptions.None);
         var tokens = Tokens(model.Config.DVocab);
         Assert.Equal(0.0, MaxAbsDiff(model.Run(tokens), fromShards.Run(tokens)));
     }
@@ -131,7 +155,7 @@ public class HuggingFaceGpt2Tests(ITestOutputHelper output)
         RandomModel(Gpt2Shaped(tied: true)).SaveHuggingFace(dir.Path);
         File.WriteAllText(dir.File("model.safetensors.index.json"),
             """{"weight_map": {"transformer.wte.weight": "model-00001-of-00002.safetensors"}}""");
-        var e = Assert.Throws<SafeTensorsFormatException>(() => HookedTransformer.FromPretrained(dir.Path));
+        var e = Assert.Throws<SafeTensorsFormatException>(() => HookedTransformer.FromPretrained(dir.Path, processing: WeightProcessingOptions.None));
         Assert.Equal(dir.File("model.safetensors.index.json"), e.FilePath);
         Assert.Equal("transformer.wte.weight", e.TensorName);
         Assert.Contains("model-00001-of-00002.safetensors", e.Message);
@@ -148,12 +172,12 @@ public class HuggingFaceGpt2Tests(ITestOutputHelper output)
             Assert.All(file.Names, n => Assert.Equal(ScalarType.BFloat16, file.Info(n).DType));
         Assert.Equal("bfloat16", JsonNode.Parse(File.ReadAllText(dir.File("config.json")))!["torch_dtype"]!.GetValue<string>());
 
-        using var asFloat = HookedTransformer.FromPretrained(dir.Path);
+        using var asFloat = HookedTransformer.FromPretrained(dir.Path, processing: WeightProcessingOptions.None);
         Assert.Equal(ScalarType.Float32, asFloat.embed.W_E.dtype);
         Assert.Equal(0.0, MaxAbsDiff(asFloat.blocks[1].attn.W_K, model.blocks[1].attn.W_K));
         Assert.Equal(0.0, MaxAbsDiff(asFloat.unembed.W_U, model.unembed.W_U));
 
-        using var asBf16 = HookedTransformer.FromPretrained(dir.Path, new ModelOptions(DType: ScalarType.BFloat16));
+        using var asBf16 = HookedTransformer.FromPretrained(dir.Path, new ModelOptions(DType: ScalarType.BFloat16), processing: WeightProcessingOptions.None);
         var tokens = Tokens(model.Config.DVocab);
         var logits = asBf16.Run(tokens);
         Assert.Equal(ScalarType.BFloat16, logits.dtype);
@@ -167,8 +191,8 @@ public class HuggingFaceGpt2Tests(ITestOutputHelper output)
     public void Half_precision_models_stay_close_to_the_float32_reference(ScalarType dtype, int mantissaBits)
     {
         using var scope = torch.NewDisposeScope();
-        using var full = HookedTransformer.FromPretrained(Fixture("gpt2-tiny-tied"));
-        using var half = HookedTransformer.FromPretrained(Fixture("gpt2-tiny-tied"), new ModelOptions(DType: dtype));
+        using var full = HookedTransformer.FromPretrained(Fixture("gpt2-tiny-tied"), processing: WeightProcessingOptions.None);
+        using var half = HookedTransformer.FromPretrained(Fixture("gpt2-tiny-tied"), new ModelOptions(DType: dtype), processing: WeightProcessingOptions.None);
         Assert.Equal(dtype, half.blocks[0].mlp!.W_in.dtype);
         var tokens = Tokens(full.Config.DVocab, pos: 12);
         var reference = full.Run(tokens);
@@ -186,7 +210,7 @@ public class HuggingFaceGpt2Tests(ITestOutputHelper output)
         RandomModel(Gpt2Shaped(tied: true)).SaveHuggingFace(dir.Path);
         EditWeights(dir.Path, ts => ts.RemoveAll(t => t.Key == "transformer.h.1.mlp.c_fc.bias"));
 
-        var e = Assert.Throws<CheckpointException>(() => HookedTransformer.FromPretrained(dir.Path));
+        var e = Assert.Throws<CheckpointException>(() => HookedTransformer.FromPretrained(dir.Path, processing: WeightProcessingOptions.None));
         Assert.Equal("transformer.h.1.mlp.c_fc.bias", e.TensorName);
         Assert.Equal(dir.File("model.safetensors"), e.FilePath);
         Assert.Contains("lacks this weight", e.Message);
@@ -199,7 +223,7 @@ public class HuggingFaceGpt2Tests(ITestOutputHelper output)
         using var scope = torch.NewDisposeScope();
         RandomModel(Gpt2Shaped(tied: true)).SaveHuggingFace(dir.Path);
         EditConfig(dir.Path, c => c["tie_word_embeddings"] = false);
-        var e = Assert.Throws<CheckpointException>(() => HookedTransformer.FromPretrained(dir.Path));
+        var e = Assert.Throws<CheckpointException>(() => HookedTransformer.FromPretrained(dir.Path, processing: WeightProcessingOptions.None));
         Assert.Equal("lm_head.weight", e.TensorName);
     }
 
@@ -210,7 +234,7 @@ public class HuggingFaceGpt2Tests(ITestOutputHelper output)
         using var scope = torch.NewDisposeScope();
         RandomModel(Gpt2Shaped(tied: true)).SaveHuggingFace(dir.Path);
         EditConfig(dir.Path, c => c["n_inner"] = 48);
-        var e = Assert.Throws<CheckpointException>(() => HookedTransformer.FromPretrained(dir.Path));
+        var e = Assert.Throws<CheckpointException>(() => HookedTransformer.FromPretrained(dir.Path, processing: WeightProcessingOptions.None));
         Assert.Equal("transformer.h.0.mlp.c_fc.weight", e.TensorName);
         Assert.Contains("shape [24, 40] does not match config.json, which implies [24, 48]", e.Message);
     }
@@ -222,7 +246,7 @@ public class HuggingFaceGpt2Tests(ITestOutputHelper output)
         using var scope = torch.NewDisposeScope();
         RandomModel(Gpt2Shaped(tied: true)).SaveHuggingFace(dir.Path);
         EditWeights(dir.Path, ts => ts.Add(new("transformer.h.2.ln_1.weight", torch.ones(24))));
-        var e = Assert.Throws<CheckpointException>(() => HookedTransformer.FromPretrained(dir.Path));
+        var e = Assert.Throws<CheckpointException>(() => HookedTransformer.FromPretrained(dir.Path, processing: WeightProcessingOptions.None));
         Assert.Equal("transformer.h.2.ln_1.weight", e.TensorName);
     }
 

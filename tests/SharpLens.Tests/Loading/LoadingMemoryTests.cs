@@ -42,8 +42,8 @@ public class LoadingMemoryTests(ITestOutputHelper output)
         }
         // One-time costs (JIT, libtorch's thread pool and kernels) are the process's, not the checkpoint's: pay them first
         // on the two small fixtures, which take the same paths (direct copies, staged transposed and converted copies).
-        HookedTransformer.FromPretrained(LoadingTestKit.Fixture("gpt2-tiny-tied")).Dispose();
-        HookedTransformer.FromPretrained(LoadingTestKit.Fixture("gpt2-tiny-untied-f16")).Dispose();
+        HookedTransformer.FromPretrained(LoadingTestKit.Fixture("gpt2-tiny-tied"), processing: WeightProcessingOptions.None).Dispose();
+        HookedTransformer.FromPretrained(LoadingTestKit.Fixture("gpt2-tiny-untied-f16"), processing: WeightProcessingOptions.None).Dispose();
         GC.Collect();
         GC.WaitForPendingFinalizers();
         MallocTrim(0); // hand freed heap pages back, so the baseline is what is really in use
@@ -60,7 +60,7 @@ public class LoadingMemoryTests(ITestOutputHelper output)
         });
         sampler.Start();
         var started = DateTime.UtcNow;
-        using var loaded = HookedTransformer.FromPretrained(dir.Path);
+        using var loaded = HookedTransformer.FromPretrained(dir.Path, processing: WeightProcessingOptions.None);
         var elapsed = DateTime.UtcNow - started;
         stop.Cancel();
         sampler.Join();
