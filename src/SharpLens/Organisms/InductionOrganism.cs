@@ -37,9 +37,10 @@ public sealed class InductionOrganism : IDisposable
     }
 
     /// <summary>
-    /// Training data: [BOS, r₁…r_m, r₁…r_m, fresh random…] of length 2n + 1, with the repeat length m drawn per sequence
-    /// from <see cref="InductionSettings.MinRepeatLength"/>…n. A fixed m would let a layer-0 head solve the task from
-    /// positions alone (attend to q − m + 1); varying it leaves only the content-based route, a real induction circuit.
+    /// Training data: 2n + 1 tokens, [BOS, random…, r₁…r_m, r₁…r_m, random…], with the repeat length m drawn per sequence
+    /// from <see cref="InductionSettings.MinRepeatLength"/>…n and the repeat placed at a random offset. A fixed m would let
+    /// a layer-0 head solve the task from positions alone (attend to q − m + 1); varying m leaves only the content-based
+    /// route, a real induction circuit. The random offset puts every position inside a repeat equally often.
     /// </summary>
     public static Tensor TrainingSequences(InductionSettings settings, int batch, Generator generator)
     {
@@ -47,8 +48,10 @@ public sealed class InductionOrganism : IDisposable
         int n = settings.HalfLength;
         var random = randint(1, settings.Vocab, [batch, 2 * n], generator: generator, dtype: ScalarType.Int64); // [batch, 2n]
         var m = randint(settings.MinRepeatLength, n + 1, [batch, 1], generator: generator, dtype: ScalarType.Int64); // [batch, 1]
+        var offset = (rand([batch, 1], generator: generator) * (2 * n - 2 * m + 1)).floor().to(ScalarType.Int64); // [batch, 1] in 0…2n − 2m
         var j = arange(2 * n, dtype: ScalarType.Int64).unsqueeze(0); // [1, 2n]
-        var source = where((j >= m) & (j < 2 * m), j - m, j); // [batch, 2n]: position j copies position j − m inside the repeat
+        var inCopy = (j >= offset + m) & (j < offset + 2 * m);
+        var source = where(inCopy, j - m, j); // [batch, 2n]: inside the copy, position j repeats position j − m
         var bos = full([batch, 1], InductionSettings.Bos, dtype: ScalarType.Int64);
         return cat([bos, random.gather(1, source)], 1).MoveToOuterDisposeScope(); // [batch, 2n + 1]
     }

@@ -17,18 +17,18 @@ public sealed record InductionSettings
     /// <summary>Token ids 1…Vocab−1 are the random tokens; id 0 is BOS.</summary>
     public int Vocab { get; init; } = 128;
     /// <summary>Length n of the random half; a sequence is 2n + 1 tokens.</summary>
-    public int HalfLength { get; init; } = 24;
+    public int HalfLength { get; init; } = 20;
     /// <summary>Shortest repeat in training; each training sequence repeats a random-length prefix (see <see cref="InductionOrganism.TrainingSequences"/>).</summary>
-    public int MinRepeatLength { get; init; } = 8;
+    public int MinRepeatLength { get; init; } = 4;
     public int NLayers { get; init; } = 2;
     public int DModel { get; init; } = 64;
     public int NHeads { get; init; } = 4;
-    public Normalization Norm { get; init; } = Normalization.LN;
+    public Normalization Norm { get; init; } = Normalization.None;
     /// <summary>Seeds the initial weights and the training batches.</summary>
     public long Seed { get; init; } = 1;
-    public int Steps { get; init; } = 1200;
+    public int Steps { get; init; } = 3000;
     public int BatchSize { get; init; } = 32;
-    public double LearningRate { get; init; } = 1e-3;
+    public double LearningRate { get; init; } = 1e-2;
     public int WarmupSteps { get; init; } = 50;
 
     public const int Bos = 0;
@@ -76,7 +76,10 @@ public sealed record InductionSettings
         JsonSerializer.Deserialize<InductionSettings>(json, Models.ModelConfig.Json) ?? throw new JsonException("empty induction settings");
 
     /// <summary>A short hash of every setting; names the cache folder so changed settings never reuse old weights.</summary>
-    public string Hash() => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes("induction-v1\n" + ToJson())))[..12];
+    public string Hash() => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(RecipeVersion + "\n" + ToJson())))[..12];
+
+    /// <summary>Bump when the training data or procedure changes, so caches of the old recipe are not reused.</summary>
+    const string RecipeVersion = "induction-v2";
 
     [JsonIgnore] public string CacheName => $"induction-{Hash()}";
 }

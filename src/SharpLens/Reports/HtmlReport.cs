@@ -68,7 +68,7 @@ public sealed class HtmlReport(string title)
 
     const string Stylesheet = """
         body { margin: 0; background: #f8fafc; color: #0f172a; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-        main { max-width: 1060px; margin: 0 auto; padding: 24px 32px 48px; }
+        main { max-width: 1180px; margin: 0 auto; padding: 24px 32px 48px; }
         h1 { font-size: 26px; margin: 8px 0 4px; }
         h2 { font-size: 19px; margin: 32px 0 8px; padding-top: 12px; border-top: 1px solid #e2e8f0; }
         p { margin: 6px 0 10px; max-width: 820px; }
@@ -85,10 +85,10 @@ public sealed class HtmlReport(string title)
         td:first-child, th:first-child { text-align: left; }
         .gallery { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
         figure { margin: 0; background: #fff; border: 1px solid #e2e8f0; border-radius: 8px; padding: 8px; }
-        figcaption { color: #334155; font-size: 13px; margin-top: 4px; max-width: 440px; }
+        figcaption { color: #334155; font-size: 13px; margin-top: 4px; max-width: 520px; }
         svg.chart { display: block; max-width: 100%; height: auto; font-family: system-ui, sans-serif; }
         svg .grid { stroke: #e2e8f0; } svg .axis { stroke: #94a3b8; } svg .marker { stroke: #94a3b8; stroke-dasharray: 4 3; }
-        svg .tick { font-size: 10px; fill: #475569; } svg .legend { font-size: 12px; fill: #0f172a; }
+        svg .tick { fill: #475569; } svg text.tick:not([font-size]) { font-size: 10px; } svg .legend { font-size: 12px; fill: #0f172a; }
         svg .title { font-size: 12px; fill: #334155; } svg .cell { font-size: 10px; }
         """;
 }

@@ -73,7 +73,7 @@ public static class InductionTourReport
 
         report.Paragraph(
             $"A {cfg.NLayers}-layer attention-only transformer (d_model {cfg.DModel}, {cfg.NHeads} heads of {cfg.DHead}, " +
-            $"{cfg.NormalizationType} norm, learned positions, vocabulary {cfg.DVocab}) was trained on random token sequences " +
+            $"{(cfg.NormalizationType == Normalization.None ? "no normalisation" : $"{cfg.NormalizationType} norm")}, learned positions, vocabulary {cfg.DVocab}) was trained on random token sequences " +
             $"that repeat themselves. The random tokens cannot be predicted; the repeat can, by any head that looks back " +
             "to the earlier copy of the current token and reads the token after it: an induction head.", "lead");
         report.Paragraph(InductionHeadsLine(findings), "verdict");
@@ -92,7 +92,7 @@ public static class InductionTourReport
             new Series("loss per batch", steps, organism.Training.Losses, "#cbd5e1"),
             new Series("moving average", steps, smooth, Svg.Blue)], "step", "cross-entropy (nats)", yMin: 0));
         report.Paragraph($"AdamW, peak learning rate {s.LearningRate}, warmup {s.WarmupSteps} steps then cosine decay, batch {s.BatchSize}, seed {s.Seed}. " +
-            $"Training sequences repeat a prefix of random length {s.MinRepeatLength}…{n}, so position alone never says where the copy is. " +
+            $"Training sequences repeat a random stretch of {s.MinRepeatLength}…{n} tokens at a random place, so position alone never says where the copy is. " +
             $"ln({s.Vocab - 1}) = {I(Math.Log(s.Vocab - 1))} nats is the loss of a uniform guess.", "note");
 
         report.Heading("Loss at each position");
@@ -127,7 +127,7 @@ public static class InductionTourReport
             string role = p.Head == findings.TopInductionHead.Head ? "top induction head"
                 : p.Head == findings.TopPreviousTokenHead.Head ? "top previous-token head" : "top duplicate-token head";
             return ($"head {p.Head}: {role} (induction {I(sc.Induction[p.Head.Layer, p.Head.Head])}, previous-token {I(sc.PreviousToken[p.Head.Layer, p.Head.Head])})",
-                Svg.Heatmap(p.Pattern, labels, labels, "query", "key", cell: Math.Max(6, 400 / p.Tokens.Length)));
+                Svg.Heatmap(p.Pattern, labels, labels, "query", "key", cell: Math.Clamp(480 / p.Tokens.Length, 6, 16)));
         });
         report.Gallery(charts);
         report.Paragraph($"Cached weights: {organism.CacheFolder ?? "(not cached)"}.", "note");

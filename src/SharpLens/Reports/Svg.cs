@@ -22,7 +22,7 @@ public static class Svg
     public static string LinePlot(IReadOnlyList<Series> series, string xTitle, string yTitle, int width = 720, int height = 300,
         IReadOnlyList<Marker>? markers = null, double? yMin = null)
     {
-        const int left = 56, right = 16, top = 16, bottom = 44;
+        const int left = 56, right = 16, top = 30, bottom = 44;
         var xs = series.SelectMany(s => s.X).ToList();
         var ys = series.SelectMany(s => s.Y).Where(double.IsFinite).ToList();
         double x0 = xs.Min(), x1 = Math.Max(xs.Max(), x0 + 1e-9);
@@ -45,18 +45,20 @@ public static class Svg
         foreach (var m in markers ?? [])
         {
             svg.Append($"<line x1=\"{F(Px(m.X))}\" x2=\"{F(Px(m.X))}\" y1=\"{top}\" y2=\"{F(top + plotH)}\" class=\"marker\"/>");
-            svg.Append($"<text x=\"{F(Px(m.X) + 4)}\" y=\"{top + 12}\" class=\"tick\">{E(m.Label)}</text>");
+            svg.Append($"<text x=\"{F(Px(m.X) + 4)}\" y=\"{F(top + plotH - 6)}\" class=\"tick\">{E(m.Label)}</text>");
         }
         foreach (var s in series)
         {
             var points = string.Join(" ", s.X.Zip(s.Y).Where(p => double.IsFinite(p.Second)).Select(p => $"{F(Px(p.First))},{F(Py(p.Second))}"));
             svg.Append($"<polyline points=\"{points}\" fill=\"none\" stroke=\"{s.Color}\" stroke-width=\"1.8\"/>");
         }
-        for (int i = 0; i < series.Count; i++)
+        // The legend sits in the top margin, in a row, so it never covers a line.
+        double lx = left;
+        foreach (var s in series)
         {
-            double lx = left + plotW - 170, ly = top + 10 + 18 * i;
-            svg.Append($"<rect x=\"{F(lx)}\" y=\"{F(ly - 8)}\" width=\"14\" height=\"4\" fill=\"{series[i].Color}\"/>");
-            svg.Append($"<text x=\"{F(lx + 20)}\" y=\"{F(ly)}\" class=\"legend\">{E(series[i].Name)}</text>");
+            svg.Append($"<rect x=\"{F(lx)}\" y=\"10\" width=\"14\" height=\"4\" fill=\"{s.Color}\"/>");
+            svg.Append($"<text x=\"{F(lx + 20)}\" y=\"16\" class=\"legend\">{E(s.Name)}</text>");
+            lx += 40 + 7 * s.Name.Length;
         }
         svg.Append($"<text x=\"{F(left + plotW / 2)}\" y=\"{height - 6}\" text-anchor=\"middle\" class=\"title\">{E(xTitle)}</text>");
         svg.Append($"<text transform=\"translate(14 {F(top + plotH / 2)}) rotate(-90)\" text-anchor=\"middle\" class=\"title\">{E(yTitle)}</text>");
@@ -72,8 +74,9 @@ public static class Svg
         string rowTitle, string columnTitle, double min = 0, double max = 1, int cell = 14, bool annotate = false)
     {
         int rows = values.GetLength(0), cols = values.GetLength(1);
-        int labelW = 8 + 7 * Math.Max(rowLabels.DefaultIfEmpty("").Max(l => l.Length), 2) + 18;
-        int labelH = 8 + 7 * Math.Max(columnLabels.DefaultIfEmpty("").Max(l => l.Length), 2) + 18;
+        double font = Math.Min(10, cell - 1); // small cells get small labels, so every label stays legible
+        int labelW = (int)(8 + 0.65 * font * Math.Max(rowLabels.DefaultIfEmpty("").Max(l => l.Length), 2)) + 18;
+        int labelH = (int)(8 + 0.65 * font * Math.Max(columnLabels.DefaultIfEmpty("").Max(l => l.Length), 2)) + 18;
         int width = labelW + cols * cell + 8, height = labelH + rows * cell + 8;
         var svg = new StringBuilder();
         svg.Append($"<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\">");
@@ -88,11 +91,11 @@ public static class Svg
                                $"class=\"cell\" fill=\"{(t > 0.55 ? "#fff" : "#111")}\">{v.ToString("0.00", CultureInfo.InvariantCulture)}</text>");
             }
         for (int r = 0; r < rows; r++)
-            svg.Append($"<text x=\"{labelW - 4}\" y=\"{F(labelH + (r + 0.5) * cell + 4)}\" text-anchor=\"end\" class=\"tick\">{E(rowLabels[r])}</text>");
+            svg.Append($"<text x=\"{labelW - 4}\" y=\"{F(labelH + (r + 0.5) * cell + font * 0.35)}\" text-anchor=\"end\" class=\"tick\" font-size=\"{F(font)}\">{E(rowLabels[r])}</text>");
         for (int c = 0; c < cols; c++)
         {
-            double x = labelW + (c + 0.5) * cell + 4, y = labelH - 4;
-            svg.Append($"<text transform=\"translate({F(x)} {F(y)}) rotate(-90)\" class=\"tick\">{E(columnLabels[c])}</text>");
+            double x = labelW + (c + 0.5) * cell + font * 0.35, y = labelH - 4;
+            svg.Append($"<text transform=\"translate({F(x)} {F(y)}) rotate(-90)\" class=\"tick\" font-size=\"{F(font)}\">{E(columnLabels[c])}</text>");
         }
         svg.Append($"<text x=\"4\" y=\"12\" class=\"title\">{E(rowTitle)} ↓  {E(columnTitle)} →</text>");
         svg.Append("</svg>");

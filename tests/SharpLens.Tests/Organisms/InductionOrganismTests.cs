@@ -11,8 +11,8 @@ public sealed class SmallInductionOrganism : IDisposable
 {
     public static readonly InductionSettings Settings = new()
     {
-        Vocab = 48, HalfLength = 10, MinRepeatLength = 4, DModel = 32, NHeads = 2, Norm = Normalization.None,
-        Steps = 1000, BatchSize = 32, LearningRate = 5e-3, Seed = 2,
+        Vocab = 64, HalfLength = 12, MinRepeatLength = 4, DModel = 32, NHeads = 2, Norm = Normalization.None,
+        Steps = 1500, BatchSize = 32, LearningRate = 1e-2, Seed = 2,
     };
 
     public string CacheRoot { get; } = Path.Combine(Path.GetTempPath(), $"sharplens-test-cache-{Guid.NewGuid():N}");
