@@ -1,0 +1,135 @@
+using System.Text.Json;
+using SharpLens.Models;
+using SharpLens.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpLens.Organisms;
+
+/// <summary>
+/// A trained induction organism (see <see cref="InductionSettings"/>): the model, its training curve, and whether it
+/// came from the cache. Train one with <see cref="Train"/> or reuse a cached one with <see cref="TrainOrLoad"/>.
+/// </summary>
+public sealed class InductionOrganism : IDisposable
+{
+    const string WeightsFile = "model.dat", SettingsFile = "settings.json", TrainingFile = "training.json";
+
+    public InductionSettings Settings { get; }
+    public HookedTransformer Model { get; }
+    public TrainingRecord Training { get; }
+    /// <summary>True when the weights were read from the cache rather than trained in this process.</summary>
+    public bool FromCache { get; }
+    /// <summary>The cache folder it was read from or saved to, if any.</summary>
+    public string? CacheFolder { get; private set; }
+
+    InductionOrganism(InductionSettings settings, HookedTransformer model, TrainingRecord training, bool fromCache, string? cacheFolder)
+    {
+        (Settings, Model, Training, FromCache, CacheFolder) = (settings, model, training, fromCache, cacheFolder);
+    }
+
+    /// <summary>A batch of repeated random sequences: [batch, 2n + 1] = [BOS, r₁…r_n, r₁…r_n], rᵢ uniform in 1…Vocab−1.</summary>
+    public static Tensor RepeatedSequences(InductionSettings settings, int batch, Generator generator)
+    {
+        using var scope = NewDisposeScope();
+        var half = randint(1, settings.Vocab, [batch, settings.HalfLength], generator: generator, dtype: ScalarType.Int64); // [batch, n]
+        var bos = full([batch, 1], InductionSettings.Bos, dtype: ScalarType.Int64);
+        return cat([bos, half, half], 1).MoveToOuterDisposeScope(); // [batch, 2n + 1]
+    }
+
+    /// <summary>
+    /// Training data: 2n + 1 tokens, [BOS, random…, r₁…r_m, r₁…r_m, random…], with the repeat length m drawn per sequence
+    /// from <see cref="InductionSettings.MinRepeatLength"/>…n and the repeat placed at a random offset. A fixed m would let
+    /// a layer-0 head solve the task from positions alone (attend to q − m + 1); varying m leaves only the content-based
+    /// route, a real induction circuit. The random offset puts every position inside a repeat equally often.
+    /// </summary>
+    public static Tensor TrainingSequences(InductionSettings settings, int batch, Generator generator)
+    {
+        using var scope = NewDisposeScope();
+        int n = settings.HalfLength;
+        var random = randint(1, settings.Vocab, [batch, 2 * n], generator: generator, dtype: ScalarType.Int64); // [batch, 2n]
+        var m = randint(settings.MinRepeatLength, n + 1, [batch, 1], generator: generator, dtype: ScalarType.Int64); // [batch, 1]
+        var offset = (rand([batch, 1], generator: generator) * (2 * n - 2 * m + 1)).floor().to(ScalarType.Int64); // [batch, 1] in 0…2n − 2m
+        var j = arange(2 * n, dtype: ScalarType.Int64).unsqueeze(0); // [1, 2n]
+        var inCopy = (j >= offset + m) & (j < offset + 2 * m);
+        var source = where(inCopy, j - m, j); // [batch, 2n]: inside the copy, position j repeats position j − m
+        var bos = full([batch, 1], InductionSettings.Bos, dtype: ScalarType.Int64);
+        return cat([bos, random.gather(1, source)], 1).MoveToOuterDisposeScope(); // [batch, 2n + 1]
+    }
+
+    /// <summary>Trains a fresh organism in this process.</summary>
+    public static InductionOrganism Train(InductionSettings settings, IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        settings = settings.Validated();
+        var model = new HookedTransformer(settings.ModelConfig(), seed: settings.Seed);
+        try
+        {
+            // Every prediction counts: unrepeated tokens teach nothing but keep the first-half loss an honest baseline (≈ ln vocab).
+            var record = Trainer.Train(model, settings.TrainingSettings(),
+                (_, generator) => new TrainingBatch(TrainingSequences(settings, settings.BatchSize, generator)), progress, cancellation);
+            return new InductionOrganism(settings, model, record, fromCache: false, cacheFolder: null);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Reads the organism from <c>&lt;cache&gt;/organisms/induction-&lt;hash&gt;/</c> if it is there and intact; otherwise
+    /// trains it and saves it there. <paramref name="retrain"/> ignores (and replaces) a cached copy.
+    /// </summary>
+    public static InductionOrganism TrainOrLoad(InductionSettings settings, string? cacheRoot = null, bool retrain = false,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        settings = settings.Validated();
+        string folder = OrganismCache.FolderFor(settings.CacheName, cacheRoot);
+        if (!retrain && TryLoad(settings, folder) is { } cached) return cached;
+        var organism = Train(settings, progress, cancellation);
+        organism.Save(folder);
+        return organism;
+    }
+
+    /// <summary>The organism saved in <paramref name="folder"/> with exactly these settings, or null when it is absent or unreadable.</summary>
+    public static InductionOrganism? TryLoad(InductionSettings settings, string folder)
+    {
+        string weights = Path.Combine(folder, WeightsFile), settingsPath = Path.Combine(folder, SettingsFile), trainingPath = Path.Combine(folder, TrainingFile);
+        if (!File.Exists(weights) || !File.Exists(settingsPath) || !File.Exists(trainingPath)) return null;
+        HookedTransformer? model = null;
+        try
+        {
+            if (InductionSettings.FromJson(File.ReadAllText(settingsPath)) != settings) return null;
+            var training = JsonSerializer.Deserialize<SavedTraining>(File.ReadAllText(trainingPath), ModelConfig.Json)
+                ?? throw new JsonException($"{trainingPath} is empty");
+            model = new HookedTransformer(settings.ModelConfig(), seed: settings.Seed);
+            model.load(weights);
+            model.eval();
+            return new InductionOrganism(settings, model, new TrainingRecord(training.Losses, TimeSpan.FromSeconds(training.ElapsedSeconds)),
+                fromCache: true, cacheFolder: folder);
+        }
+        catch (Exception e) when (e is IOException or JsonException or ArgumentException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            // A damaged cache entry is a cache miss: the caller retrains and replaces it.
+            model?.Dispose();
+            return null;
+        }
+    }
+
+    /// <summary>Writes weights (TorchSharp's format), settings and training curve to <paramref name="folder"/>, atomically.</summary>
+    public void Save(string folder)
+    {
+        OrganismCache.WriteAtomically(folder, temporary =>
+        {
+            Model.save(Path.Combine(temporary, WeightsFile));
+            File.WriteAllText(Path.Combine(temporary, SettingsFile), Settings.ToJson());
+            var training = new SavedTraining([.. Training.Losses], Training.Elapsed.TotalSeconds);
+            File.WriteAllText(Path.Combine(temporary, TrainingFile), JsonSerializer.Serialize(training, ModelConfig.Json));
+        });
+        CacheFolder = Path.GetFullPath(folder);
+    }
+
+    public void Dispose() => Model.Dispose();
+
+    sealed record SavedTraining(double[] Losses, double ElapsedSeconds);
+}

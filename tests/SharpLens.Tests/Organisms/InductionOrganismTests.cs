@@ -1,0 +1,98 @@
+using SharpLens.Models;
+using SharpLens.Organisms;
+using SharpLens.Reports;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpLens.Tests.Organisms;
+
+/// <summary>Trains one small induction organism for all the tests in this class (a few seconds to a few tens).</summary>
+public sealed class SmallInductionOrganism : IDisposable
+{
+    public static readonly InductionSettings Settings = new()
+    {
+        Vocab = 64, HalfLength = 12, MinRepeatLength = 4, DModel = 32, NHeads = 2, Norm = Normalization.None,
+        Steps = 1500, BatchSize = 32, LearningRate = 1e-2, Seed = 2,
+    };
+
+    public string CacheRoot { get; } = Path.Combine(Path.GetTempPath(), $"sharplens-test-cache-{Guid.NewGuid():N}");
+    public InductionOrganism Organism { get; }
+    public InductionFindings Findings { get; }
+
+    public SmallInductionOrganism()
+    {
+        // Tiny matrices: one thread avoids the synchronisation that makes a busy 2-core machine ten times slower.
+        torch.set_num_threads(1);
+        Organism = InductionOrganism.TrainOrLoad(Settings, CacheRoot);
+        Findings = InductionFindings.Measure(Organism);
+    }
+
+    public void Dispose()
+    {
+        Organism.Dispose();
+        if (Directory.Exists(CacheRoot)) Directory.Delete(CacheRoot, recursive: true);
+    }
+}
+
+public class InductionOrganismTests(SmallInductionOrganism small) : IClassFixture<SmallInductionOrganism>
+{
+    [Fact]
+    public void Trained_organism_predicts_the_repeat_far_better_than_the_random_half()
+    {
+        var f = small.Findings;
+        Assert.False(small.Organism.FromCache);
+        Assert.InRange(f.FirstHalfLoss, Math.Log(SmallInductionOrganism.Settings.Vocab - 1) - 0.3, 6.0); // random half stays near a uniform guess
+        Assert.True(f.LossRatio >= 5, $"repeated-half loss {f.RepeatedHalfLoss:0.000} vs random half {f.FirstHalfLoss:0.000}: ratio {f.LossRatio:0.0}");
+    }
+
+    [Fact]
+    public void Top_induction_head_is_in_layer_1_and_top_previous_token_head_in_layer_0()
+    {
+        var f = small.Findings;
+        Assert.Equal(1, f.TopInductionHead.Head.Layer);
+        Assert.True(f.TopInductionHead.Score >= InductionFindings.HeadThreshold, $"top induction head {f.TopInductionHead}");
+        Assert.Contains(f.TopInductionHead, f.InductionHeads);
+        Assert.Equal(0, f.TopPreviousTokenHead.Head.Layer);
+    }
+
+    [Fact]
+    public void Cached_organism_loads_back_with_identical_logits()
+    {
+        using var loaded = InductionOrganism.TrainOrLoad(SmallInductionOrganism.Settings, small.CacheRoot);
+        Assert.True(loaded.FromCache);
+        Assert.Equal(small.Organism.Training.Losses, loaded.Training.Losses);
+        var tokens = InductionOrganism.RepeatedSequences(SmallInductionOrganism.Settings, 4, new Generator(77));
+        using var _ = no_grad();
+        Assert.Equal(0f, (small.Organism.Model.Run(tokens) - loaded.Model.Run(tokens)).abs().max().item<float>());
+    }
+
+    [Fact]
+    public void Changed_settings_do_not_reuse_the_cache()
+    {
+        var other = SmallInductionOrganism.Settings with { Seed = 99 };
+        Assert.NotEqual(SmallInductionOrganism.Settings.CacheName, other.CacheName);
+        Assert.Null(InductionOrganism.TryLoad(other, small.Organism.CacheFolder!));
+        Assert.Empty(Directory.GetDirectories(Path.Combine(small.CacheRoot, "organisms"), "*.tmp-*"));
+    }
+
+    [Fact]
+    public void Report_is_self_contained_and_names_the_induction_heads()
+    {
+        string folder = Path.Combine(small.CacheRoot, "tour");
+        var summary = InductionTourReport.Summarize(small.Organism, small.Findings, TimeSpan.FromSeconds(1));
+        string path = InductionTourReport.Write(folder, small.Organism, small.Findings, summary);
+        string html = File.ReadAllText(path);
+
+        Assert.DoesNotContain("http://", html);
+        Assert.DoesNotContain("https://", html);
+        Assert.DoesNotContain("<script src", html);
+        Assert.DoesNotContain("<link", html);
+        Assert.Contains("<svg", html);
+        Assert.Contains(InductionTourReport.InductionHeadsLine(small.Findings), html);
+        Assert.Contains($"Induction heads: {small.Findings.TopInductionHead}", html);
+
+        string json = File.ReadAllText(Path.Combine(folder, InductionTourReport.SummaryFile));
+        Assert.Contains("\"loss_repeated_half\"", json);
+        Assert.Contains($"\"name\": \"{small.Findings.TopInductionHead.Head}\"", json);
+    }
+}
