@@ -1,0 +1,50 @@
+using System.CommandLine;
+using SharpLens.Models;
+using SharpLens.Organisms;
+
+namespace SharpLens.Cli;
+
+/// <summary>The --model and --no-processing options every model-reading command shares, and how a model is found.</summary>
+sealed class ModelArguments
+{
+    /// <summary>Built-in model organisms, usable wherever a model is asked for.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Organisms = new Dictionary<string, string>
+    {
+        ["induction"] = "the tour's 2-layer attention-only induction organism (trained on first use, then cached)",
+    };
+
+    public Option<string> Model { get; } = new("--model")
+    {
+        Description = "A Hugging Face GPT-2 folder (config.json + model.safetensors), or a built-in organism: " +
+                      string.Join(", ", Organisms.Keys) + ".",
+        Required = true,
+    };
+
+    public Option<bool> NoProcessing { get; } = new("--no-processing")
+    {
+        Description = "Use the weights exactly as stored (default: fold LayerNorm, centre writing weights and the unembedding, fold value biases, as TransformerLens does; log-probs are unchanged).",
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Model);
+        command.Options.Add(NoProcessing);
+    }
+
+    public HookedTransformer Load(ParseResult parse) => Load(parse.GetValue(Model)!, parse.GetValue(NoProcessing));
+
+    public static HookedTransformer Load(string model, bool noProcessing)
+    {
+        if (Directory.Exists(model))
+            return HookedTransformer.FromPretrained(model, processing: noProcessing ? WeightProcessingOptions.None : null);
+        if (model == "induction")
+        {
+            var organism = InductionOrganism.TrainOrLoad(new InductionSettings());
+            return organism.Model; // the organism's model is the whole of it; disposing the model frees it
+        }
+        var known = Organisms.Keys.ToList();
+        throw new ArgumentException(
+            $"--model '{model}' is neither a folder nor a built-in organism. Give a Hugging Face GPT-2 folder " +
+            $"(config.json + model.safetensors) or one of: {string.Join(", ", known)}.", "--model");
+    }
+}
