@@ -21,8 +21,6 @@ public sealed class SmallInductionOrganism : IDisposable
 
     public SmallInductionOrganism()
     {
-        // Tiny matrices: one thread avoids the synchronisation that makes a busy 2-core machine ten times slower.
-        torch.set_num_threads(1);
         Organism = InductionOrganism.TrainOrLoad(Settings, CacheRoot);
         Findings = InductionFindings.Measure(Organism);
     }

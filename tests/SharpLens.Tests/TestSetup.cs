@@ -1,0 +1,14 @@
+using System.Runtime.CompilerServices;
+using TorchSharp;
+
+namespace SharpLens.Tests;
+
+static class TestSetup
+{
+    /// <summary>
+    /// xUnit runs test classes in parallel, one per core; each libtorch op then gets one thread instead of fighting
+    /// over both cores (the test models are tiny, and oversubscription made them up to ten times slower).
+    /// </summary>
+    [ModuleInitializer]
+    internal static void OneTorchThreadPerTestWorker() => torch.set_num_threads(1);
+}
