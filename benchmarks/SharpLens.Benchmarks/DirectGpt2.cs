@@ -56,6 +56,7 @@ public sealed class DirectGpt2 : IDisposable
         var x = _wte.index_select(0, tokens.flatten()) + _wpe.narrow(0, 0, T).repeat(B, 1); // [B·T, C]
         foreach (var l in _layers)
         {
+            using var layerScope = NewDisposeScope(); // free each layer's intermediates as it ends, as PyTorch would
             var h = nn.functional.layer_norm(x, [C], l.Ln1W, l.Ln1B, _eps);
             var qkv = addmm(l.CAttnB, h, l.CAttnW, beta: 1, alpha: 1).view(B, T, 3 * C);                          // [B, T, 3C]
             var parts = qkv.split(C, 2);
@@ -67,7 +68,7 @@ public sealed class DirectGpt2 : IDisposable
             x = x + addmm(l.CProjB, y, l.CProjW, beta: 1, alpha: 1);
             h = nn.functional.layer_norm(x, [C], l.Ln2W, l.Ln2B, _eps);
             var fc = addmm(l.FcB, h, l.FcW, beta: 1, alpha: 1).gelu(TorchSharp.Modules.GELU.Approximate.tanh);     // [B·T, 4C]
-            x = x + addmm(l.MlpProjB, fc, l.MlpProjW, beta: 1, alpha: 1);
+            x = layerScope.MoveToOuter(x + addmm(l.MlpProjB, fc, l.MlpProjW, beta: 1, alpha: 1));
         }
         x = nn.functional.layer_norm(x, [C], _lnFW, _lnFB, _eps);
         return addmm(_bU, x, _wU, beta: 1, alpha: 1).view(B, T, -1).MoveToOuterDisposeScope();                    // [B, T, d_vocab]
