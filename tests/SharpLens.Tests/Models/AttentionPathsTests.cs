@@ -104,6 +104,29 @@ public class AttentionPathsTests
     }
 
     [Fact]
+    public void A_hook_can_carry_an_activation_taken_out_of_its_block_into_a_later_block()
+    {
+        using var model = SmallModel();
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var tokens = Tokens();
+        Tensor? kept = null;
+        // Adding block 0's output again at block 1's output: possible only because the first hook took ownership of it.
+        var patched = model.RunWithHooks(tokens,
+        [
+            ("blocks.0.hook_resid_post", (a, _) => { kept = a.detach().DetachFromDisposeScope(); return null; }),
+            ("blocks.1.hook_resid_post", (a, _) => a + kept!),
+        ]);
+        using var keptResid = kept!;
+        var (plain, cache) = model.RunWithCache(tokens, ["blocks.0.hook_resid_post"]);
+        using (cache)
+        {
+            Assert.True((keptResid - cache["blocks.0.hook_resid_post"]).abs().max().item<float>() == 0);
+            Assert.True((patched - plain).abs().max().item<float>() > 1e-3f);
+        }
+    }
+
+    [Fact]
     public void An_edit_to_W_Q_changes_the_next_forward()
     {
         using var model = SmallModel();
