@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SharpLens.Benchmarks;
 
 namespace SharpLens.Cli.Commands;
 
@@ -7,8 +8,30 @@ static class BenchCommand
 {
     public static Command Create()
     {
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the table." };
+        var seqLen = new Option<int>("--seq-len") { Description = "Tokens in the input (1 to 1024).", DefaultValueFactory = _ => 1024 };
+        var layers = new Option<int>("--layers") { Description = "Number of blocks (GPT-2 small has 12).", DefaultValueFactory = _ => 12 };
+        var repeats = new Option<int>("--repeats") { Description = "Timed rounds; each variant's best round is reported.", DefaultValueFactory = _ => 5 };
+        var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: libtorch's choice)." };
+
         var command = new Command("bench", "Measure forward throughput of HookedTransformer against a direct TorchSharp forward and the GEMM ceiling.");
-        command.SetAction(_ => { Console.Error.WriteLine("bench: not written yet"); return 1; });
+        foreach (var option in new Option[] { json, seqLen, layers, repeats, threads }) command.Options.Add(option);
+        command.SetAction(parseResult =>
+        {
+            var options = new BenchmarkOptions(parseResult.GetValue(seqLen), parseResult.GetValue(layers), parseResult.GetValue(repeats), parseResult.GetValue(threads));
+            bool asJson = parseResult.GetValue(json);
+            try
+            {
+                var result = ForwardBenchmark.Run(options, asJson ? null : Console.Out);
+                Console.WriteLine(asJson ? result.ToJson() : Environment.NewLine + result.ToTable());
+                return 0;
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                Console.Error.WriteLine($"bench: {e.Message}");
+                return 2;
+            }
+        });
         return command;
     }
 }

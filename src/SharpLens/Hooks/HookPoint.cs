@@ -6,6 +6,8 @@ namespace SharpLens.Hooks;
 /// <summary>
 /// A function called with an activation (or, for backward hooks, its gradient) and the hook point it passes.
 /// Return a tensor of the same shape to replace it, or null to leave it as it is.
+/// The activation is freed when its block's forward ends (the embeddings' when the forward ends); to keep it
+/// longer, take it out of the dispose scope (<c>activation.detach().DetachFromDisposeScope()</c>) and dispose it yourself.
 /// </summary>
 public delegate Tensor? HookFunction(Tensor activation, HookPoint hook);
 

@@ -51,20 +51,19 @@ public sealed class Attention : nn.Module
     public Tensor Forward(Tensor x, AttentionMask mask) // x: [batch, pos, d_model]
     {
         long batch = x.shape[0], pos = x.shape[1];
-
-        // One matmul for q, k and v of every head: the per-head weights laid side by side.
-        var W_QKV = torch.stack([W_Q, W_K, W_V]).permute(2, 0, 1, 3).reshape(_dModel, 3 * _nHeads * _dHead); // [d_model, 3·head·d_head]
-        var b_QKV = torch.stack([b_Q, b_K, b_V]).reshape(3 * _nHeads * _dHead);
-        var qkv = Affine.Apply(x, W_QKV, b_QKV).view(batch, pos, 3, _nHeads, _dHead);
-        var q = hook_q.Apply(qkv.select(2, 0)); // [batch, pos, head, d_head]
-        var k = hook_k.Apply(qkv.select(2, 1)); // [batch, pos, head, d_head]
-        var v = hook_v.Apply(qkv.select(2, 2)); // [batch, pos, head, d_head]
+        // q, k and v are separate tensors, not views of one fused product: a cached or hooked q then owns just
+        // its own memory, and reading the weights afresh each call means an edit to W_Q takes effect at once.
+        var q = hook_q.Apply(PerHead(x, W_Q, b_Q)); // [batch, pos, head, d_head]
+        var k = hook_k.Apply(PerHead(x, W_K, b_K)); // [batch, pos, head, d_head]
+        var v = hook_v.Apply(PerHead(x, W_V, b_V)); // [batch, pos, head, d_head]
 
         Tensor z;
         if (hook_attn_scores.HasHooks || hook_pattern.HasHooks)
         {
-            var scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / Math.Sqrt(_dHead); // [batch, head, query_pos, key_pos]
-            scores = hook_attn_scores.Apply(mask.Apply(scores));
+            // Scaling and masking write into the fresh product: the scores are [head, pos, pos] per sequence,
+            // by far the largest activation, and two more copies of them would double the time and memory here.
+            var scores = torch.einsum("bqhd,bkhd->bhqk", q, k).div_(Math.Sqrt(_dHead)); // [batch, head, query_pos, key_pos]
+            scores = hook_attn_scores.Apply(mask.ApplyInPlace(scores));
             var pattern = hook_pattern.Apply(scores.softmax(-1)); // [batch, head, query_pos, key_pos]
             z = torch.einsum("bhqk,bkhd->bqhd", pattern, v); // [batch, pos, head, d_head]
         }
@@ -83,4 +82,9 @@ public sealed class Attention : nn.Module
         }
         return Affine.Apply(z.reshape(batch, pos, _nHeads * _dHead), W_O.reshape(_nHeads * _dHead, _dModel), b_O); // [batch, pos, d_model]
     }
+
+    /// <summary>x W[h] + b[h] for every head h at once, as one matrix product with the heads side by side.</summary>
+    Tensor PerHead(Tensor x, Tensor W, Tensor b) => // x: [batch, pos, d_model], W: [head, d_model, d_head]
+        Affine.Apply(x, W.permute(1, 0, 2).reshape(_dModel, _nHeads * _dHead), b.flatten())
+            .view(x.shape[0], x.shape[1], _nHeads, _dHead); // [batch, pos, head, d_head]
 }

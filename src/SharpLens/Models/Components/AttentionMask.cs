@@ -29,9 +29,11 @@ public sealed class AttentionMask
     public Tensor? ForFusedKernel => _allowed;
 
     /// <summary>Sets disallowed scores to −∞, as TransformerLens does before hook_attn_scores.</summary>
-    public Tensor Apply(Tensor scores) // [batch, head, query_pos, key_pos]
-    {
-        var allowed = _allowed ?? torch.ones(Positions, Positions, ScalarType.Bool, scores.device).tril();
-        return scores.masked_fill(allowed.logical_not(), float.NegativeInfinity);
-    }
+    public Tensor Apply(Tensor scores) => scores.masked_fill(Disallowed(scores.device), float.NegativeInfinity); // [batch, head, query_pos, key_pos]
+
+    /// <summary>As <see cref="Apply"/>, writing into <paramref name="scores"/> (a fresh tensor nothing else reads).</summary>
+    public Tensor ApplyInPlace(Tensor scores) => scores.masked_fill_(Disallowed(scores.device), float.NegativeInfinity); // [batch, head, query_pos, key_pos]
+
+    Tensor Disallowed(Device device) => // [query, key] or [batch, 1, query, key]
+        _allowed is null ? torch.ones(Positions, Positions, ScalarType.Bool, device).triu(1) : _allowed.logical_not();
 }

@@ -39,12 +39,15 @@ public sealed class TransformerBlock : nn.Module
 
     public Tensor Forward(Tensor x, AttentionMask mask) // [batch, pos, d_model]
     {
+        // The block's intermediates are freed when the block ends, not when the whole forward does, so a forward
+        // holds one block's activations at a time and reuses their memory (what reference counting gives PyTorch).
+        using var scope = torch.NewDisposeScope();
         var residPre = hook_resid_pre.Apply(x);
         var attnOut = hook_attn_out.Apply(attn.Forward(ln1.Forward(residPre), mask));
-        if (mlp is null) return hook_resid_post.Apply(residPre + attnOut);
+        if (mlp is null) return scope.MoveToOuter(hook_resid_post.Apply(residPre + attnOut));
 
         var residMid = hook_resid_mid!.Apply(residPre + attnOut);
         var mlpOut = hook_mlp_out!.Apply(mlp.Forward(ln2!.Forward(residMid)));
-        return hook_resid_post.Apply(residMid + mlpOut);
+        return scope.MoveToOuter(hook_resid_post.Apply(residMid + mlpOut));
     }
 }

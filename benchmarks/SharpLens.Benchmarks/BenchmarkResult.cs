@@ -1,0 +1,121 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace SharpLens.Benchmarks;
+
+/// <summary>One benchmark run's numbers, the ratios the targets are stated in, and its two renderings.</summary>
+public sealed record BenchmarkResult
+{
+    public int SeqLen { get; init; }
+    public int Layers { get; init; }
+    public int Threads { get; init; }
+    public int Repeats { get; init; }
+    public int HookPoints { get; init; }
+    /// <summary>Largest |logit difference| between HookedTransformer and the direct forward on the same weights.</summary>
+    public double MaxAbsDiff { get; init; }
+
+    [JsonPropertyName("gemm_gflops")] public double GemmGflops { get; init; }
+    [JsonPropertyName("gemm_model_shape_gflops")] public double GemmModelShapeGflops { get; init; }
+    [JsonPropertyName("gemm_square_gflops")] public double GemmSquareGflops { get; init; }
+    [JsonPropertyName("forward_matmul_gflop")] public double ForwardMatmulGflop { get; init; }
+    public double CeilingTokensPerS { get; init; }
+
+    public double DirectTokensPerS { get; init; }
+    public double PlainTokensPerS { get; init; }
+    public double NoopHooksTokensPerS { get; init; }
+    /// <summary>No-op hooks everywhere except hook_attn_scores and hook_pattern, so attention stays fused.</summary>
+    public double NoopHooksFusedAttentionTokensPerS { get; init; }
+    public double CacheTokensPerS { get; init; }
+    public double DirectSeconds { get; init; }
+    public double PlainSeconds { get; init; }
+    public double NoopHooksSeconds { get; init; }
+    public double NoopHooksFusedAttentionSeconds { get; init; }
+    public double CacheSeconds { get; init; }
+
+    /// <summary>Peak resident memory above the start of a plain <c>Run</c> (activations in flight and the logits).</summary>
+    public long PlainPeakBytes { get; init; }
+    /// <summary>Peak resident memory above the start of a full <c>RunWithCache</c>.</summary>
+    public long CachePeakBytes { get; init; }
+    /// <summary>Sum of the cached tensors' sizes (numel × element size).</summary>
+    public long CachedTensorBytes { get; init; }
+    public string MemoryMethod { get; init; } = "";
+
+    // Ratios, each in the direction its target is stated.
+    public double PlainOverDirect => PlainTokensPerS / DirectTokensPerS;          // target ≥ 0.95
+    public double PlainOverCeiling => PlainTokensPerS / CeilingTokensPerS;        // target ≥ 0.80
+    public double DirectOverCeiling => DirectTokensPerS / CeilingTokensPerS;
+    public double NoopHooksTimeRatio => NoopHooksSeconds / PlainSeconds;           // target ≤ 1.10
+    public double NoopHooksFusedAttentionTimeRatio => NoopHooksFusedAttentionSeconds / PlainSeconds;
+    public double CacheTimeRatio => CacheSeconds / PlainSeconds;                   // target ≤ 1.40
+    /// <summary>The memory caching adds over a plain forward: the full cache's peak less the plain forward's peak.</summary>
+    public long CacheExtraBytes => CachePeakBytes - PlainPeakBytes;
+    public double CacheExtraOverCached => (double)CacheExtraBytes / CachedTensorBytes; // target within 1 ± 0.10
+    public double CachePeakOverCached => (double)CachePeakBytes / CachedTensorBytes;
+
+    static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    /// <summary>A plain-text table: each measurement, then each target with its ratio and whether it was met.</summary>
+    public string ToTable()
+    {
+        var c = CultureInfo.InvariantCulture;
+        string Tps(double v) => v.ToString("N0", c) + " tok/s";
+        string MiB(long b) => (b / 1048576.0).ToString("N1", c) + " MiB";
+        string F(double v, string fmt) => v.ToString(fmt, c);
+        var rows = new List<(string, string, string)>
+        {
+            ("shape", $"{Layers} layers, d_model 768, 12 heads, d_mlp 3072, vocab 50257", ""),
+            ("input", $"1 x {SeqLen} tokens, float32, no_grad", ""),
+            ("threads / rounds", $"{Threads} / {Repeats} (best round)", ""),
+            ("hook points", HookPoints.ToString(c), ""),
+            ("max |logit diff| plain vs direct", F(MaxAbsDiff, "g3"), ""),
+            ("GEMM (MLP shape / square)", $"{F(GemmModelShapeGflops, "F0")} / {F(GemmSquareGflops, "F0")} GFLOP/s", ""),
+            ("forward matmul work", F(ForwardMatmulGflop, "F1") + " GFLOP", ""),
+            ("(e) GEMM ceiling", Tps(CeilingTokensPerS), F(ForwardMatmulGflop / GemmGflops, "F3") + " s"),
+            ("(b) direct TorchSharp", Tps(DirectTokensPerS), F(DirectSeconds, "F3") + " s"),
+            ("(a) HookedTransformer.Run", Tps(PlainTokensPerS), F(PlainSeconds, "F3") + " s"),
+            ("(d) no-op hook on every point", Tps(NoopHooksTokensPerS), F(NoopHooksSeconds, "F3") + " s"),
+            ("(d') no-op hooks, all but scores/pattern", Tps(NoopHooksFusedAttentionTokensPerS), F(NoopHooksFusedAttentionSeconds, "F3") + " s"),
+            ("(c) RunWithCache, every hook", Tps(CacheTokensPerS), F(CacheSeconds, "F3") + " s"),
+            ("(f) plain Run peak extra memory", MiB(PlainPeakBytes), ""),
+            ("(f) RunWithCache peak extra memory", MiB(CachePeakBytes), ""),
+            ("(f) cached tensors' total", MiB(CachedTensorBytes), ""),
+            ("(f) cache peak less plain peak", MiB(CacheExtraBytes), MemoryMethod),
+        };
+        var targets = new List<(string, string, string)>
+        {
+            ("plain / direct", F(PlainOverDirect, "F3"), Met(PlainOverDirect >= 0.95, ">= 0.95")),
+            ("plain / GEMM ceiling", F(PlainOverCeiling, "F3"), Met(PlainOverCeiling >= 0.80, ">= 0.80")),
+            ("direct / GEMM ceiling", F(DirectOverCeiling, "F3"), "(for reference)"),
+            ("no-op hooks time / plain time", F(NoopHooksTimeRatio, "F3"), Met(NoopHooksTimeRatio <= 1.10, "<= 1.10")),
+            ("no-op hooks but scores/pattern time / plain", F(NoopHooksFusedAttentionTimeRatio, "F3"), Met(NoopHooksFusedAttentionTimeRatio <= 1.10, "<= 1.10 (hook machinery alone)")),
+            ("cache time / plain time", F(CacheTimeRatio, "F3"), Met(CacheTimeRatio <= 1.40, "<= 1.40")),
+            ("cache extra memory / cached bytes", F(CacheExtraOverCached, "F3"), Met(Math.Abs(CacheExtraOverCached - 1) <= 0.10, "within 1 +/- 0.10")),
+            ("cache peak memory / cached bytes", F(CachePeakOverCached, "F3"), "(incl. logits and working memory)"),
+        };
+
+        var text = new StringBuilder();
+        Append(text, ("measurement", "value", "note"), rows);
+        text.AppendLine();
+        Append(text, ("target", "ratio", "status"), targets);
+        return text.ToString();
+    }
+
+    static string Met(bool met, string target) => (met ? "met " : "MISSED ") + target;
+
+    static void Append(StringBuilder text, (string, string, string) header, List<(string A, string B, string C)> rows)
+    {
+        int a = Math.Max(header.Item1.Length, rows.Max(r => r.A.Length)), b = Math.Max(header.Item2.Length, rows.Max(r => r.B.Length));
+        text.AppendLine($"{header.Item1.PadRight(a)}  {header.Item2.PadRight(b)}  {header.Item3}".TrimEnd());
+        text.AppendLine($"{new string('-', a)}  {new string('-', b)}  {new string('-', Math.Max(header.Item3.Length, rows.Max(r => r.C.Length)))}");
+        foreach (var (x, y, z) in rows) text.AppendLine($"{x.PadRight(a)}  {y.PadRight(b)}  {z}".TrimEnd());
+    }
+}
