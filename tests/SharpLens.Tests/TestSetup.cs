@@ -10,5 +10,10 @@ static class TestSetup
     /// over both cores (the test models are tiny, and oversubscription made them up to ten times slower).
     /// </summary>
     [ModuleInitializer]
-    internal static void OneTorchThreadPerTestWorker() => torch.set_num_threads(1);
+    internal static void OneTorchThreadPerTestWorker()
+    {
+        // Module initializers run in no promised order: load the native glue first, before touching torch.
+        SharpLens.Native.TorchNative.EnsureLoaded();
+        torch.set_num_threads(1);
+    }
 }

@@ -32,10 +32,11 @@ public static class TorchNative
     // TorchSharp finds its glue with NativeLibrary.TryLoad(name, assembly), which ignores DllImport resolvers but
     // does fall back to a plain dlopen("libLibTorchSharp.so"); glibc answers that with an already loaded library of
     // that soname. So loading the right file before TorchSharp's first call is all it takes.
+    /// <summary>Loads the native glue if it has not been loaded yet; never throws (see <see cref="EnsureLoaded"/>).</summary>
 #pragma warning disable CA2255 // a library initializer is the point: consumers need no call of their own
     [ModuleInitializer]
 #pragma warning restore CA2255
-    internal static void Preload()
+    public static void Preload()
     {
         lock (Gate)
         {

@@ -62,6 +62,15 @@ public class TorchNativeTests
     }
 
     [Fact]
+    public void Referencing_SharpLens_compiles_the_native_initializer_into_the_consumer()
+    {
+        // buildTransitive/SharpLens.targets adds it to every C# project that references SharpLens (this one included).
+        var init = typeof(TorchNativeTests).Assembly.GetType("SharpLensNativeInit");
+        Assert.NotNull(init);
+        Assert.NotNull(init!.GetMethod("LoadTorchNative", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic));
+    }
+
+    [Fact]
     public void Autograd_works_through_the_loaded_library()
     {
         using var scope = torch.NewDisposeScope();
