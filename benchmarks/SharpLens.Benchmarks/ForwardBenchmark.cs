@@ -104,6 +104,8 @@ public static class ForwardBenchmark
             cache.Dispose();
         });
 
+        var load = LoadBenchmark.Run(cfg, progress);
+
         double flops = ForwardMatmulFlops(cfg, options.SeqLen);
         double TokensPerS(double seconds) => options.SeqLen / seconds;
         return new BenchmarkResult
@@ -133,6 +135,9 @@ public static class ForwardBenchmark
             CachePeakBytes = cachePeak,
             CachedTensorBytes = cachedBytes,
             MemoryMethod = method,
+            LoadWeightBytes = load.WeightBytes,
+            LoadPeakBytes = load.PeakExtraBytes,
+            LoadSeconds = load.Seconds,
         };
     }
 

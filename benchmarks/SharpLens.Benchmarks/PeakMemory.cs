@@ -71,7 +71,7 @@ public static class PeakMemory
         }
     }
 
-    static void TrimHeap()
+    public static void TrimHeap()
     {
         try { malloc_trim(0); }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { } // not glibc: nothing to trim
