@@ -35,6 +35,9 @@ public sealed partial class HookedTransformer
     public static HookedTransformer FromPretrained(string folder, ModelOptions? options = null, WeightProcessingOptions? processing = null)
     {
         var raw = HuggingFaceGpt2.Load(folder, options);
+        // The folder's own tokenizer files win over the built-in GPT-2 tokenizer the config implies.
+        if (File.Exists(Path.Combine(folder, "vocab.json")) && File.Exists(Path.Combine(folder, "merges.txt")))
+            raw.Tokenizer = Tokenization.ModelTokenizer.FromFolder(folder);
         processing ??= WeightProcessingOptions.Default;
         if (processing == WeightProcessingOptions.None) return raw;
         using (raw) return raw.ProcessWeights(processing);
