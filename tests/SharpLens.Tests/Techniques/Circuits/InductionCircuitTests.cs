@@ -2,6 +2,7 @@ using SharpLens.Organisms;
 using SharpLens.Techniques;
 using SharpLens.Techniques.Circuits;
 using SharpLens.Tests.Organisms;
+using SharpLens.Tests.Techniques;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -9,7 +10,8 @@ namespace SharpLens.Tests.Techniques.Circuits;
 
 /// <summary>Weight-based circuits of the small induction organism, whose mechanism is known: a previous-token head in
 /// layer 0 whose output the layer-1 induction head's keys read (K-composition), and an OV circuit that copies.</summary>
-public class InductionCircuitTests(SmallInductionOrganism small, ITestOutputHelper output) : IClassFixture<SmallInductionOrganism>
+[Collection(TechniqueOrganismCollection.Name)]
+public class InductionCircuitTests(SmallInductionOrganism small, ITestOutputHelper output)
 {
     HeadId PreviousTokenHead()
     {
