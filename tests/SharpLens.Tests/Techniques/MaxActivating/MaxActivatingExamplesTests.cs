@@ -117,7 +117,6 @@ public class MaxActivatingExamplesTests
         Assert.Equal(lines.Length, result.Sequences);
         Assert.Equal(perLine.Sum(t => t.shape[1]), result.Positions);
         Assert.Equal(5, result.Top.Count);
-        Assert.Contains(result.Top, ex => ex.Sequence == 2); // the long line sits with padded short ones in the first batch
         foreach (var ex in result.Top)
         {
             var alone = perLine[(int)ex.Sequence];
