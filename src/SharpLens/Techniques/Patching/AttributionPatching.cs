@@ -33,7 +33,8 @@ public static class AttributionPatching
             var corruptedActs = new Dictionary<string, Tensor>();
             // A model with frozen weights builds no graph: start one at the embedding so the activations still get gradients.
             HookFunction startGraph = (activation, _) => activation.requires_grad ? null : activation.detach().requires_grad_(true);
-            HookFunction record = (activation, hook) => { corruptedActs[hook.Name] = activation; return null; };
+            // Kept past the forward pass's own dispose scope; the autograd graph holds its own references.
+            HookFunction record = (activation, hook) => { corruptedActs[hook.Name] = activation.DetachFromDisposeScope(); return null; };
             Tensor corruptedLogits;
             using (model.Hooks([("hook_embed", startGraph), .. hooks.Select(h => (h, record))]))
                 corruptedLogits = model.Run(pairs.Corrupted.to(device), mask);
@@ -41,6 +42,7 @@ public static class AttributionPatching
             double corrupted = metric.item<float>();
             PatchingMetrics.Normalise(clean, clean, corrupted);
 
+            foreach (var act in corruptedActs.Values) scope.Attach(act);
             var inputs = hooks.Select(h => corruptedActs[h]).ToList();
             // Gradients with respect to the activations only: the weights' .grad stay untouched.
             var grads = autograd.grad([metric], inputs);
@@ -48,10 +50,11 @@ public static class AttributionPatching
             for (int l = 0; l < hooks.Count; l++)
             {
                 var product = (cleanCache[hooks[l]] - inputs[l].detach()) * grads[l]; // [batch, rest...]
-                int[] summed = [.. Enumerable.Range(1, (int)product.dim() - 1).Where(d => !spec.KeptDims.Contains(d - 1))];
-                var cell = summed.Length > 0 ? product.sum(summed.Select(d => (long)d).ToArray()) : product; // [batch, kept...]
+                var cell = product;
+                for (long d = product.dim() - 1; d >= 1; d--)
+                    if (!spec.KeptDims.Contains((int)d - 1)) cell = cell.sum(d); // ends [batch, kept...]
                 // The metric is a mean over pairs, so its gradient already carries 1/batch: summing over pairs gives the mean effect.
-                perLayer.Add(cell.sum(0));
+                perLayer.Add(cell.sum(0L)); // 0L: a plain 0 would bind to the dtype overload and sum everything
             }
             var values = (stack(perLayer) / (clean - corrupted)).to(ScalarType.Float32).cpu(); // [n_layers, kept...]
             return new PatchingResult(component, spec.DimNames, values.DetachFromDisposeScope(), clean, corrupted, 2);

@@ -57,9 +57,10 @@ public static class PathPatching
                 return where(isSender, cleanCache[name], corruptedCache[name]);
             }))).ToList();
             var recorded = new Dictionary<string, Tensor>();
-            HookFunction record = (activation, hook) => { recorded[hook.Name] = activation.clone(); return null; };
+            HookFunction record = (activation, hook) => { recorded[hook.Name] = activation.clone().DetachFromDisposeScope(); return null; };
             using (model.Hooks([.. freeze, .. receiverHooks.Select(h => (h, record))]))
                 model.Run(corrupted, mask);
+            foreach (var kept in recorded.Values) scope.Attach(kept);
 
             // Step 3: only the receivers read the recorded inputs.
             var patch = receiverHooks.Select(name => (name, (HookFunction)((activation, hook) =>
