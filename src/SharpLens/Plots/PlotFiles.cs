@@ -20,7 +20,7 @@ public static class PlotFiles
 
         var plot = new Plot();
         var map = plot.Add.Heatmap(data);
-        map.FlipVertically = true;
+        map.FlipVertically = true; // row 0 at the top, as in a table
         map.Extent = new CoordinateRect(-0.5, cols - 0.5, rows - 0.5, -0.5);
         if (min < 0)
         {
