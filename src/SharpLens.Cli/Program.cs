@@ -5,4 +5,5 @@ var root = new RootCommand("SharpLens: look inside transformers from .NET — ho
 root.Subcommands.Add(TourCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(HeadsCommand.Create());
+root.Subcommands.Add(PatchCommand.Create());
 return await root.Parse(args).InvokeAsync();

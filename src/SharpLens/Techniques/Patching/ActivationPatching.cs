@@ -1,0 +1,42 @@
+using SharpLens.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpLens.Techniques.Patching;
+
+/// <summary>
+/// Denoising activation patching: run the corrupted prompts, and for each cell put back the clean activation there; the
+/// normalised metric says how much of the clean behaviour that one activation restores (0 = none, 1 = all).
+/// Sweeps are batched: many patched copies of the corrupted prompts run in one forward pass (see <see cref="PatchingOptions"/>).
+/// </summary>
+public static class ActivationPatching
+{
+    /// <summary>
+    /// Patches <paramref name="component"/> (resid_pre, resid_mid, resid_post, attn_out, mlp_out, z, q, k, v, pattern, post)
+    /// cell by cell. Result shapes: by Position [n_layers, pos]; by Head [n_layers, n_heads]; by HeadPosition
+    /// [n_layers, pos, n_heads]; by Layer [n_layers]; by Neuron [n_layers, d_mlp]. The default split is Position for
+    /// residual components and Head for head components.
+    /// </summary>
+    public static PatchingResult Sweep(HookedTransformer model, PromptPairs pairs, string component, SweepBy? by = null, PatchingOptions? options = null)
+    {
+        options ??= new PatchingOptions();
+        var spec = SweepSpec.For(model, component, by ?? SweepSpec.DefaultBy(component));
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var device = model.embed.W_E.device;
+        var mask = pairs.AttentionMask?.to(device);
+        var hooks = Enumerable.Range(0, model.Config.NLayers).Select(spec.HookName).ToList();
+        var (cleanLogits, cache) = model.RunWithCache(pairs.Clean.to(device), hooks, mask);
+        using (cache)
+        {
+            double clean = PatchingMetrics.PerPrompt(options.Metric, cleanLogits, pairs).mean().item<float>();
+            double corrupted = PatchingMetrics.PerPrompt(options.Metric, model.Run(pairs.Corrupted.to(device), mask), pairs).mean().item<float>();
+            PatchingMetrics.Normalise(clean, clean, corrupted);
+            var sources = hooks.Select(h => cache[h]).ToList();
+            var (raw, passes) = PatchSweepEngine.Run(model, spec, pairs.Corrupted.to(device), mask, pairs.LastPositions, pairs.Answers, pairs.WrongAnswers,
+                sources, options, $"activation patching {component}");
+            var normalised = ((raw - corrupted) / (clean - corrupted)).to(ScalarType.Float32);
+            return new PatchingResult(component, spec.DimNames, normalised.DetachFromDisposeScope(), clean, corrupted, passes + 2);
+        }
+    }
+}

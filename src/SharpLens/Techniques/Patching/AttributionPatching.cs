@@ -1,0 +1,63 @@
+using SharpLens.Hooks;
+using SharpLens.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpLens.Techniques.Patching;
+
+/// <summary>
+/// Attribution patching: the linear estimate of every activation patch at once,
+/// (clean activation − corrupted activation) · ∂metric/∂activation at the corrupted run, summed over the dimensions a cell
+/// covers and averaged over pairs, divided by (clean − corrupted) metric so it reads like <see cref="ActivationPatching"/>.
+/// Two forward passes (clean, corrupted) and one backward pass, whatever the number of cells.
+/// </summary>
+public static class AttributionPatching
+{
+    /// <summary>The same components, splits and result shapes as <see cref="ActivationPatching.Sweep"/>.</summary>
+    public static PatchingResult Sweep(HookedTransformer model, PromptPairs pairs, string component, SweepBy? by = null, PatchingOptions? options = null)
+    {
+        options ??= new PatchingOptions();
+        var spec = SweepSpec.For(model, component, by ?? SweepSpec.DefaultBy(component));
+        using var scope = NewDisposeScope();
+        var device = model.embed.W_E.device;
+        var mask = pairs.AttentionMask?.to(device);
+        var hooks = Enumerable.Range(0, model.Config.NLayers).Select(spec.HookName).ToList();
+
+        Tensor cleanLogits;
+        ActivationCache cleanCache;
+        using (no_grad()) (cleanLogits, cleanCache) = model.RunWithCache(pairs.Clean.to(device), hooks, mask);
+        using (cleanCache)
+        using (enable_grad())
+        {
+            double clean = PatchingMetrics.PerPrompt(options.Metric, cleanLogits, pairs).mean().item<float>();
+            var corruptedActs = new Dictionary<string, Tensor>();
+            // A model with frozen weights builds no graph: start one at the embedding so the activations still get gradients.
+            HookFunction startGraph = (activation, _) => activation.requires_grad ? null : activation.detach().requires_grad_(true);
+            // Kept past the forward pass's own dispose scope; the autograd graph holds its own references.
+            HookFunction record = (activation, hook) => { corruptedActs[hook.Name] = activation.DetachFromDisposeScope(); return null; };
+            Tensor corruptedLogits;
+            using (model.Hooks([("hook_embed", startGraph), .. hooks.Select(h => (h, record))]))
+                corruptedLogits = model.Run(pairs.Corrupted.to(device), mask);
+            var metric = PatchingMetrics.PerPrompt(options.Metric, corruptedLogits, pairs).mean();
+            double corrupted = metric.item<float>();
+            PatchingMetrics.Normalise(clean, clean, corrupted);
+
+            foreach (var act in corruptedActs.Values) scope.Attach(act);
+            var inputs = hooks.Select(h => corruptedActs[h]).ToList();
+            // Gradients with respect to the activations only: the weights' .grad stay untouched.
+            var grads = autograd.grad([metric], inputs);
+            var perLayer = new List<Tensor>();
+            for (int l = 0; l < hooks.Count; l++)
+            {
+                var product = (cleanCache[hooks[l]] - inputs[l].detach()) * grads[l]; // [batch, rest...]
+                var cell = product;
+                for (long d = product.dim() - 1; d >= 1; d--)
+                    if (!spec.KeptDims.Contains((int)d - 1)) cell = cell.sum(d); // ends [batch, kept...]
+                // The metric is a mean over pairs, so its gradient already carries 1/batch: summing over pairs gives the mean effect.
+                perLayer.Add(cell.sum(0L)); // 0L: a plain 0 would bind to the dtype overload and sum everything
+            }
+            var values = (stack(perLayer) / (clean - corrupted)).to(ScalarType.Float32).cpu(); // [n_layers, kept...]
+            return new PatchingResult(component, spec.DimNames, values.DetachFromDisposeScope(), clean, corrupted, 2);
+        }
+    }
+}
