@@ -41,7 +41,7 @@ public sealed partial class HookedTransformer
     {
         if (topK is int k && k < logits.shape[1])
         {
-            var kth = logits.topk(k).values[.., -1..]; // [batch, 1]
+            var kth = logits.topk(k).values[.., ^1..]; // [batch, 1]
             logits = logits.masked_fill(logits < kth, double.NegativeInfinity);
         }
         if (topP is double p && p < 1)
