@@ -4,4 +4,8 @@ using SharpLens.Cli.Commands;
 var root = new RootCommand("SharpLens: look inside transformers from .NET — hooked models, activation caches, model organisms.");
 root.Subcommands.Add(TourCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(LensCommand.Create());
+root.Subcommands.Add(DlaCommand.Create());
+root.Subcommands.Add(ProbeCommand.Create());
+root.Subcommands.Add(SteerCommand.Create());
 return await root.Parse(args).InvokeAsync();
