@@ -11,6 +11,7 @@ sealed class ModelArguments
     public static readonly IReadOnlyDictionary<string, string> Organisms = new Dictionary<string, string>
     {
         ["induction"] = "the tour's 2-layer attention-only induction organism (trained on first use, then cached)",
+        ["latent"] = "a 2-layer organism with a planted binary latent: it answers Yes (id 1) when the first token after BOS is in a secret set, else No (id 2) (trained on first use, then cached)",
     };
 
     public Option<string> Model { get; } = new("--model")
@@ -42,6 +43,8 @@ sealed class ModelArguments
             var organism = InductionOrganism.TrainOrLoad(new InductionSettings());
             return organism.Model; // the organism's model is the whole of it; disposing the model frees it
         }
+        if (model == "latent")
+            return LatentOrganism.TrainOrLoad(new LatentSettings()).Model;
         var known = Organisms.Keys.ToList();
         throw new ArgumentException(
             $"--model '{model}' is neither a folder nor a built-in organism. Give a Hugging Face GPT-2 folder " +

@@ -6,4 +6,8 @@ root.Subcommands.Add(TourCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(HeadsCommand.Create());
 root.Subcommands.Add(PatchCommand.Create());
+root.Subcommands.Add(LensCommand.Create());
+root.Subcommands.Add(DlaCommand.Create());
+root.Subcommands.Add(ProbeCommand.Create());
+root.Subcommands.Add(SteerCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,48 @@
+using System.CommandLine;
+using SharpLens.Interop;
+using SharpLens.Techniques;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpLens.Cli.Commands;
+
+/// <summary>`sharplens lens`: the logit lens as a [n_layers + 1, positions, d_vocab] float32 .npy of log-probs.</summary>
+static class LensCommand
+{
+    public static Command Create()
+    {
+        var model = new ModelArguments();
+        var prompt = new PromptArguments();
+        var outOption = new Option<string>("--out") { Description = "Where to write the log-probs (.npy, float32, [n_layers + 1, positions, d_vocab]).", Required = true };
+        var topOption = new Option<int>("--top") { Description = "How many top tokens to print per layer at the last position.", DefaultValueFactory = _ => 3 };
+        var command = new Command("lens",
+            "Logit lens: read the residual stream before each layer as if it were the last (final norm, then unembedding). " +
+            "Row l of the output is blocks.l.hook_resid_pre; the last row is the model's own prediction. Shows at which layer " +
+            "the model's guess for the next token takes shape.\n\n" +
+            "Example: sharplens lens --model induction --tokens \"0 5 9 12 5 9\" --out lens.npy");
+        model.AddTo(command);
+        prompt.AddTo(command);
+        command.Options.Add(outOption);
+        command.Options.Add(topOption);
+        command.SetAction(parse => CommandErrors.Run(() =>
+        {
+            torch.set_num_threads(Math.Min(4, Environment.ProcessorCount));
+            using var m = model.Load(parse);
+            var tokens = prompt.Read(parse, m);
+            using var lens = LogitLens.Run(m, tokens);
+            string path = parse.GetValue(outOption)!;
+            NumpyFiles.SaveNpy(path, lens.LogProbs[.., 0].to(ScalarType.Float32).contiguous()); // [n_layers + 1, pos, d_vocab]
+
+            int last = (int)tokens.shape[1] - 1, k = Math.Max(1, parse.GetValue(topOption));
+            Console.WriteLine($"Top {k} next-token guesses at the last position ({PromptArguments.Describe(m, tokens[0, last].item<long>())}):");
+            for (int row = 0; row < lens.Rows; row++)
+            {
+                var top = lens.TopTokens(row, last, k);
+                Console.WriteLine($"  {lens.RowNames[row],-26} " + string.Join("   ", top.Select(t => $"{PromptArguments.Describe(m, t.Token)} {t.Probability:0.000}")));
+            }
+            Console.WriteLine($"Wrote {Path.GetFullPath(path)}  [{lens.Rows}, {tokens.shape[1]}, {m.Config.DVocab}] float32 log-probs");
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,72 @@
+using System.CommandLine;
+using System.Globalization;
+using SharpLens.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpLens.Cli;
+
+/// <summary>The --prompt TEXT | --tokens IDS pair: a prompt as text (tokenized with the model's tokenizer, BOS first) or as token ids.</summary>
+sealed class PromptArguments
+{
+    public Option<string?> Prompt { get; } = new("--prompt")
+    {
+        Description = "The prompt as text; it is tokenized with the model's tokenizer and BOS is put first. Built-in organisms have no tokenizer: use --tokens.",
+    };
+
+    public Option<string?> Tokens { get; } = new("--tokens")
+    {
+        Description = "The prompt as token ids, separated by spaces or commas, e.g. \"0 17 5 9\" (nothing is added).",
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Prompt);
+        command.Options.Add(Tokens);
+    }
+
+    /// <summary>Token ids [1, pos] from whichever of --prompt / --tokens was given (exactly one must be).</summary>
+    public Tensor Read(ParseResult parse, HookedTransformer model)
+    {
+        string? text = parse.GetValue(Prompt), ids = parse.GetValue(Tokens);
+        if ((text is null) == (ids is null))
+            throw new CliArgumentException("Give exactly one of --prompt TEXT or --tokens IDS.");
+        return ids is not null ? ParseIds(ids, "--tokens").unsqueeze(0) : model.ToTokens(text!); // [1, pos]
+    }
+
+    /// <summary>Parses "1 2 3" or "1,2,3" into an int64 tensor [n].</summary>
+    public static Tensor ParseIds(string ids, string option)
+    {
+        var parts = ids.Split([' ', ',', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0) throw new CliArgumentException($"{option} is empty: give token ids such as \"0 17 5 9\".");
+        var values = parts.Select(p => long.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) ? v
+            : throw new CliArgumentException($"{option}: '{p}' is not a token id (a whole number).")).ToArray();
+        return tensor(values);
+    }
+
+    /// <summary>A readable label for a token: its text when the model has a tokenizer, else its id.</summary>
+    public static string Describe(HookedTransformer model, long id)
+    {
+        if (model.Config.TokenizerName is null) return $"#{id}";
+        return System.Text.Json.JsonSerializer.Serialize(model.Tokenizer.ToStrTokens([(int)id])[0]);
+    }
+
+    /// <summary>One token id from --X TEXT (must be a single token) or --X-token ID.</summary>
+    public static long SingleToken(HookedTransformer model, string? text, long? id, string option)
+    {
+        if ((text is null) == (id is null)) throw new CliArgumentException($"Give exactly one of --{option} TEXT or --{option}-token ID.");
+        if (id is long i)
+        {
+            if (i < 0 || i >= model.Config.DVocab) throw new CliArgumentException($"--{option}-token {i} is outside the vocabulary [0, {model.Config.DVocab - 1}].");
+            return i;
+        }
+        try { return model.ToSingleToken(text!); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            throw new CliArgumentException($"--{option} \"{text}\" must be exactly one token ({e.Message}). GPT-2 tokens usually start with a space: try \" {text!.Trim()}\", or give --{option}-token ID.");
+        }
+    }
+}
+
+/// <summary>The command line was unusable; the message says which option and how to fix it.</summary>
+sealed class CliArgumentException(string message) : ArgumentException(message);
