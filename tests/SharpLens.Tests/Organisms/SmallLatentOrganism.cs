@@ -1,5 +1,4 @@
 using SharpLens.Organisms;
-using TorchSharp;
 
 namespace SharpLens.Tests.Organisms;
 
@@ -12,8 +11,6 @@ public sealed class SmallLatentOrganism : IDisposable
 
     public SmallLatentOrganism()
     {
-        // Tiny matrices: one thread avoids the synchronisation that makes a busy 2-core machine ten times slower.
-        torch.set_num_threads(1);
         Organism = LatentOrganism.Train(Settings);
     }
 
@@ -22,7 +19,3 @@ public sealed class SmallLatentOrganism : IDisposable
 
 [CollectionDefinition("latent organism")]
 public sealed class LatentOrganismCollection : ICollectionFixture<SmallLatentOrganism>;
-
-/// <summary>One small induction organism shared by the technique tests that need a no-norm model with a known circuit.</summary>
-[CollectionDefinition("induction organism for techniques")]
-public sealed class InductionTechniquesCollection : ICollectionFixture<SmallInductionOrganism>;

@@ -1,3 +1,4 @@
+using SharpLens.Tests.Techniques;
 using SharpLens.Models;
 using SharpLens.Organisms;
 using SharpLens.Techniques;
@@ -75,7 +76,7 @@ public class DirectLogitAttributionTests
     }
 }
 
-[Collection("induction organism for techniques")]
+[Collection(TechniqueOrganismCollection.Name)]
 public class DirectLogitAttributionInductionTests(SmallInductionOrganism small, ITestOutputHelper output)
 {
     [Fact]

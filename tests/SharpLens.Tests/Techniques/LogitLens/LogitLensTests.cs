@@ -1,3 +1,4 @@
+using SharpLens.Tests.Techniques;
 using SharpLens.Models;
 using SharpLens.Organisms;
 using SharpLens.Techniques;
@@ -52,7 +53,7 @@ public class LogitLensInvariantTests
     }
 }
 
-[Collection("induction organism for techniques")]
+[Collection(TechniqueOrganismCollection.Name)]
 public class LogitLensInductionTests(SmallInductionOrganism small, ITestOutputHelper output)
 {
     [Fact]
