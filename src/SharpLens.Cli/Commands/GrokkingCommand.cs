@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using SharpLens.Grokking;
 using SharpLens.Models;
+using SharpLens.Reports;
 using SharpLens.Training;
 using Spectre.Console;
 using TorchSharp;
@@ -57,6 +58,19 @@ static class GrokkingCommand
 
     static int Analyse(string outFolder, ModularAdditionSettings settings, ModularAddition data, HookedTransformer model, TrainingRecord record, Stopwatch clock)
     {
+        Console.WriteLine("Analysing the final model and every checkpoint...");
+        var analysis = GrokkingAnalysis.Run(settings, data, model, record, Path.Combine(outFolder, GrokkingTraining.CheckpointsFolder));
+        var summary = GrokkingReport.Summarize(analysis, clock.Elapsed);
+        string report = GrokkingReport.Write(outFolder, analysis, summary);
+        var f = analysis.Final;
+        Console.WriteLine($"Accuracy: train {f.TrainAccuracy:P2}, test {f.TestAccuracy:P2}");
+        Console.WriteLine(analysis.GrokStep is int g ? $"Grok step (test loss < {ModularAdditionSettings.GrokThreshold}): {g}" : $"Not grokked yet (test loss {f.TestLoss:0.0000}); train longer with --steps.");
+        Console.WriteLine($"Key frequencies: {string.Join(", ", analysis.KeyFrequencies)}  ({analysis.KeyFrequencyNormShare:P1} of the embedding's Fourier norm²)");
+        Console.WriteLine($"Losses: full {f.FullLoss:0.00e0}, restricted {f.RestrictedLoss:0.00e0}, excluded {f.ExcludedLoss:0.00e0} (train {f.TrainLoss:0.00e0})");
+        Console.WriteLine($"Logit variance explained by cos(w(a+b-c)): {analysis.CosineExplained:P1}; neurons well explained by one frequency: {analysis.Neurons.ShareWellExplained():P1}");
+        Console.WriteLine($"Total {clock.Elapsed.TotalSeconds:0.0} s");
+        Console.WriteLine($"Report:  {Path.GetFullPath(report)}");
+        Console.WriteLine($"Summary: {Path.GetFullPath(Path.Combine(outFolder, GrokkingReport.SummaryFile))}");
         return 0;
     }
 

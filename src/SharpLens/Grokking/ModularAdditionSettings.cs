@@ -39,12 +39,12 @@ public sealed record ModularAdditionSettings
     public const double GrokThreshold = 0.1;
 
     /// <summary>
-    /// A variant that groks in well under a minute on two cores: p = 53 and half the pairs for training, which
-    /// shortens memorisation and the plateau; the architecture and optimiser are the paper's.
+    /// A variant that groks in a few hundred steps (under a minute on two idle cores): p = 31, 70% of the pairs for
+    /// training and learning rate 5e-3, which shorten memorisation and the plateau; architecture and weight decay are the paper's.
     /// </summary>
     public static ModularAdditionSettings Fast => new()
     {
-        P = 53, TrainFraction = 0.5, LearningRate = 3e-3, Steps = 1500, CheckpointEvery = 100, EvaluateEvery = 25,
+        P = 31, TrainFraction = 0.7, LearningRate = 5e-3, Steps = 600, CheckpointEvery = 50, EvaluateEvery = 10,
     };
 
     /// <summary>The token id of <c>=</c>; ids 0…p−1 are the numbers.</summary>

@@ -51,7 +51,7 @@ public static class Trainer
             var state = checkpoint.ReadState();
             if (state.Seed != settings.Seed)
                 throw new ArgumentException($"{checkpoint.Folder} was trained with seed {state.Seed}, not {settings.Seed}; resume with the same seed or use another checkpoint folder.", nameof(settings));
-            using (var saved = checkpoint.LoadModel()) model.LoadStateDict(saved.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter));
+            checkpoint.LoadInto(model);
             string optimizerPath = Path.Combine(checkpoint.Folder, TrainingCheckpoint.OptimizerFile);
             if (!File.Exists(optimizerPath))
                 throw new FileNotFoundException($"{checkpoint.Folder} has no {TrainingCheckpoint.OptimizerFile}, so AdamW's moments cannot be restored; delete the folder to resume from an earlier checkpoint.", optimizerPath);

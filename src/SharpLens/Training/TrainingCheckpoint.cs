@@ -45,10 +45,28 @@ public sealed record TrainingCheckpoint(int Step, string Folder)
         if (!File.Exists(configPath) || !File.Exists(weightsPath))
             throw new FileNotFoundException($"{folder} is not a checkpoint: it needs {ConfigFile} and {WeightsFile}.", File.Exists(configPath) ? weightsPath : configPath);
         var config = ModelConfig.FromJson(File.ReadAllText(configPath));
-        using var scope = NewDisposeScope();
-        using var file = SafeTensorsFile.Open(weightsPath);
-        var weights = file.Names.ToDictionary(n => n, file.Read, StringComparer.Ordinal);
-        return HookedTransformer.FromStateDict(config, weights, options);
+        var weights = ReadWeights(weightsPath);
+        try { return HookedTransformer.FromStateDict(config, weights, options); }
+        finally { foreach (var w in weights.Values) w.Dispose(); }
+    }
+
+    /// <summary>Copies this checkpoint's weights into <paramref name="model"/>, which must have the same config.</summary>
+    public void LoadInto(HookedTransformer model)
+    {
+        string configPath = Path.Combine(Folder, ConfigFile);
+        var config = ModelConfig.FromJson(File.ReadAllText(configPath));
+        if (config with { ModelName = model.Config.ModelName } != model.Config)
+            throw new CheckpointException(configPath, null, $"describes another model than the one being trained ({model.Config.ModelName}); resume with the settings it was trained with, or use another checkpoint folder.");
+        var weights = ReadWeights(Path.Combine(Folder, WeightsFile));
+        try { model.LoadStateDict(weights); }
+        finally { foreach (var w in weights.Values) w.Dispose(); }
+    }
+
+    // Not in a dispose scope: a model built from these must own its parameters beyond this call.
+    static Dictionary<string, Tensor> ReadWeights(string path)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        return file.Names.ToDictionary(n => n, file.Read, StringComparer.Ordinal);
     }
 
     /// <summary>Writes a checkpoint folder atomically (a temporary folder renamed into place).</summary>
