@@ -10,4 +10,5 @@ root.Subcommands.Add(LensCommand.Create());
 root.Subcommands.Add(DlaCommand.Create());
 root.Subcommands.Add(ProbeCommand.Create());
 root.Subcommands.Add(SteerCommand.Create());
+root.Subcommands.Add(GrokkingCommand.Create());
 return await root.Parse(args).InvokeAsync();

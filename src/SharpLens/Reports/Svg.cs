@@ -18,25 +18,31 @@ public static class Svg
     static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
     static string E(string s) => WebUtility.HtmlEncode(s);
 
-    /// <summary>A line plot with axes, ticks, axis titles, a legend and optional vertical markers.</summary>
+    /// <summary>A line plot with axes, ticks, axis titles, a legend, optional vertical markers and an optional log-scale y axis.</summary>
     public static string LinePlot(IReadOnlyList<Series> series, string xTitle, string yTitle, int width = 720, int height = 300,
-        IReadOnlyList<Marker>? markers = null, double? yMin = null)
+        IReadOnlyList<Marker>? markers = null, double? yMin = null, bool logY = false)
     {
         const int left = 56, right = 16, top = 30, bottom = 44;
+        // On a log axis the plot works in log10 units, ticks sit on whole decades, and values ≤ 0 are left out.
+        if (logY) series = [.. series.Select(s => s with { Y = [.. s.Y.Select(y => y > 0 ? Math.Log10(y) : double.NaN)] })];
         var xs = series.SelectMany(s => s.X).ToList();
         var ys = series.SelectMany(s => s.Y).Where(double.IsFinite).ToList();
         double x0 = xs.Min(), x1 = Math.Max(xs.Max(), x0 + 1e-9);
-        double y0 = yMin ?? Math.Min(0, ys.Min()), y1 = Math.Max(ys.Max(), y0 + 1e-9);
+        double y0 = logY ? Math.Floor(ys.Min()) : yMin ?? Math.Min(0, ys.Min());
+        double y1 = logY ? Math.Max(Math.Ceiling(ys.Max()), y0 + 1) : Math.Max(ys.Max(), y0 + 1e-9);
         double plotW = width - left - right, plotH = height - top - bottom;
         double Px(double x) => left + (x - x0) / (x1 - x0) * plotW;
         double Py(double y) => top + (1 - (y - y0) / (y1 - y0)) * plotH;
 
         var svg = new StringBuilder();
         svg.Append($"<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\">");
-        foreach (double t in NiceTicks(y0, y1, 5))
+        var yTicks = logY ? Enumerable.Range((int)y0, (int)(y1 - y0) + 1).Select(d => (double)d).Where((_, i) => i % Math.Max(1, (int)Math.Ceiling((y1 - y0) / 8)) == 0)
+            : NiceTicks(y0, y1, 5);
+        foreach (double t in yTicks)
         {
+            string label = logY ? (t >= -2 && t <= 3 ? F(Math.Pow(10, t)) : $"1e{t:0}") : F(t);
             svg.Append($"<line x1=\"{left}\" x2=\"{F(left + plotW)}\" y1=\"{F(Py(t))}\" y2=\"{F(Py(t))}\" class=\"grid\"/>");
-            svg.Append($"<text x=\"{left - 6}\" y=\"{F(Py(t) + 4)}\" text-anchor=\"end\" class=\"tick\">{F(t)}</text>");
+            svg.Append($"<text x=\"{left - 6}\" y=\"{F(Py(t) + 4)}\" text-anchor=\"end\" class=\"tick\">{label}</text>");
         }
         foreach (double t in NiceTicks(x0, x1, 8))
             svg.Append($"<text x=\"{F(Px(t))}\" y=\"{F(top + plotH + 16)}\" text-anchor=\"middle\" class=\"tick\">{F(t)}</text>");

@@ -8,30 +8,67 @@ namespace SharpLens.Training;
 /// <summary>One batch: token ids, and which predictions count towards the loss.</summary>
 /// <param name="Tokens">[batch, pos] token ids.</param>
 /// <param name="LossMask">[batch, pos - 1], 1 where the prediction of the next token counts; null counts them all.</param>
-public sealed record TrainingBatch(Tensor Tokens, Tensor? LossMask = null);
+/// <param name="Targets">What a custom loss (<see cref="TrainingRunOptions.Loss"/>) compares with, e.g. [batch] answers; next-token loss ignores it.</param>
+public sealed record TrainingBatch(Tensor Tokens, Tensor? LossMask = null, Tensor? Targets = null);
 
-/// <summary>Trains a <see cref="HookedTransformer"/> on next-token prediction with AdamW.</summary>
+/// <summary>Trains a <see cref="HookedTransformer"/> with AdamW, on next-token prediction or a loss of the caller's.</summary>
 public static class Trainer
 {
+    const int CollectEvery = 10;
+
     /// <summary>
     /// Runs <see cref="TrainingSettings.Steps"/> steps. <paramref name="nextBatch"/> is called once per step with the
     /// step and a generator seeded from <see cref="TrainingSettings.Seed"/>, so a run is reproducible.
     /// </summary>
     public static TrainingRecord Train(HookedTransformer model, TrainingSettings settings,
         Func<int, Generator, TrainingBatch> nextBatch, IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellation = default) => Train(model, settings, nextBatch, new TrainingRunOptions(), progress, cancellation);
+
+    /// <summary>
+    /// As above, with a loss function, a held-out loss, checkpoints and resuming (see <see cref="TrainingRunOptions"/>).
+    /// For full-batch training, let <paramref name="nextBatch"/> return the whole training set every step.
+    /// </summary>
+    public static TrainingRecord Train(HookedTransformer model, TrainingSettings settings,
+        Func<int, Generator, TrainingBatch> nextBatch, TrainingRunOptions options, IProgress<TrainingProgress>? progress = null,
         CancellationToken cancellation = default)
     {
         settings = settings.Validated();
+        options = options.Validated();
         var parameters = model.parameters().ToList();
         using var optimizer = optim.AdamW(parameters, lr: settings.LearningRate, beta1: settings.Beta1, beta2: settings.Beta2,
             weight_decay: settings.WeightDecay);
         using var generator = new Generator((ulong)settings.Seed);
         var losses = new List<double>(settings.Steps);
+        var testLosses = new List<EvaluatedLoss>();
+        var written = new List<int>();
+        var checkpointAt = new HashSet<int>(options.CheckpointSteps.Where(s => s <= settings.Steps));
+        if (options.CheckpointFolder is not null) checkpointAt.Add(settings.Steps);
+
+        int start = 0;
+        var before = TimeSpan.Zero;
+        if (options.Resume && LatestCheckpoint(options.CheckpointFolder!, settings.Steps) is { } checkpoint)
+        {
+            var state = checkpoint.ReadState();
+            if (state.Seed != settings.Seed)
+                throw new ArgumentException($"{checkpoint.Folder} was trained with seed {state.Seed}, not {settings.Seed}; resume with the same seed or use another checkpoint folder.", nameof(settings));
+            checkpoint.LoadInto(model);
+            string optimizerPath = Path.Combine(checkpoint.Folder, TrainingCheckpoint.OptimizerFile);
+            if (!File.Exists(optimizerPath))
+                throw new FileNotFoundException($"{checkpoint.Folder} has no {TrainingCheckpoint.OptimizerFile}, so AdamW's moments cannot be restored; delete the folder to resume from an earlier checkpoint.", optimizerPath);
+            optimizer.load_state_dict(optimizerPath);
+            using (var generatorState = tensor(Convert.FromBase64String(state.GeneratorState))) generator.set_state(generatorState);
+            (start, before) = (state.Step, TimeSpan.FromSeconds(state.ElapsedSeconds));
+            losses.AddRange(state.Losses);
+            testLosses.AddRange(state.TestLosses);
+        }
+
         var clock = Stopwatch.StartNew();
+        TimeSpan Elapsed() => before + clock.Elapsed;
+        double? lastTest = testLosses.Count > 0 ? testLosses[^1].Loss : null;
         model.train();
         try
         {
-            for (int step = 0; step < settings.Steps; step++)
+            for (int step = start; step < settings.Steps; step++)
             {
                 cancellation.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
@@ -40,20 +77,60 @@ public static class Trainer
 
                 var batch = nextBatch(step, generator);
                 optimizer.zero_grad();
-                var loss = NextTokenLoss(model, batch.Tokens, batch.LossMask);
+                var loss = options.Loss is { } lossOf ? lossOf(model, batch) : NextTokenLoss(model, batch.Tokens, batch.LossMask);
                 loss.backward();
                 if (settings.MaxGradNorm is double maxNorm) nn.utils.clip_grad_norm_(parameters, maxNorm);
                 optimizer.step();
+                losses.Add(loss.ToDouble());
 
-                losses.Add(loss.item<float>());
-                progress?.Report(new TrainingProgress(step + 1, settings.Steps, losses[^1], lr, clock.Elapsed));
+                int done = step + 1;
+                if (options.TestLoss is { } testLoss && (done % options.EvaluateEvery == 0 || done == settings.Steps))
+                {
+                    lastTest = Evaluate(model, testLoss);
+                    testLosses.Add(new EvaluatedLoss(done, lastTest.Value));
+                }
+                if (checkpointAt.Contains(done))
+                {
+                    using var generatorState = generator.get_state();
+                    var state = new TrainerState(done, settings.Seed, [.. losses], [.. testLosses], Elapsed().TotalSeconds,
+                        Convert.ToBase64String(generatorState.data<byte>().ToArray()));
+                    TrainingCheckpoint.Save(options.CheckpointFolder!, model, optimizer, state);
+                    written.Add(done);
+                }
+                progress?.Report(new TrainingProgress(done, settings.Steps, losses[^1], lr, Elapsed(), lastTest));
+                // Autograd and AdamW leave tensor wrappers outside any dispose scope; their native memory (tens of MB a
+                // step on a full batch) is freed only by finalisers, which .NET would not run soon enough on its own.
+                if (done % CollectEvery == 0) { GC.Collect(); GC.WaitForPendingFinalizers(); }
             }
         }
         finally
         {
             model.eval();
         }
-        return new TrainingRecord(losses, clock.Elapsed);
+        return new TrainingRecord(losses, Elapsed())
+        {
+            TestLosses = testLosses,
+            ResumedFrom = start > 0 ? start : null,
+            CheckpointsWritten = written,
+        };
+    }
+
+    /// <summary>The last complete checkpoint at or before <paramref name="maxStep"/>, if any.</summary>
+    public static TrainingCheckpoint? LatestCheckpoint(string folder, int maxStep) =>
+        TrainingCheckpoint.List(folder).LastOrDefault(c => c.Step <= maxStep);
+
+    static double Evaluate(HookedTransformer model, Func<HookedTransformer, double> testLoss)
+    {
+        model.eval();
+        try
+        {
+            using var _ = no_grad();
+            return testLoss(model);
+        }
+        finally
+        {
+            model.train();
+        }
     }
 
     /// <summary>Mean cross-entropy of predicting token t+1 from positions ≤ t, over the positions the mask keeps.</summary>

@@ -1,0 +1,104 @@
+using System.Globalization;
+using System.Text.Json;
+using SharpLens.Loading;
+using SharpLens.Models;
+using SharpLens.Organisms;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpLens.Training;
+
+/// <summary>
+/// A training checkpoint: a folder <c>step-NNNNNN/</c> holding the model in the project's format (<c>config.json</c>,
+/// <c>model.safetensors</c> with TransformerLens names, readable by <see cref="LoadModel(string, ModelOptions?)"/> or any safetensors reader),
+/// AdamW's moments (<c>optimizer.bin</c>, TorchSharp's optimizer state format) and <c>trainer.json</c> (step, loss
+/// history, batch-generator state), which is what a resumed run needs to continue as if never stopped.
+/// </summary>
+public sealed record TrainingCheckpoint(int Step, string Folder)
+{
+    public const string ConfigFile = "config.json", WeightsFile = "model.safetensors", OptimizerFile = "optimizer.bin", StateFile = "trainer.json";
+
+    public static string FolderFor(string root, int step) => Path.Combine(root, $"step-{step.ToString("D6", CultureInfo.InvariantCulture)}");
+
+    /// <summary>The complete checkpoints under <paramref name="root"/>, by step; a folder missing a file is skipped.</summary>
+    public static IReadOnlyList<TrainingCheckpoint> List(string root)
+    {
+        if (!Directory.Exists(root)) return [];
+        var found = new List<TrainingCheckpoint>();
+        foreach (var folder in Directory.EnumerateDirectories(root, "step-*"))
+        {
+            string name = Path.GetFileName(folder);
+            if (!int.TryParse(name["step-".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int step)) continue;
+            if (new[] { ConfigFile, WeightsFile, StateFile }.All(f => File.Exists(Path.Combine(folder, f))))
+                found.Add(new TrainingCheckpoint(step, Path.GetFullPath(folder)));
+        }
+        return [.. found.OrderBy(c => c.Step)];
+    }
+
+    /// <summary>The checkpointed model, built from config.json and model.safetensors.</summary>
+    public HookedTransformer LoadModel(ModelOptions? options = null) => LoadModel(Folder, options);
+
+    /// <summary>A model from a folder of config.json (<see cref="ModelConfig.ToJson"/>) and model.safetensors (TransformerLens names).</summary>
+    public static HookedTransformer LoadModel(string folder, ModelOptions? options = null)
+    {
+        string configPath = Path.Combine(folder, ConfigFile), weightsPath = Path.Combine(folder, WeightsFile);
+        if (!File.Exists(configPath) || !File.Exists(weightsPath))
+            throw new FileNotFoundException($"{folder} is not a checkpoint: it needs {ConfigFile} and {WeightsFile}.", File.Exists(configPath) ? weightsPath : configPath);
+        var config = ModelConfig.FromJson(File.ReadAllText(configPath));
+        var weights = ReadWeights(weightsPath);
+        try { return HookedTransformer.FromStateDict(config, weights, options); }
+        finally { foreach (var w in weights.Values) w.Dispose(); }
+    }
+
+    /// <summary>Copies this checkpoint's weights into <paramref name="model"/>, which must have the same config.</summary>
+    public void LoadInto(HookedTransformer model)
+    {
+        string configPath = Path.Combine(Folder, ConfigFile);
+        var config = ModelConfig.FromJson(File.ReadAllText(configPath));
+        if (config with { ModelName = model.Config.ModelName } != model.Config)
+            throw new CheckpointException(configPath, null, $"describes another model than the one being trained ({model.Config.ModelName}); resume with the settings it was trained with, or use another checkpoint folder.");
+        var weights = ReadWeights(Path.Combine(Folder, WeightsFile));
+        try { model.LoadStateDict(weights); }
+        finally { foreach (var w in weights.Values) w.Dispose(); }
+    }
+
+    // Not in a dispose scope: a model built from these must own its parameters beyond this call.
+    static Dictionary<string, Tensor> ReadWeights(string path)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        return file.Names.ToDictionary(n => n, file.Read, StringComparer.Ordinal);
+    }
+
+    /// <summary>Writes a checkpoint folder atomically (a temporary folder renamed into place).</summary>
+    internal static TrainingCheckpoint Save(string root, HookedTransformer model, AdamW optimizer, TrainerState state)
+    {
+        string folder = FolderFor(root, state.Step);
+        OrganismCache.WriteAtomically(folder, temporary =>
+        {
+            File.WriteAllText(Path.Combine(temporary, ConfigFile), model.Config.ToJson());
+            SafeTensorsWriter.Write(Path.Combine(temporary, WeightsFile),
+                model.named_parameters().Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)),
+                new Dictionary<string, string> { ["step"] = state.Step.ToString(CultureInfo.InvariantCulture) });
+            optimizer.save_state_dict(Path.Combine(temporary, OptimizerFile));
+            File.WriteAllText(Path.Combine(temporary, StateFile), JsonSerializer.Serialize(state, ModelConfig.Json));
+        });
+        return new TrainingCheckpoint(state.Step, Path.GetFullPath(folder));
+    }
+
+    internal TrainerState ReadState()
+    {
+        string path = Path.Combine(Folder, StateFile);
+        try
+        {
+            return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path), ModelConfig.Json)
+                ?? throw new JsonException("the file is empty");
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointException(path, null, $"cannot be read as trainer state ({e.Message}); delete the checkpoint folder to train from an earlier one.");
+        }
+    }
+}
+
+/// <summary>What trainer.json holds: enough to continue a run exactly.</summary>
+internal sealed record TrainerState(int Step, long Seed, double[] Losses, EvaluatedLoss[] TestLosses, double ElapsedSeconds, string GeneratorState);
