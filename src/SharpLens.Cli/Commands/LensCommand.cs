@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace SharpLens.Cli.Commands;
 
 /// <summary>`sharplens lens`: the logit lens as a [n_layers + 1, positions, d_vocab] float32 .npy of log-probs.</summary>
-static class LensCommand
+public static class LensCommand
 {
     public static Command Create()
     {
