@@ -22,7 +22,8 @@ public class LensAndDlaCommandTests : IDisposable
     public void Lens_command_writes_one_log_prob_row_per_layer_and_ends_with_the_models_own_output()
     {
         string npy = Path.Combine(_folder, "lens.npy");
-        Assert.Equal(0, Invoke(LensCommand.Create(), "lens", "--model", Gpt2Folder, "--tokens", IdText, "--out", npy));
+        string html = Path.Combine(_folder, "lens.html");
+        Assert.Equal(0, Invoke(LensCommand.Create(), "lens", "--model", Gpt2Folder, "--tokens", IdText, "--out", npy, "--html", html, "--target-token", "3"));
 
         using var written = NumpyFiles.LoadNpy(npy);
         // Independent reference: the stored weights, unprocessed, through the ordinary forward pass.
@@ -34,6 +35,16 @@ public class LensAndDlaCommandTests : IDisposable
         // Every row is a distribution over the vocabulary; the earlier rows are not the final one.
         Assert.True((written.exp().sum(-1) - 1).abs().max().item<float>() < 1e-4);
         Assert.True((written[0] - logProbs).abs().max().item<float>() > 0.1);
+
+        // The report's table: token 3's rank in each row at the last position, as counted from the written log-probs.
+        string page = File.ReadAllText(html);
+        Assert.Contains("<svg", page);
+        for (int row = 0; row <= model.Config.NLayers; row++)
+        {
+            var last = written[row, -1]; // [d_vocab]
+            long rank = (last > last[3]).sum().item<long>();
+            Assert.Matches($"<td>{row}</td><td>[^<]*</td><td>{rank}</td>", page);
+        }
     }
 
     [Theory]
