@@ -8,7 +8,19 @@ namespace SharpLens.Benchmarks;
 
 /// <summary>Seconds for one full sweep, and the forward passes it took.</summary>
 public sealed record PatchingTimings(int Layers, int Positions, double BatchedSeconds, int BatchedPasses, double PerCellSeconds, int PerCellPasses,
-    double AttributionSeconds, double MaxDifference);
+    double AttributionSeconds, double MaxDifference)
+{
+    public string ToTable() => string.Join(Environment.NewLine,
+        $"Full resid_pre sweep, GPT-2-small-shaped model (random weights), {Layers} layers × {Positions} positions = {Layers * Positions} cells:",
+        $"  {"variant",-36} {"seconds",9} {"forward passes",15}",
+        $"  {"activation patching, batched",-36} {BatchedSeconds,9:0.00} {BatchedPasses,15}",
+        $"  {"activation patching, one per cell",-36} {PerCellSeconds,9:0.00} {PerCellPasses,15}",
+        $"  {"attribution patching (2 fwd + 1 bwd)",-36} {AttributionSeconds,9:0.00} {2,15}",
+        $"  batched is {PerCellSeconds / BatchedSeconds:0.0}× faster than one pass per cell; attribution {BatchedSeconds / AttributionSeconds:0.0}× faster than batched",
+        $"  largest |batched − per-cell| difference: {MaxDifference:0.0e+00}");
+
+    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this);
+}
 
 /// <summary>
 /// A full resid_pre sweep (every layer × position) on a GPT-2-small-shaped model with random weights: batched activation

@@ -1,10 +1,18 @@
 using SharpLens.Benchmarks;
 
 // dotnet run --project benchmarks/SharpLens.Benchmarks -c Release -- [--json] [--seq-len N] [--layers N] [--repeats N] [--threads N]
+//   or -- --patching [--layers N] [--patch-tokens N]: the resid_pre patching sweep (batched vs per cell vs attribution)
 // `sharplens bench` runs the same code with the same options.
 try
 {
-    var (options, json) = BenchmarkArguments.Parse(args);
+    var (options, json, patchTokens) = BenchmarkArguments.Parse(args);
+    if (patchTokens is int tokens)
+    {
+        if (options.Threads is int t) TorchSharp.torch.set_num_threads(t);
+        var timings = PatchingBenchmark.Run(options.Layers, tokens);
+        Console.WriteLine(json ? timings.ToJson() : timings.ToTable());
+        return 0;
+    }
     var result = ForwardBenchmark.Run(options, json ? null : Console.Out);
     Console.WriteLine(json ? result.ToJson() : "\n" + result.ToTable());
     return 0;

@@ -26,25 +26,31 @@ sealed class ModelArguments
         Description = "Use the weights exactly as stored (default: fold LayerNorm, centre writing weights and the unembedding, fold value biases, as TransformerLens does; log-probs are unchanged).",
     };
 
+    public Option<string?> OrganismCache { get; } = new("--organism-cache")
+    {
+        Description = "Folder where built-in organisms are cached (default: $SHARPLENS_CACHE, else ~/.cache/sharplens).",
+    };
+
     public void AddTo(Command command)
     {
         command.Options.Add(Model);
         command.Options.Add(NoProcessing);
+        command.Options.Add(OrganismCache);
     }
 
-    public HookedTransformer Load(ParseResult parse) => Load(parse.GetValue(Model)!, parse.GetValue(NoProcessing));
+    public HookedTransformer Load(ParseResult parse) => Load(parse.GetValue(Model)!, parse.GetValue(NoProcessing), parse.GetValue(OrganismCache));
 
-    public static HookedTransformer Load(string model, bool noProcessing)
+    public static HookedTransformer Load(string model, bool noProcessing, string? organismCache = null)
     {
         if (Directory.Exists(model))
             return HookedTransformer.FromPretrained(model, processing: noProcessing ? WeightProcessingOptions.None : null);
         if (model == "induction")
         {
-            var organism = InductionOrganism.TrainOrLoad(new InductionSettings());
+            var organism = InductionOrganism.TrainOrLoad(new InductionSettings(), organismCache);
             return organism.Model; // the organism's model is the whole of it; disposing the model frees it
         }
         if (model == "latent")
-            return LatentOrganism.TrainOrLoad(new LatentSettings()).Model;
+            return LatentOrganism.TrainOrLoad(new LatentSettings(), organismCache).Model;
         var known = Organisms.Keys.ToList();
         throw new ArgumentException(
             $"--model '{model}' is neither a folder nor a built-in organism. Give a Hugging Face GPT-2 folder " +

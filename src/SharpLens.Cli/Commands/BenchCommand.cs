@@ -13,15 +13,27 @@ static class BenchCommand
         var layers = new Option<int>("--layers") { Description = "Number of blocks (GPT-2 small has 12).", DefaultValueFactory = _ => 12 };
         var repeats = new Option<int>("--repeats") { Description = "Timed rounds; each variant's best round is reported.", DefaultValueFactory = _ => 5 };
         var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: libtorch's choice)." };
+        var patching = new Option<bool>("--patching") { Description = "Instead: time a full resid_pre activation-patching sweep, batched against one forward pass per cell, and attribution patching." };
+        var patchTokens = new Option<int>("--patch-tokens") { Description = "With --patching: tokens in the prompt pair (cells = layers × tokens).", DefaultValueFactory = _ => 16 };
 
-        var command = new Command("bench", "Measure forward throughput of HookedTransformer against a direct TorchSharp forward and the GEMM ceiling.");
-        foreach (var option in new Option[] { json, seqLen, layers, repeats, threads }) command.Options.Add(option);
+        var command = new Command("bench", "Measure forward throughput of HookedTransformer against a direct TorchSharp forward and the GEMM ceiling " +
+            "(or, with --patching, the time of a full activation-patching sweep).");
+        foreach (var option in new Option[] { json, seqLen, layers, repeats, threads, patching, patchTokens }) command.Options.Add(option);
         command.SetAction(parseResult =>
         {
             var options = new BenchmarkOptions(parseResult.GetValue(seqLen), parseResult.GetValue(layers), parseResult.GetValue(repeats), parseResult.GetValue(threads));
             bool asJson = parseResult.GetValue(json);
             try
             {
+                if (parseResult.GetValue(patching))
+                {
+                    int tokens = parseResult.GetValue(patchTokens);
+                    if (tokens < 2) throw new ArgumentOutOfRangeException("--patch-tokens", tokens, "a patching sweep needs at least 2 tokens.");
+                    if (options.Threads is int t) TorchSharp.torch.set_num_threads(t);
+                    var timings = PatchingBenchmark.Run(options.Layers, tokens);
+                    Console.WriteLine(asJson ? timings.ToJson() : timings.ToTable());
+                    return 0;
+                }
                 var result = ForwardBenchmark.Run(options, asJson ? null : Console.Out);
                 Console.WriteLine(asJson ? result.ToJson() : Environment.NewLine + result.ToTable());
                 return 0;

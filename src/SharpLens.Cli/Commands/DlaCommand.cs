@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace SharpLens.Cli.Commands;
 
 /// <summary>`sharplens dla`: direct logit attribution of answer − wrong at the last position, per component.</summary>
-static class DlaCommand
+public static class DlaCommand
 {
     public static Command Create()
     {

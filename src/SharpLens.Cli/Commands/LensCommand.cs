@@ -1,5 +1,7 @@
 using System.CommandLine;
 using SharpLens.Interop;
+using SharpLens.Models;
+using SharpLens.Reports;
 using SharpLens.Techniques;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -7,7 +9,7 @@ using static TorchSharp.torch;
 namespace SharpLens.Cli.Commands;
 
 /// <summary>`sharplens lens`: the logit lens as a [n_layers + 1, positions, d_vocab] float32 .npy of log-probs.</summary>
-static class LensCommand
+public static class LensCommand
 {
     public static Command Create()
     {
@@ -15,6 +17,8 @@ static class LensCommand
         var prompt = new PromptArguments();
         var outOption = new Option<string>("--out") { Description = "Where to write the log-probs (.npy, float32, [n_layers + 1, positions, d_vocab]).", Required = true };
         var topOption = new Option<int>("--top") { Description = "How many top tokens to print per layer at the last position.", DefaultValueFactory = _ => 3 };
+        var html = new Option<string?>("--html") { Description = "Also write a self-contained HTML report: the target token's rank and probability per layer at the last position." };
+        var target = new Option<long?>("--target-token") { Description = "The token the HTML report follows (default: the model's own top prediction at the last position)." };
         var command = new Command("lens",
             "Logit lens: read the residual stream before each layer as if it were the last (final norm, then unembedding). " +
             "Row l of the output is blocks.l.hook_resid_pre; the last row is the model's own prediction. Shows at which layer " +
@@ -24,6 +28,8 @@ static class LensCommand
         prompt.AddTo(command);
         command.Options.Add(outOption);
         command.Options.Add(topOption);
+        command.Options.Add(html);
+        command.Options.Add(target);
         command.SetAction(parse => CommandErrors.Run(() =>
         {
             torch.set_num_threads(Math.Min(4, Environment.ProcessorCount));
@@ -41,8 +47,39 @@ static class LensCommand
                 Console.WriteLine($"  {lens.RowNames[row],-26} " + string.Join("   ", top.Select(t => $"{PromptArguments.Describe(m, t.Token)} {t.Probability:0.000}")));
             }
             Console.WriteLine($"Wrote {Path.GetFullPath(path)}  [{lens.Rows}, {tokens.shape[1]}, {m.Config.DVocab}] float32 log-probs");
+            if (parse.GetValue(html) is { } report)
+            {
+                long token = parse.GetValue(target) ?? lens.TopTokens(lens.Rows - 1, last, 1)[0].Token;
+                Report(m, lens, token).Save(report);
+                Console.WriteLine($"Wrote {Path.GetFullPath(report)}");
+            }
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>One page: the target token's rank and probability at the last position, one point per lens row.</summary>
+    internal static HtmlReport Report(HookedTransformer model, LogitLensResult lens, long token)
+    {
+        if (token < 0 || token >= model.Config.DVocab)
+            throw new CliArgumentException($"--target-token {token} is outside the vocabulary (0 … {model.Config.DVocab - 1}).");
+        long positions = lens.LogProbs.shape[2];
+        using var targets = full([1, positions], token, ScalarType.Int64);
+        using var ranks = lens.TargetRanks(targets)[.., 0, -1].to(ScalarType.Float64); // [rows]
+        using var probs = lens.TargetLogProbs(targets)[.., 0, -1].exp().to(ScalarType.Float64); // [rows]
+        var x = Enumerable.Range(0, lens.Rows).Select(r => (double)r).ToList();
+        var rank = ranks.data<double>().ToArray();
+        var prob = probs.data<double>().ToArray();
+        string name = PromptArguments.Describe(model, token);
+        var rowNote = string.Join(", ", lens.RowNames.Select((n, i) => $"{i} = {n}"));
+        return new HtmlReport($"Logit lens: {name}")
+            .Paragraph($"The residual stream before each layer, read through the final norm and the unembedding, at the last position. " +
+                       $"Rows: {rowNote}.", "lead")
+            .Gallery([
+                ("rank of the target (0 = top)", Svg.LinePlot([new Series("rank", x, rank, Svg.Blue)], "lens row (layer)", "rank")),
+                ("probability of the target", Svg.LinePlot([new Series("probability", x, prob, Svg.Orange)], "lens row (layer)", "probability", yMin: 0)),
+            ])
+            .Table(["row", "hook", "rank", "probability"],
+                lens.RowNames.Select((n, i) => (IReadOnlyList<string>)[i.ToString(), n, rank[i].ToString("0"), prob[i].ToString("0.0000")]));
     }
 }

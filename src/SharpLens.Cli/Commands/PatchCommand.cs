@@ -2,6 +2,7 @@ using System.CommandLine;
 using SharpLens.Interop;
 using SharpLens.Models;
 using SharpLens.Plots;
+using SharpLens.Reports;
 using SharpLens.Techniques.Patching;
 using static TorchSharp.torch;
 
@@ -29,12 +30,13 @@ public static class PatchCommand
         component.AcceptOnlyFromAmong("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out", "z");
         var output = new Option<string>("--out") { Description = "The .npy file to write: float32 [n_layers, positions] ([n_layers, n_heads] for z).", Required = true };
         var png = new Option<bool>("--png") { Description = "Also write a PNG heatmap beside the .npy (same name, .png)." };
+        var html = new Option<string?>("--html") { Description = "Also write a self-contained HTML report (heatmap inline as SVG) to this file." };
 
         var command = new Command("patch",
             "Activation patching: run the corrupted prompt, put back one clean activation at a time, and measure how much of the " +
             "clean answer returns. Metric: logit difference answer − wrong at the last position, normalised so corrupted = 0 and clean = 1.");
         model.AddTo(command);
-        foreach (var option in new Option[] { clean, corrupted, cleanTokens, corruptedTokens, answer, wrong, answerToken, wrongToken, component, output, png })
+        foreach (var option in new Option[] { clean, corrupted, cleanTokens, corruptedTokens, answer, wrong, answerToken, wrongToken, component, output, png, html })
             command.Options.Add(option);
         command.SetAction(parse =>
         {
@@ -43,7 +45,7 @@ public static class PatchCommand
                 using var m = model.Load(parse);
                 using var pairs = Pairs(m, parse.GetValue(clean), parse.GetValue(corrupted), parse.GetValue(cleanTokens), parse.GetValue(corruptedTokens),
                     parse.GetValue(answer), parse.GetValue(wrong), parse.GetValue(answerToken), parse.GetValue(wrongToken));
-                return Run(m, pairs, parse.GetValue(component)!, parse.GetValue(output)!, parse.GetValue(png));
+                return Run(m, pairs, parse.GetValue(component)!, parse.GetValue(output)!, parse.GetValue(png), parse.GetValue(html));
             }
             catch (Exception e) when (e is ArgumentException or PatchingException or InvalidOperationException or IOException)
             {
@@ -54,7 +56,7 @@ public static class PatchCommand
         return command;
     }
 
-    static int Run(HookedTransformer model, PromptPairs pairs, string component, string output, bool png)
+    static int Run(HookedTransformer model, PromptPairs pairs, string component, string output, bool png, string? html)
     {
         var options = new PatchingOptions
         {
@@ -73,7 +75,30 @@ public static class PatchCommand
                 component == "z" ? "head" : "position", columnLabels: columns);
             Console.WriteLine($"heatmap → {Path.GetFullPath(image)}");
         }
+        if (html is not null)
+        {
+            Report(model, pairs, result).Save(html);
+            Console.WriteLine($"report → {Path.GetFullPath(html)}");
+        }
         return 0;
+    }
+
+    /// <summary>The sweep as one HTML page: the two metric values, then the heatmap with token strings along the positions.</summary>
+    internal static HtmlReport Report(HookedTransformer model, PromptPairs pairs, PatchingResult result)
+    {
+        var table = result.ToArray2D();
+        bool byHead = result.Component == "z";
+        var rows = Enumerable.Range(0, table.GetLength(0)).Select(l => l.ToString()).ToList();
+        var columns = byHead ? [.. Enumerable.Range(0, table.GetLength(1)).Select(h => h.ToString())] : TokenLabels(model, pairs)!;
+        var flat = table.Cast<float>().ToList();
+        string heatmap = Svg.Heatmap(table, rows, columns, "layer", byHead ? "head" : "position",
+            min: Math.Min(0, flat.Min()), max: Math.Max(1, flat.Max()), cell: 22, annotate: true);
+        return new HtmlReport($"Activation patching: {result.Component}")
+            .Paragraph("Each cell: the corrupted run with that one activation taken from the clean run. Metric: logit difference " +
+                       "answer − wrong at the last position, normalised so 0 = corrupted and 1 = clean.", "lead")
+            .Figures([("clean logit diff", result.CleanMetric.ToString("0.000")), ("corrupted logit diff", result.CorruptedMetric.ToString("0.000")),
+                      ("model", model.Config.ModelName)])
+            .Gallery([($"{result.Component} [{string.Join(", ", result.Dims)}]", heatmap)]);
     }
 
     static IReadOnlyList<string>? TokenLabels(HookedTransformer model, PromptPairs pairs)

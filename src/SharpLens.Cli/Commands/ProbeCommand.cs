@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 namespace SharpLens.Cli.Commands;
 
 /// <summary>`sharplens probe`: a linear probe per layer on labelled prompts; accuracy, AUROC and directions.</summary>
-static class ProbeCommand
+public static class ProbeCommand
 {
     public static Command Create()
     {

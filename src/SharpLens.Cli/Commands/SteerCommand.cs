@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace SharpLens.Cli.Commands;
 
 /// <summary>`sharplens steer`: continue a prompt with and without a steering vector added at a hook.</summary>
-static class SteerCommand
+public static class SteerCommand
 {
     public static Command Create()
     {

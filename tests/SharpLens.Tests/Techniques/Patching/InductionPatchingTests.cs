@@ -97,6 +97,12 @@ public class InductionPatchingTests(InductionPatchingFixture f, ITestOutputHelpe
     /// Zero and mean ablation knock a head out on every input. This organism's two layer-1 heads both do induction, so
     /// either alone is partly redundant, while the one previous-token head feeds both: it is the single most damaging head,
     /// and the induction heads come next, above the remaining layer-0 head.
+    /// The default tour organism (4 heads a layer, four induction heads in layer 1) shows the same, measured with these
+    /// answer-corrupted pairs (16 of them): zero ablation costs 5.39 logits for previous-token head 0.3 against 1.99 for
+    /// the top induction head 1.2 (mean: 5.47 vs 1.99; answer loss: +3.67 vs +0.93), and the key-corrupted pairs give the
+    /// same ranking; resample ablation from the answer-corrupted prompts ranks 1.2 first (4.35, with 0.3 at −0.57),
+    /// because those prompts differ from the clean ones in one token, so resampling leaves the previous-token head's output
+    /// almost unchanged. So "ablation ranks the induction head first" holds for resample ablation only.
     /// </summary>
     [Fact]
     public void Zero_and_mean_ablation_rank_the_shared_previous_token_head_first_then_the_induction_heads()

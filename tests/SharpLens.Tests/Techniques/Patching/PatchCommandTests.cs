@@ -28,7 +28,7 @@ public class PatchCommandTests : IDisposable
     {
         string npy = Path.Combine(_folder, $"{component}.npy");
         int code = Invoke("patch", "--model", Gpt2Folder, "--clean-tokens", Clean, "--corrupted-tokens", Corrupted,
-            "--answer-token", "3", "--wrong-token", "77", "--component", component, "--out", npy, "--png");
+            "--answer-token", "3", "--wrong-token", "77", "--component", component, "--out", npy, "--png", "--html", Path.ChangeExtension(npy, ".html"));
         Assert.Equal(0, code);
 
         using var written = NumpyFiles.LoadNpy(npy);
@@ -43,6 +43,14 @@ public class PatchCommandTests : IDisposable
         var png = File.ReadAllBytes(Path.ChangeExtension(npy, ".png"));
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
         Assert.Empty(Directory.GetFiles(_folder, "*.tmp-*"));
+
+        // The report is one self-contained page: the heatmap inline, positions labelled with their tokens.
+        string html = File.ReadAllText(Path.ChangeExtension(npy, ".html"));
+        Assert.Contains("<svg", html);
+        Assert.DoesNotContain("<script", html);
+        Assert.DoesNotContain("src=", html);
+        Assert.Contains(expected.CleanMetric.ToString("0.000"), html);
+        if (component == "resid_pre") Assert.Contains("6:17", html); // position 6 holds clean token 17
     }
 
     [Fact]
