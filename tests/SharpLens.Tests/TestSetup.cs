@@ -1,19 +1,15 @@
 using System.Runtime.CompilerServices;
-using TorchSharp;
+
+// Test classes run one after another. Run in parallel, two classes training models at once twice crashed inside
+// libtorch ("Unknown scalar type", "Expected false to be true"); sequential runs never did. Each test then has
+// both cores for libtorch's own threads instead.
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
 
 namespace SharpLens.Tests;
 
 static class TestSetup
 {
-    /// <summary>
-    /// xUnit runs test classes in parallel, one per core; each libtorch op then gets one thread instead of fighting
-    /// over both cores (the test models are tiny, and oversubscription made them up to ten times slower).
-    /// </summary>
+    /// <summary>Module initializers run in no promised order: load the native glue before any test touches torch.</summary>
     [ModuleInitializer]
-    internal static void OneTorchThreadPerTestWorker()
-    {
-        // Module initializers run in no promised order: load the native glue first, before touching torch.
-        SharpLens.Native.TorchNative.EnsureLoaded();
-        torch.set_num_threads(1);
-    }
+    internal static void LoadNativeFirst() => SharpLens.Native.TorchNative.EnsureLoaded();
 }

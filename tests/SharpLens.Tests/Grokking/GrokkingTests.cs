@@ -18,7 +18,6 @@ public sealed class GrokkedFastModel : IDisposable
 
     public GrokkedFastModel()
     {
-        torch.set_num_threads(1);
         Data = new ModularAddition(Settings);
         (Model, Record) = GrokkingTraining.TrainOrResume(Settings, Data, Folder);
         Analysis = GrokkingAnalysis.Run(Settings, Data, Model, Record, Path.Combine(Folder, GrokkingTraining.CheckpointsFolder));
@@ -134,7 +133,6 @@ public class GrokkingPiecesTests
     [Fact]
     public void Resumed_run_continues_from_the_saved_step_and_matches_an_uninterrupted_run()
     {
-        torch.set_num_threads(1);
         var settings = ModularAdditionSettings.Fast with { Steps = 12, CheckpointEvery = 6, EvaluateEvery = 6 };
         using var data = new ModularAddition(settings);
         string straight = Path.Combine(Path.GetTempPath(), $"sharplens-grok-a-{Guid.NewGuid():N}");
