@@ -43,6 +43,45 @@ public sealed partial class HookedTransformer
         using (raw) return raw.ProcessWeights(processing);
     }
 
+    /// <summary>
+    /// Saves the model in SharpLens's own format: <c>config.json</c> (<see cref="ModelConfig.ToJson"/>, TransformerLens
+    /// field names) and <c>model.safetensors</c> (TransformerLens parameter names), written atomically. Any config can be
+    /// saved this way; <see cref="Load"/> reads it back.
+    /// </summary>
+    public void Save(string folder, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        Organisms.OrganismCache.WriteAtomically(folder, temporary => WriteTo(temporary, metadata));
+    }
+
+    /// <summary>Writes config.json and model.safetensors into an existing folder (for callers that write more beside them).</summary>
+    internal void WriteTo(string folder, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        File.WriteAllText(Path.Combine(folder, ConfigFile), Config.ToJson());
+        SafeTensorsWriter.Write(Path.Combine(folder, WeightsFile),
+            named_parameters().Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)), metadata);
+    }
+
+    /// <summary>A model saved by <see cref="Save"/>: config.json and model.safetensors with TransformerLens names.</summary>
+    public static HookedTransformer Load(string folder, ModelOptions? options = null)
+    {
+        string configPath = Path.Combine(folder, ConfigFile), weightsPath = Path.Combine(folder, WeightsFile);
+        if (!File.Exists(configPath) || !File.Exists(weightsPath))
+            throw new FileNotFoundException($"{folder} is not a SharpLens model folder: it needs {ConfigFile} and {WeightsFile}.", File.Exists(configPath) ? weightsPath : configPath);
+        var config = ModelConfig.FromJson(File.ReadAllText(configPath));
+        var weights = ReadWeights(weightsPath);
+        try { return FromStateDict(config, weights, options); }
+        finally { foreach (var w in weights.Values) w.Dispose(); }
+    }
+
+    public const string ConfigFile = "config.json", WeightsFile = "model.safetensors";
+
+    // Not in a dispose scope: a model built from these must own its parameters beyond this call.
+    internal static Dictionary<string, Tensor> ReadWeights(string path)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        return file.Names.ToDictionary(n => n, file.Read, StringComparer.Ordinal);
+    }
+
     /// <summary>Writes config.json and model.safetensors in the Hugging Face GPT-2 layout (see <see cref="HuggingFaceGpt2.Save"/>).</summary>
     public void SaveHuggingFace(string folder) => HuggingFaceGpt2.Save(this, folder);
 

@@ -21,8 +21,6 @@ public sealed record LatentPrompts(Tensor Tokens, Tensor Latent, Tensor Answers)
 /// </summary>
 public sealed class LatentOrganism : IDisposable
 {
-    const string WeightsFile = "model.dat", SettingsFile = "settings.json", TrainingFile = "training.json";
-
     public LatentSettings Settings { get; }
     public HookedTransformer Model { get; }
     public TrainingRecord Training { get; }
@@ -99,44 +97,19 @@ public sealed class LatentOrganism : IDisposable
         return organism;
     }
 
-    /// <summary>The organism saved in <paramref name="folder"/> with exactly these settings, or null when absent or unreadable.</summary>
-    public static LatentOrganism? TryLoad(LatentSettings settings, string folder)
-    {
-        string weights = Path.Combine(folder, WeightsFile), settingsPath = Path.Combine(folder, SettingsFile), trainingPath = Path.Combine(folder, TrainingFile);
-        if (!File.Exists(weights) || !File.Exists(settingsPath) || !File.Exists(trainingPath)) return null;
-        HookedTransformer? model = null;
-        try
-        {
-            if (LatentSettings.FromJson(File.ReadAllText(settingsPath)) != settings) return null;
-            var training = JsonSerializer.Deserialize<SavedTraining>(File.ReadAllText(trainingPath), ModelConfig.Json)
-                ?? throw new JsonException($"{trainingPath} is empty");
-            model = new HookedTransformer(settings.ModelConfig(), seed: settings.Seed);
-            model.load(weights);
-            model.eval();
-            return new LatentOrganism(settings, model, new TrainingRecord(training.Losses, TimeSpan.FromSeconds(training.ElapsedSeconds)), true, folder);
-        }
-        catch (Exception e) when (e is IOException or JsonException or ArgumentException or InvalidOperationException or UnauthorizedAccessException)
-        {
-            // A damaged cache entry is a cache miss: the caller retrains and replaces it.
-            model?.Dispose();
-            return null;
-        }
-    }
+    /// <summary>The organism saved in <paramref name="folder"/> with exactly these settings, or null when it is absent or unreadable.</summary>
+    public static LatentOrganism? TryLoad(LatentSettings settings, string folder) =>
+        OrganismCache.TryLoad(folder, settings.ToJson()) is { } saved
+            ? new LatentOrganism(settings, saved.Model, saved.Training, fromCache: true, cacheFolder: Path.GetFullPath(folder))
+            : null;
 
-    /// <summary>Writes weights, settings and training curve to <paramref name="folder"/>, atomically.</summary>
+    /// <summary>Writes the model (SharpLens's format), settings and training curve to <paramref name="folder"/>, atomically.</summary>
     public void Save(string folder)
     {
-        OrganismCache.WriteAtomically(folder, temporary =>
-        {
-            Model.save(Path.Combine(temporary, WeightsFile));
-            File.WriteAllText(Path.Combine(temporary, SettingsFile), Settings.ToJson());
-            var training = new SavedTraining([.. Training.Losses], Training.Elapsed.TotalSeconds);
-            File.WriteAllText(Path.Combine(temporary, TrainingFile), JsonSerializer.Serialize(training, ModelConfig.Json));
-        });
+        OrganismCache.Save(folder, Model, Settings.ToJson(), Training);
         CacheFolder = Path.GetFullPath(folder);
     }
 
     public void Dispose() => Model.Dispose();
 
-    sealed record SavedTraining(double[] Losses, double ElapsedSeconds);
 }

@@ -1,3 +1,7 @@
+using System.Text.Json;
+using SharpLens.Models;
+using SharpLens.Training;
+
 namespace SharpLens.Organisms;
 
 /// <summary>
@@ -41,4 +45,45 @@ public static class OrganismCache
             throw;
         }
     }
+
+    const string SettingsFile = "settings.json", TrainingFile = "training.json";
+
+    /// <summary>
+    /// Saves a trained organism to <paramref name="folder"/>, atomically: the model in SharpLens's format
+    /// (config.json + model.safetensors), the settings it was trained with, and its training curve.
+    /// </summary>
+    public static void Save(string folder, HookedTransformer model, string settingsJson, TrainingRecord training) =>
+        WriteAtomically(folder, temporary =>
+        {
+            model.WriteTo(temporary);
+            File.WriteAllText(Path.Combine(temporary, SettingsFile), settingsJson);
+            var saved = new SavedTraining([.. training.Losses], training.Elapsed.TotalSeconds);
+            File.WriteAllText(Path.Combine(temporary, TrainingFile), JsonSerializer.Serialize(saved, ModelConfig.Json));
+        });
+
+    /// <summary>
+    /// The organism saved in <paramref name="folder"/> with exactly these settings, or null when it is absent, was
+    /// trained with other settings, or is damaged (a damaged entry is a cache miss: the caller retrains and replaces it).
+    /// </summary>
+    public static (HookedTransformer Model, TrainingRecord Training)? TryLoad(string folder, string settingsJson)
+    {
+        string settingsPath = Path.Combine(folder, SettingsFile), trainingPath = Path.Combine(folder, TrainingFile);
+        if (!File.Exists(settingsPath) || !File.Exists(trainingPath)) return null;
+        try
+        {
+            if (File.ReadAllText(settingsPath) != settingsJson) return null;
+            var training = JsonSerializer.Deserialize<SavedTraining>(File.ReadAllText(trainingPath), ModelConfig.Json)
+                ?? throw new JsonException($"{trainingPath} is empty");
+            var model = HookedTransformer.Load(folder);
+            model.eval();
+            return (model, new TrainingRecord(training.Losses, TimeSpan.FromSeconds(training.ElapsedSeconds)));
+        }
+        catch (Exception e) when (e is IOException or JsonException or ArgumentException or InvalidOperationException or
+                                      UnauthorizedAccessException or InvalidDataException)
+        {
+            return null;
+        }
+    }
+
+    sealed record SavedTraining(double[] Losses, double ElapsedSeconds);
 }

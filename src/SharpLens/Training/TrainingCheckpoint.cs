@@ -16,7 +16,7 @@ namespace SharpLens.Training;
 /// </summary>
 public sealed record TrainingCheckpoint(int Step, string Folder)
 {
-    public const string ConfigFile = "config.json", WeightsFile = "model.safetensors", OptimizerFile = "optimizer.bin", StateFile = "trainer.json";
+    public const string ConfigFile = HookedTransformer.ConfigFile, WeightsFile = HookedTransformer.WeightsFile, OptimizerFile = "optimizer.bin", StateFile = "trainer.json";
 
     public static string FolderFor(string root, int step) => Path.Combine(root, $"step-{step.ToString("D6", CultureInfo.InvariantCulture)}");
 
@@ -38,17 +38,8 @@ public sealed record TrainingCheckpoint(int Step, string Folder)
     /// <summary>The checkpointed model, built from config.json and model.safetensors.</summary>
     public HookedTransformer LoadModel(ModelOptions? options = null) => LoadModel(Folder, options);
 
-    /// <summary>A model from a folder of config.json (<see cref="ModelConfig.ToJson"/>) and model.safetensors (TransformerLens names).</summary>
-    public static HookedTransformer LoadModel(string folder, ModelOptions? options = null)
-    {
-        string configPath = Path.Combine(folder, ConfigFile), weightsPath = Path.Combine(folder, WeightsFile);
-        if (!File.Exists(configPath) || !File.Exists(weightsPath))
-            throw new FileNotFoundException($"{folder} is not a checkpoint: it needs {ConfigFile} and {WeightsFile}.", File.Exists(configPath) ? weightsPath : configPath);
-        var config = ModelConfig.FromJson(File.ReadAllText(configPath));
-        var weights = ReadWeights(weightsPath);
-        try { return HookedTransformer.FromStateDict(config, weights, options); }
-        finally { foreach (var w in weights.Values) w.Dispose(); }
-    }
+    /// <summary>A model from a folder of config.json and model.safetensors (see <see cref="HookedTransformer.Save"/>).</summary>
+    public static HookedTransformer LoadModel(string folder, ModelOptions? options = null) => HookedTransformer.Load(folder, options);
 
     /// <summary>Copies this checkpoint's weights into <paramref name="model"/>, which must have the same config.</summary>
     public void LoadInto(HookedTransformer model)
@@ -57,16 +48,9 @@ public sealed record TrainingCheckpoint(int Step, string Folder)
         var config = ModelConfig.FromJson(File.ReadAllText(configPath));
         if (config with { ModelName = model.Config.ModelName } != model.Config)
             throw new CheckpointException(configPath, null, $"describes another model than the one being trained ({model.Config.ModelName}); resume with the settings it was trained with, or use another checkpoint folder.");
-        var weights = ReadWeights(Path.Combine(Folder, WeightsFile));
+        var weights = HookedTransformer.ReadWeights(Path.Combine(Folder, WeightsFile));
         try { model.LoadStateDict(weights); }
         finally { foreach (var w in weights.Values) w.Dispose(); }
-    }
-
-    // Not in a dispose scope: a model built from these must own its parameters beyond this call.
-    static Dictionary<string, Tensor> ReadWeights(string path)
-    {
-        using var file = SafeTensorsFile.Open(path);
-        return file.Names.ToDictionary(n => n, file.Read, StringComparer.Ordinal);
     }
 
     /// <summary>Writes a checkpoint folder atomically (a temporary folder renamed into place).</summary>
@@ -75,10 +59,7 @@ public sealed record TrainingCheckpoint(int Step, string Folder)
         string folder = FolderFor(root, state.Step);
         OrganismCache.WriteAtomically(folder, temporary =>
         {
-            File.WriteAllText(Path.Combine(temporary, ConfigFile), model.Config.ToJson());
-            SafeTensorsWriter.Write(Path.Combine(temporary, WeightsFile),
-                model.named_parameters().Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)),
-                new Dictionary<string, string> { ["step"] = state.Step.ToString(CultureInfo.InvariantCulture) });
+            model.WriteTo(temporary, new Dictionary<string, string> { ["step"] = state.Step.ToString(CultureInfo.InvariantCulture) });
             optimizer.save_state_dict(Path.Combine(temporary, OptimizerFile));
             File.WriteAllText(Path.Combine(temporary, StateFile), JsonSerializer.Serialize(state, ModelConfig.Json));
         });
