@@ -14,11 +14,12 @@ static class BenchCommand
         var repeats = new Option<int>("--repeats") { Description = "Timed rounds; each variant's best round is reported.", DefaultValueFactory = _ => 5 };
         var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: libtorch's choice)." };
         var patching = new Option<bool>("--patching") { Description = "Instead: time a full resid_pre activation-patching sweep, batched against one forward pass per cell, and attribution patching." };
+        var grokking = new Option<bool>("--grokking") { Description = "Instead: training steps per second of the p = 113 grokking model (full batch) against the matrix-multiply ceiling measured in the same run (uses --threads, default 1)." };
         var patchTokens = new Option<int>("--patch-tokens") { Description = "With --patching: tokens in the prompt pair (cells = layers × tokens).", DefaultValueFactory = _ => 16 };
 
         var command = new Command("bench", "Measure forward throughput of HookedTransformer against a direct TorchSharp forward and the GEMM ceiling " +
             "(or, with --patching, the time of a full activation-patching sweep).");
-        foreach (var option in new Option[] { json, seqLen, layers, repeats, threads, patching, patchTokens }) command.Options.Add(option);
+        foreach (var option in new Option[] { json, seqLen, layers, repeats, threads, patching, patchTokens, grokking }) command.Options.Add(option);
         command.SetAction(parseResult =>
         {
             var options = new BenchmarkOptions(parseResult.GetValue(seqLen), parseResult.GetValue(layers), parseResult.GetValue(repeats), parseResult.GetValue(threads));
@@ -32,6 +33,15 @@ static class BenchCommand
                     if (options.Threads is int t) TorchSharp.torch.set_num_threads(t);
                     var timings = PatchingBenchmark.Run(options.Layers, tokens);
                     Console.WriteLine(asJson ? timings.ToJson() : timings.ToTable());
+                    return 0;
+                }
+                if (parseResult.GetValue(grokking))
+                {
+                    var g = GrokkingTrainingBenchmark.Run(steps: 20, threads: options.Threads ?? 1);
+                    Console.WriteLine(asJson
+                        ? System.Text.Json.JsonSerializer.Serialize(g, new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower, WriteIndented = true })
+                        : $"grokking model (p = 113, full batch), {g.Threads} thread(s): {g.StepsPerSecond:F2} steps/s; " +
+                          $"ceiling {g.CeilingStepsPerSecond:F2} steps/s ({g.FlopsPerStep / 1e9:F1} GFLOP per step at {g.GemmGflops:F1} GFLOP/s GEMM); {g.ShareOfCeiling:P0} of the ceiling");
                     return 0;
                 }
                 var result = ForwardBenchmark.Run(options, asJson ? null : Console.Out);
