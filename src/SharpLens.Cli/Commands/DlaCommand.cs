@@ -24,7 +24,7 @@ public static class DlaCommand
             "Direct logit attribution: how much each part of the model (embeddings, each attention layer or head, each MLP) " +
             "pushes the logit of --answer above that of --wrong at the last position, through the final norm (its scale taken " +
             "from the run) and the unembedding. The contributions, with the constant bias terms, add up to the logit difference.\n\n" +
-            "Example: sharplens dla --model gpt2 --prompt \"The Eiffel Tower is in\" --answer \" Paris\" --wrong \" Rome\" --out dla.npy");
+            "Example: sharplens dla --model ./gpt2 --prompt \"The Eiffel Tower is in\" --answer \" Paris\" --wrong \" Rome\" --out dla.npy");
         model.AddTo(command);
         prompt.AddTo(command);
         foreach (var o in new Option[] { answer, wrong, answerToken, wrongToken, perHead, outOption }) command.Options.Add(o);

@@ -40,7 +40,7 @@ public static class ProbeCommand
             "Linear probes: at each layer, train a classifier on the activation at each prompt's last token to predict its label, " +
             "and report held-out accuracy (and AUROC for two classes). A label the model represents linearly is read with high " +
             "accuracy from the layers where it is computed; chance elsewhere.\n\n" +
-            "Examples:\n  sharplens probe --model latent --out probe/\n  sharplens probe --model gpt2 --data sentiment.tsv --out probe/");
+            "Examples:\n  sharplens probe --model latent --out probe/\n  sharplens probe --model ./gpt2 --data sentiment.tsv --out probe/");
         model.AddTo(command);
         foreach (var o in new Option[] { data, dataTokens, hooks, kind, l2, testFraction, seed, count, outOption }) command.Options.Add(o);
         command.SetAction(parse => CommandErrors.Run(() =>

@@ -28,7 +28,7 @@ public static class SteerCommand
             "Activation steering: add coefficient × a vector to the activation at --hook while the model generates, and print the " +
             "continuation with and without it. The vector comes from a file (--direction) or from contrasting two sets of prompts " +
             "(--positive / --negative: contrastive activation addition).\n\n" +
-            "Examples:\n  sharplens steer --model gpt2 --prompt \"I think that\" --hook blocks.6.hook_resid_pre --positive \" Love\" --negative \" Hate\" --coefficient 5\n" +
+            "Examples:\n  sharplens steer --model ./gpt2 --prompt \"I think that\" --hook blocks.6.hook_resid_pre --positive \" Love\" --negative \" Hate\" --coefficient 5\n" +
             "  sharplens probe --model latent --out probe/\n" +
             "  sharplens steer --model latent --tokens \"0 5 9 12 3 7 8\" --hook blocks.1.hook_resid_pre --direction probe/direction-blocks.1.hook_resid_pre.npy --coefficient -3 --max-new-tokens 1\n" +
             "    (token 5 is in the organism's secret set, so it answers Yes = 1; subtracting the probe's direction makes it answer No = 2)");
