@@ -10,20 +10,10 @@ namespace SharpLens.Organisms;
 /// A trained induction organism (see <see cref="InductionSettings"/>): the model, its training curve, and whether it
 /// came from the cache. Train one with <see cref="Train"/> or reuse a cached one with <see cref="TrainOrLoad"/>.
 /// </summary>
-public sealed class InductionOrganism : IDisposable
+public sealed class InductionOrganism : TrainedOrganism<InductionSettings>
 {
-    public InductionSettings Settings { get; }
-    public HookedTransformer Model { get; }
-    public TrainingRecord Training { get; }
-    /// <summary>True when the weights were read from the cache rather than trained in this process.</summary>
-    public bool FromCache { get; }
-    /// <summary>The cache folder it was read from or saved to, if any.</summary>
-    public string? CacheFolder { get; private set; }
-
-    InductionOrganism(InductionSettings settings, HookedTransformer model, TrainingRecord training, bool fromCache, string? cacheFolder)
-    {
-        (Settings, Model, Training, FromCache, CacheFolder) = (settings, model, training, fromCache, cacheFolder);
-    }
+    InductionOrganism(InductionSettings settings, HookedTransformer model, TrainingRecord training, string? cacheFolder)
+        : base(settings, model, training, cacheFolder) { }
 
     /// <summary>A batch of repeated random sequences: [batch, 2n + 1] = [BOS, r₁…r_n, r₁…r_n], rᵢ uniform in 1…Vocab−1.</summary>
     public static Tensor RepeatedSequences(InductionSettings settings, int batch, Generator generator)
@@ -59,19 +49,10 @@ public sealed class InductionOrganism : IDisposable
         CancellationToken cancellation = default)
     {
         settings = settings.Validated();
-        var model = new HookedTransformer(settings.ModelConfig(), seed: settings.Seed);
-        try
-        {
-            // Every prediction counts: unrepeated tokens teach nothing but keep the first-half loss an honest baseline (≈ ln vocab).
-            var record = Trainer.Train(model, settings.TrainingSettings(),
-                (_, generator) => new TrainingBatch(TrainingSequences(settings, settings.BatchSize, generator)), progress, cancellation);
-            return new InductionOrganism(settings, model, record, fromCache: false, cacheFolder: null);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        // Every prediction counts: unrepeated tokens teach nothing but keep the first-half loss an honest baseline (≈ ln vocab).
+        var (model, record) = TrainModel(settings.ModelConfig(), settings.Seed, settings.TrainingSettings(),
+            (_, generator) => new TrainingBatch(TrainingSequences(settings, settings.BatchSize, generator)), progress, cancellation);
+        return new InductionOrganism(settings, model, record, cacheFolder: null);
     }
 
     /// <summary>
@@ -82,26 +63,12 @@ public sealed class InductionOrganism : IDisposable
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         settings = settings.Validated();
-        string folder = OrganismCache.FolderFor(settings.CacheName, cacheRoot);
-        if (!retrain && TryLoad(settings, folder) is { } cached) return cached;
-        var organism = Train(settings, progress, cancellation);
-        organism.Save(folder);
-        return organism;
+        return TrainOrLoad(settings, cacheRoot, retrain, () => Train(settings, progress, cancellation), Cached(settings));
     }
 
     /// <summary>The organism saved in <paramref name="folder"/> with exactly these settings, or null when it is absent or unreadable.</summary>
-    public static InductionOrganism? TryLoad(InductionSettings settings, string folder) =>
-        OrganismCache.TryLoad(folder, settings.ToJson()) is { } saved
-            ? new InductionOrganism(settings, saved.Model, saved.Training, fromCache: true, cacheFolder: Path.GetFullPath(folder))
-            : null;
+    public static InductionOrganism? TryLoad(InductionSettings settings, string folder) => TryLoad(settings, folder, Cached(settings));
 
-    /// <summary>Writes the model (SharpLens's format), settings and training curve to <paramref name="folder"/>, atomically.</summary>
-    public void Save(string folder)
-    {
-        OrganismCache.Save(folder, Model, Settings.ToJson(), Training);
-        CacheFolder = Path.GetFullPath(folder);
-    }
-
-    public void Dispose() => Model.Dispose();
-
+    static Func<HookedTransformer, TrainingRecord, string, InductionOrganism> Cached(InductionSettings settings) =>
+        (model, training, folder) => new InductionOrganism(settings, model, training, folder);
 }

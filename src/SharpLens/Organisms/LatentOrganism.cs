@@ -19,16 +19,10 @@ public sealed record LatentPrompts(Tensor Tokens, Tensor Latent, Tensor Answers)
 /// A trained planted-latent organism (see <see cref="LatentSettings"/>). <see cref="Train"/> trains one here;
 /// <see cref="TrainOrLoad"/> reuses a cached one from <c>~/.cache/sharplens/organisms/latent-&lt;hash&gt;/</c>.
 /// </summary>
-public sealed class LatentOrganism : IDisposable
+public sealed class LatentOrganism : TrainedOrganism<LatentSettings>
 {
-    public LatentSettings Settings { get; }
-    public HookedTransformer Model { get; }
-    public TrainingRecord Training { get; }
-    public bool FromCache { get; }
-    public string? CacheFolder { get; private set; }
-
-    LatentOrganism(LatentSettings settings, HookedTransformer model, TrainingRecord training, bool fromCache, string? cacheFolder) =>
-        (Settings, Model, Training, FromCache, CacheFolder) = (settings, model, training, fromCache, cacheFolder);
+    LatentOrganism(LatentSettings settings, HookedTransformer model, TrainingRecord training, string? cacheFolder)
+        : base(settings, model, training, cacheFolder) { }
 
     /// <summary>Fresh prompts: the latent is a fair coin, x₁ uniform in S or in its complement accordingly, x₂ … x_n uniform.</summary>
     public static LatentPrompts Prompts(LatentSettings settings, int batch, Generator generator)
@@ -71,18 +65,9 @@ public sealed class LatentOrganism : IDisposable
     public static LatentOrganism Train(LatentSettings settings, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         settings = settings.Validated();
-        var model = new HookedTransformer(settings.ModelConfig(), seed: settings.Seed);
-        try
-        {
-            var record = Trainer.Train(model, settings.TrainingSettings(),
-                (_, generator) => TrainingBatch(settings, settings.BatchSize, generator), progress, cancellation);
-            return new LatentOrganism(settings, model, record, fromCache: false, cacheFolder: null);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        var (model, record) = TrainModel(settings.ModelConfig(), settings.Seed, settings.TrainingSettings(),
+            (_, generator) => TrainingBatch(settings, settings.BatchSize, generator), progress, cancellation);
+        return new LatentOrganism(settings, model, record, cacheFolder: null);
     }
 
     /// <summary>Reads the organism from the cache if it is there and intact; otherwise trains and saves it.</summary>
@@ -90,26 +75,12 @@ public sealed class LatentOrganism : IDisposable
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         settings = settings.Validated();
-        string folder = OrganismCache.FolderFor(settings.CacheName, cacheRoot);
-        if (!retrain && TryLoad(settings, folder) is { } cached) return cached;
-        var organism = Train(settings, progress, cancellation);
-        organism.Save(folder);
-        return organism;
+        return TrainOrLoad(settings, cacheRoot, retrain, () => Train(settings, progress, cancellation), Cached(settings));
     }
 
     /// <summary>The organism saved in <paramref name="folder"/> with exactly these settings, or null when it is absent or unreadable.</summary>
-    public static LatentOrganism? TryLoad(LatentSettings settings, string folder) =>
-        OrganismCache.TryLoad(folder, settings.ToJson()) is { } saved
-            ? new LatentOrganism(settings, saved.Model, saved.Training, fromCache: true, cacheFolder: Path.GetFullPath(folder))
-            : null;
+    public static LatentOrganism? TryLoad(LatentSettings settings, string folder) => TryLoad(settings, folder, Cached(settings));
 
-    /// <summary>Writes the model (SharpLens's format), settings and training curve to <paramref name="folder"/>, atomically.</summary>
-    public void Save(string folder)
-    {
-        OrganismCache.Save(folder, Model, Settings.ToJson(), Training);
-        CacheFolder = Path.GetFullPath(folder);
-    }
-
-    public void Dispose() => Model.Dispose();
-
+    static Func<HookedTransformer, TrainingRecord, string, LatentOrganism> Cached(LatentSettings settings) =>
+        (model, training, folder) => new LatentOrganism(settings, model, training, folder);
 }
