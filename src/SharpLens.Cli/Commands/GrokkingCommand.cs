@@ -20,7 +20,7 @@ static class GrokkingCommand
         var seedOption = new Option<long?>("--seed") { Description = $"Seed for the initial weights (default {defaults.Seed})." };
         var fastOption = new Option<bool>("--fast") { Description = "The fast variant: smaller p, more training data; groks in about a minute." };
         var outOption = new Option<string>("--out") { Description = "Folder for checkpoints, report.html and summary.json; an existing run there is resumed.", DefaultValueFactory = _ => "./sharplens-grokking" };
-        var threadsOption = new Option<int>("--threads") { Description = "Torch CPU threads.", DefaultValueFactory = _ => 1 };
+        var threadsOption = new Option<int>("--threads") { Description = "Torch CPU threads (default: all cores; on an idle 2-core machine 2 threads gave 5.9 steps/s against 4.2 with 1).", DefaultValueFactory = _ => Environment.ProcessorCount };
 
         var command = new Command("grokking", "Replicate Nanda et al. (2023): a 1-layer transformer groks modular addition; measure its Fourier circuit over training and write an HTML report.");
         foreach (var option in new Option[] { pOption, stepsOption, seedOption, fastOption, outOption, threadsOption }) command.Options.Add(option);
