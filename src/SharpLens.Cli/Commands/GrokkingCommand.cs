@@ -74,39 +74,8 @@ static class GrokkingCommand
         return 0;
     }
 
-    static (HookedTransformer, TrainingRecord) TrainWithProgress(ModularAdditionSettings settings, ModularAddition data, string outFolder)
-    {
-        if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
-            return GrokkingTraining.TrainOrResume(settings, data, outFolder, new PlainProgress(Math.Max(1, settings.Steps / 40)));
-
-        (HookedTransformer, TrainingRecord) result = default;
-        AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(context =>
-            {
-                var task = context.AddTask($"Training p = {settings.P}", maxValue: settings.Steps);
-                result = GrokkingTraining.TrainOrResume(settings, data, outFolder, new Callback(p =>
-                {
-                    task.Value = p.Step;
-                    task.Description = $"step {p.Step}/{p.TotalSteps}  train {p.Loss:0.0000}  test {p.TestLoss:0.0000}";
-                }));
-                task.Value = task.MaxValue;
-            });
-        return result;
-    }
-
-    sealed class Callback(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
-    }
-
-    /// <summary>One line every <paramref name="every"/> steps, for logs and pipes.</summary>
-    sealed class PlainProgress(int every) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress p)
-        {
-            if (p.Step % every == 0 || p.Step == p.TotalSteps)
-                Console.WriteLine($"step {p.Step,6}/{p.TotalSteps}  train loss {p.Loss:0.00000}  test loss {p.TestLoss:0.00000}  {p.Elapsed.TotalSeconds,7:0.0} s");
-        }
-    }
+    static (HookedTransformer, TrainingRecord) TrainWithProgress(ModularAdditionSettings settings, ModularAddition data, string outFolder) =>
+        TrainingDisplay.Run($"Training p = {settings.P}", settings.Steps,
+            progress => GrokkingTraining.TrainOrResume(settings, data, outFolder, progress),
+            p => $"step {p.Step,6}/{p.TotalSteps}  train loss {p.Loss:0.00000}  test loss {p.TestLoss:0.00000}", plainLines: 40);
 }

@@ -58,40 +58,8 @@ static class TourCommand
         return 0;
     }
 
-    static InductionOrganism TrainOrLoadWithProgress(InductionSettings settings, string? cacheRoot, bool retrain)
-    {
-        if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
-            return InductionOrganism.TrainOrLoad(settings, cacheRoot, retrain, new PlainProgress(Math.Max(1, settings.Steps / 20)));
-
-        InductionOrganism? organism = null;
-        AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(context =>
-            {
-                var task = context.AddTask("Training induction organism", maxValue: settings.Steps);
-                organism = InductionOrganism.TrainOrLoad(settings, cacheRoot, retrain, new Callback(p =>
-                {
-                    task.Value = p.Step;
-                    task.Description = $"step {p.Step}/{p.TotalSteps}  loss {p.Loss:0.000}";
-                }));
-                task.Value = task.MaxValue;
-            });
-        return organism!;
-    }
-
-    /// <summary>Reports synchronously on the training thread (unlike <see cref="Progress{T}"/>, which posts to the thread pool).</summary>
-    sealed class Callback(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
-    }
-
-    /// <summary>One line every <paramref name="every"/> steps, for logs and pipes.</summary>
-    sealed class PlainProgress(int every) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress p)
-        {
-            if (p.Step % every == 0 || p.Step == p.TotalSteps)
-                Console.WriteLine($"step {p.Step,5}/{p.TotalSteps}  loss {p.Loss:0.000}  lr {p.LearningRate:0.00e0}  {p.Elapsed.TotalSeconds,6:0.0} s");
-        }
-    }
+    static InductionOrganism TrainOrLoadWithProgress(InductionSettings settings, string? cacheRoot, bool retrain) =>
+        TrainingDisplay.Run("Training induction organism", settings.Steps,
+            progress => InductionOrganism.TrainOrLoad(settings, cacheRoot, retrain, progress),
+            p => $"step {p.Step,5}/{p.TotalSteps}  loss {p.Loss:0.000}  lr {p.LearningRate:0.00e0}");
 }
