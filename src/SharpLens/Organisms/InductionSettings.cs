@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using SharpLens.Models;
@@ -75,11 +73,8 @@ public sealed record InductionSettings : IOrganismSettings
     public static InductionSettings FromJson(string json) =>
         JsonSerializer.Deserialize<InductionSettings>(json, Models.ModelConfig.Json) ?? throw new JsonException("empty induction settings");
 
-    /// <summary>A short hash of every setting; names the cache folder so changed settings never reuse old weights.</summary>
-    public string Hash() => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(RecipeVersion + "\n" + ToJson())))[..12];
-
     /// <summary>Bump when the training data or procedure changes, so caches of the old recipe are not reused.</summary>
     const string RecipeVersion = "induction-v2";
 
-    [JsonIgnore] public string CacheName => $"induction-{Hash()}";
+    [JsonIgnore] public string CacheName => OrganismCache.NameFor("induction", RecipeVersion, ToJson());
 }

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using SharpLens.Models;
@@ -75,6 +73,5 @@ public sealed record LatentSettings : IOrganismSettings
 
     /// <summary>Bump when the data or procedure changes, so caches of the old recipe are not reused.</summary>
     const string RecipeVersion = "latent-v1";
-    public string Hash() => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(RecipeVersion + "\n" + ToJson())))[..12];
-    [JsonIgnore] public string CacheName => $"latent-{Hash()}";
+    [JsonIgnore] public string CacheName => OrganismCache.NameFor("latent", RecipeVersion, ToJson());
 }

@@ -21,6 +21,13 @@ public static class OrganismCache
         return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "sharplens");
     }
 
+    /// <summary>
+    /// The cache name for an organism's settings: <paramref name="kind"/> and a short hash of the recipe version and
+    /// every setting, so changed settings (or a changed recipe) never reuse old weights.
+    /// </summary>
+    public static string NameFor(string kind, string recipeVersion, string settingsJson) =>
+        $"{kind}-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(recipeVersion + "\n" + settingsJson)))[..12]}";
+
     public static string FolderFor(string name, string? overrideRoot = null) => Path.Combine(Root(overrideRoot), "organisms", name);
 
     /// <summary>
