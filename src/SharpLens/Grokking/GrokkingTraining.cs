@@ -33,6 +33,9 @@ public static class GrokkingTraining
         var model = new HookedTransformer(settings.ModelConfig(), seed: settings.Seed);
         try
         {
+            if (!settings.TrainBiases)
+                foreach (var (name, parameter) in model.named_parameters())
+                    if (name.Split('.')[^1].StartsWith("b_", StringComparison.Ordinal)) parameter.requires_grad = false; // stays at its initial zero
             var checkpoints = Path.Combine(outFolder, CheckpointsFolder);
             var options = new TrainingRunOptions
             {

@@ -25,6 +25,11 @@ public sealed record ModularAdditionSettings
     public double Beta1 { get; init; } = 0.9;
     public double Beta2 { get; init; } = 0.98;
     public int WarmupSteps { get; init; } = 10;
+    /// <summary>
+    /// Whether biases are trained. The paper's model has no attention or embedding biases, and TransformerLens's grokking
+    /// demo freezes every <c>b_*</c> at zero; trained biases (the MLP's in particular) change which solution is found.
+    /// </summary>
+    public bool TrainBiases { get; init; }
     public int Steps { get; init; } = 15000;
     /// <summary>Seeds the initial weights.</summary>
     public long Seed { get; init; } = 999;

@@ -34,7 +34,7 @@ public static class Trainer
     {
         settings = settings.Validated();
         options = options.Validated();
-        var parameters = model.parameters().ToList();
+        var parameters = model.parameters().Where(p => p.requires_grad).ToList(); // frozen parameters are neither updated nor decayed
         using var optimizer = optim.AdamW(parameters, lr: settings.LearningRate, beta1: settings.Beta1, beta2: settings.Beta2,
             weight_decay: settings.WeightDecay);
         using var generator = new Generator((ulong)settings.Seed);
