@@ -11,4 +11,7 @@ root.Subcommands.Add(DlaCommand.Create());
 root.Subcommands.Add(ProbeCommand.Create());
 root.Subcommands.Add(SteerCommand.Create());
 root.Subcommands.Add(GrokkingCommand.Create());
+root.Subcommands.Add(LogitsCommand.Create());
+root.Subcommands.Add(CacheCommand.Create());
+root.Subcommands.Add(GenerateCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,101 @@
+using System.Text.Json;
+using SharpLens.Cli.Commands;
+using SharpLens.Interop;
+using SharpLens.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpLens.Tests.Cli;
+
+/// <summary>`logits`, `cache` and `generate`: the command-line face of a forward pass, checked against the library and the golden fixture.</summary>
+public class ModelIoCommandsTests : IDisposable
+{
+    static readonly string Fixture = Path.Combine(AppContext.BaseDirectory, "Fixtures", "gpt2-tiny-tied");
+    readonly string _folder = Path.Combine(Path.GetTempPath(), $"sharplens-io-{Guid.NewGuid():N}");
+
+    public ModelIoCommandsTests() => Directory.CreateDirectory(_folder);
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    static (long[] Tokens, float[] Logits, long[] Shape) Golden()
+    {
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fixture, "golden.json")));
+        var single = json.RootElement.GetProperty("single");
+        return ([.. single.GetProperty("tokens")[0].EnumerateArray().Select(e => e.GetInt64())],
+                [.. single.GetProperty("logits").EnumerateArray().Select(e => e.GetSingle())],
+                [.. single.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64())]);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Logits_file_equals_the_independent_reference(bool noProcessing)
+    {
+        var (tokens, logits, shape) = Golden();
+        string npy = Path.Combine(_folder, "logits.npy");
+        string[] args = ["--model", Fixture, "--tokens", string.Join(",", tokens), "--out", npy, .. noProcessing ? new[] { "--no-processing" } : []];
+        Assert.Equal(0, LogitsCommand.Create().Parse(args).Invoke());
+
+        using var written = NumpyFiles.LoadNpy(npy);
+        Assert.Equal(ScalarType.Float32, written.dtype);
+        Assert.Equal(shape[1..], written.shape);
+        using var expected = tensor(logits).reshape(shape[1..]);
+        using var reference = expected.log_softmax(-1);
+        using var ours = written.log_softmax(-1);
+        // Processing centres the unembedding, which shifts every logit of a position equally: compare log-probs.
+        Assert.True((ours - reference).abs().max().item<float>() < 1e-4f);
+        if (noProcessing) Assert.True((written - expected).abs().max().item<float>() < 1e-4f);
+    }
+
+    [Fact]
+    public void Cache_file_holds_each_named_hook_as_the_library_caches_it()
+    {
+        string npz = Path.Combine(_folder, "acts.npz");
+        string[] hooks = ["blocks.0.attn.hook_pattern", "blocks.1.hook_resid_post", "hook_embed"];
+        Assert.Equal(0, CacheCommand.Create().Parse(["--model", Fixture, "--tokens", "7 0 100 42 42 13", "--hooks", string.Join(",", hooks), "--out", npz]).Invoke());
+
+        var arrays = NumpyFiles.LoadNpz(npz);
+        using var model = HookedTransformer.FromPretrained(Fixture);
+        var (logits, cache) = model.RunWithCache(tensor(new long[] { 7, 0, 100, 42, 42, 13 }).unsqueeze(0), hooks);
+        using (cache)
+        {
+            Assert.Equal(hooks.OrderBy(h => h), arrays.Keys.OrderBy(k => k));
+            foreach (var hook in hooks)
+            {
+                Assert.Equal(cache[hook].shape[1..], arrays[hook].shape);
+                Assert.True((arrays[hook] - cache[hook][0]).abs().max().item<float>() < 1e-6f, hook);
+            }
+        }
+        logits.Dispose();
+        foreach (var a in arrays.Values) a.Dispose();
+    }
+
+    [Fact]
+    public void Cache_with_a_misspelt_hook_fails_naming_it_and_writes_nothing()
+    {
+        string npz = Path.Combine(_folder, "acts.npz");
+        var error = new StringWriter();
+        var original = Console.Error;
+        Console.SetError(error);
+        try { Assert.Equal(2, CacheCommand.Create().Parse(["--model", Fixture, "--tokens", "1 2 3", "--hooks", "blocks.0.hook_resid_psot", "--out", npz]).Invoke()); }
+        finally { Console.SetError(original); }
+        Assert.Contains("blocks.0.hook_resid_psot", error.ToString());
+        Assert.Contains("blocks.0.hook_resid_post", error.ToString()); // the closest real name is suggested
+        Assert.False(File.Exists(npz));
+    }
+
+    [Fact]
+    public void Generate_prints_the_greedy_continuation_the_library_produces()
+    {
+        var output = new StringWriter();
+        var original = Console.Out;
+        Console.SetOut(output);
+        try { Assert.Equal(0, GenerateCommand.Create().Parse(["--model", Fixture, "--tokens", "7 0 100 42", "--max-new-tokens", "6", "--temperature", "0"]).Invoke()); }
+        finally { Console.SetOut(original); }
+
+        using var model = HookedTransformer.FromPretrained(Fixture);
+        using var sequence = model.Generate(tensor(new long[] { 7, 0, 100, 42 }), 6, temperature: 0);
+        var expected = sequence[0, 4..].data<long>().ToArray();
+        var printed = output.ToString().Trim().Split(' ').Select(long.Parse).ToArray();
+        Assert.Equal(expected, printed);
+    }
+}
