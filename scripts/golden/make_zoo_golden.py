@@ -453,9 +453,10 @@ ZOO_CONFIGS = [
     ("llama-untied-bf16", 102, "BF16", llama_config(
         hidden_size=48, intermediate_size=96, num_attention_heads=4, num_key_value_heads=4, head_dim=12,
         rope_theta=500000.0, rms_norm_eps=1e-6, tie_word_embeddings=False)),
-    ("mistral-sliding-f32", 103, "F32", llama_config(
+    ("mistral-sliding-f32", 103, "F32", {k: v for k, v in llama_config(
         architectures=["MistralForCausalLM"], model_type="mistral", sliding_window=4, rope_theta=10000.0,
-        max_position_embeddings=64, tie_word_embeddings=False)),
+        max_position_embeddings=64, tie_word_embeddings=False).items()
+        if k not in ("mlp_bias", "pretraining_tp", "rope_scaling", "attention_bias")}),
     ("qwen2-f32", 104, "F32", {
         "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": 32, "intermediate_size": 80,
         "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "hidden_act": "silu",
