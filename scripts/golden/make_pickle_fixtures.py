@@ -6,7 +6,7 @@ Run with Debian's python3 (torch 1.13):
     /usr/bin/python3 scripts/golden/make_pickle_fixtures.py
 
 Writes into tests/SharpLens.Tests/Fixtures/pickle/:
-  tensors.bin            torch.save of an OrderedDict state dict: float32, float16, bfloat16, int64, int32, a 0-d
+  tensors.bin            torch.save of an OrderedDict state dict (with a module's _metadata attribute): float32, float16, bfloat16, int64, int32, a 0-d
                          scalar, a transposed (non-contiguous) view, a slice with a storage offset, and two
                          tensors sharing one storage.
   tensors.json           for every tensor: dtype, shape and its values (row-major, as float64 / int), read back
@@ -54,6 +54,8 @@ def state_dict():
     sd["offset_slice"] = base[1:, 2:5]          # [3, 3], storage offset 8, stride (6, 1)
     sd["shared.row0"] = shared[0]               # these two share one storage
     sd["shared.rows12"] = shared[1:]
+    # What Module.state_dict() attaches; pickled as the OrderedDict's state (a BUILD opcode after its items).
+    sd._metadata = collections.OrderedDict([("", {"version": 1}), ("block", {"version": 2})])
     assert not sd["transposed"].is_contiguous() and sd["offset_slice"].storage_offset() == 8
     assert sd["shared.row0"].storage().data_ptr() == sd["shared.rows12"].storage().data_ptr()
     return sd
@@ -71,8 +73,9 @@ def describe(sd):
 def zip_with_pickle(path, pickle_bytes):
     """A torch-style zip archive (ZIP_STORED, archive/ prefix) whose data.pkl is the given bytes."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pickle_bytes)
-        z.writestr("archive/version", "3\n")
+        # A fixed timestamp keeps the committed bytes identical from run to run.
+        z.writestr(zipfile.ZipInfo("archive/data.pkl", date_time=(1980, 1, 1, 0, 0, 0)), pickle_bytes)
+        z.writestr(zipfile.ZipInfo("archive/version", date_time=(1980, 1, 1, 0, 0, 0)), "3\n")
 
 
 def malicious_protocol2():
