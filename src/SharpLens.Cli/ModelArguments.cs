@@ -16,7 +16,7 @@ sealed class ModelArguments
 
     public Option<string> Model { get; } = new("--model")
     {
-        Description = "A Hugging Face GPT-2 folder (config.json + model.safetensors), or a built-in organism: " +
+        Description = "A Hugging Face GPT-2 folder (config.json + model.safetensors or pytorch_model.bin), a model name or org/name repo id (found in or downloaded to the Hugging Face cache), or a built-in organism: " +
                       string.Join(", ", Organisms.Keys) + ".",
         Required = true,
     };
@@ -51,9 +51,11 @@ sealed class ModelArguments
         }
         if (model == "latent")
             return LatentOrganism.TrainOrLoad(new LatentSettings(), organismCache).Model;
+        if (Loading.Hub.ModelRegistry.TryGetRepoId(model, out _) || Loading.Hub.ModelRegistry.LooksLikeRepoId(model)) // gpt2, org/name: cache or download
+            return HookedTransformer.FromPretrained(Commands.DownloadCommand.Resolve(model), processing: noProcessing ? WeightProcessingOptions.None : null);
         var known = Organisms.Keys.ToList();
         throw new ArgumentException(
-            $"--model '{model}' is neither a folder nor a built-in organism. Give a Hugging Face GPT-2 folder " +
-            $"(config.json + model.safetensors) or one of: {string.Join(", ", known)}.", "--model");
+            $"--model '{model}' is neither a folder, a known model name, an org/name repo id, nor a built-in organism. Give a Hugging Face GPT-2 folder " +
+            $"(config.json + model.safetensors), a name such as gpt2 (see `sharplens download --list`), or one of: {string.Join(", ", known)}.", "--model");
     }
 }

@@ -14,4 +14,5 @@ root.Subcommands.Add(GrokkingCommand.Create());
 root.Subcommands.Add(LogitsCommand.Create());
 root.Subcommands.Add(CacheCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(DownloadCommand.Create());
 return await root.Parse(args).InvokeAsync();

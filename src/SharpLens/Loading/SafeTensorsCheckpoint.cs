@@ -6,7 +6,8 @@ namespace SharpLens.Loading;
 /// <summary>
 /// The weights of a Hugging Face model folder: one <c>model.safetensors</c>, or shards listed by
 /// <c>model.safetensors.index.json</c> (<c>{"weight_map": {"tensor name": "shard file"}}</c>). Shards are
-/// mapped when first read from and unmapped on dispose.
+/// mapped when first read from and unmapped on dispose. A folder with neither but with <c>pytorch_model.bin</c>
+/// (or its index) is read through <see cref="Pickle.PyTorchCheckpoint"/> behind the same methods.
 /// </summary>
 public sealed class SafeTensorsCheckpoint : IDisposable
 {
@@ -15,6 +16,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
 
     readonly Dictionary<string, string> _shardOf; // tensor name → shard path
     readonly Dictionary<string, SafeTensorsFile> _open = new(StringComparer.Ordinal);
+    readonly Pickle.PyTorchCheckpoint? _pytorch; // set when the folder holds pytorch_model.bin weights instead
 
     /// <summary>The file a reader would name in a message about this checkpoint as a whole.</summary>
     public string Source { get; }
@@ -22,16 +24,20 @@ public sealed class SafeTensorsCheckpoint : IDisposable
 
     SafeTensorsCheckpoint(string source, Dictionary<string, string> shardOf) => (Source, _shardOf) = (source, shardOf);
 
+    SafeTensorsCheckpoint(Pickle.PyTorchCheckpoint pytorch) : this(pytorch.Source, pytorch.ShardOf.ToDictionary(StringComparer.Ordinal)) => _pytorch = pytorch;
+
     public static SafeTensorsCheckpoint Open(string folder)
     {
         folder = Path.GetFullPath(folder);
         string index = Path.Combine(folder, IndexFile), single = Path.Combine(folder, SingleFile);
         if (File.Exists(index)) return FromIndex(index);
+        // Seam: a folder without safetensors but with PyTorch .bin weights is read through the restricted unpickler.
+        if (!File.Exists(single) && Pickle.PyTorchCheckpoint.IsIn(folder)) return new SafeTensorsCheckpoint(Pickle.PyTorchCheckpoint.Open(folder));
         if (!File.Exists(single))
         {
             string found = Directory.Exists(folder) ? string.Join(", ", Directory.EnumerateFiles(folder).Select(Path.GetFileName).Order().Take(10)) : "(the folder does not exist)";
             throw new FileNotFoundException($"{folder} has neither {SingleFile} nor {IndexFile}; found: {found}. " +
-                "Download the safetensors weights (PyTorch .bin checkpoints are not read; convert them with safetensors.torch.save_file).", single);
+                $"Download the safetensors weights, or the PyTorch {Pickle.PyTorchCheckpoint.SingleFile}.", single);
         }
         var file = SafeTensorsFile.Open(single);
         var checkpoint = new SafeTensorsCheckpoint(single, file.Names.ToDictionary(n => n, _ => single, StringComparer.Ordinal));
@@ -77,6 +83,12 @@ public sealed class SafeTensorsCheckpoint : IDisposable
     /// <summary>The header entry of a tensor, checked against its shard (an index can point at the wrong one).</summary>
     public SafeTensorInfo Info(string name)
     {
+        if (_pytorch is not null)
+        {
+            // A .bin tensor has no byte range in one data area: Begin/End only carry its size.
+            var t = _pytorch.Info(name);
+            return new SafeTensorInfo(name, t.DType, t.Shape, 0, t.ElementCount * Pickle.TorchPickleFile.ElementSize(t.DType));
+        }
         var file = FileFor(name);
         return file.Contains(name) ? file.Info(name)
             : throw new SafeTensorsFormatException(file.FilePath, name, $"{IndexFile} places this tensor in this shard, but the shard does not have it.");
@@ -84,6 +96,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
 
     public Tensor Read(string name)
     {
+        if (_pytorch is not null) return _pytorch.Read(name);
         Info(name);
         return FileFor(name).Read(name);
     }
@@ -91,6 +104,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
     /// <inheritdoc cref="SafeTensorsFile.ReadInto(string, Tensor)"/>
     public void ReadInto(string name, Tensor destination)
     {
+        if (_pytorch is not null) { _pytorch.ReadInto(name, destination); return; }
         Info(name);
         FileFor(name).ReadInto(name, destination);
     }
@@ -104,6 +118,7 @@ public sealed class SafeTensorsCheckpoint : IDisposable
 
     public void Dispose()
     {
+        _pytorch?.Dispose();
         foreach (var file in _open.Values) file.Dispose();
         _open.Clear();
     }

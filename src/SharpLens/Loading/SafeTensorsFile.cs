@@ -68,6 +68,8 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         path = Path.GetFullPath(path);
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors files are little-endian; this reader needs a little-endian host.");
         var info = new FileInfo(path);
+        // Hugging Face cache snapshots are symlinks into blobs/; FileInfo.Length would be the link's own length.
+        if (info.LinkTarget is not null) info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info;
         if (!info.Exists) throw new FileNotFoundException($"No safetensors file at '{path}'.", path);
         long fileLength = info.Length;
         if (fileLength < 8)

@@ -30,10 +30,12 @@ public sealed partial class HookedTransformer
     /// Loads a Hugging Face GPT-2 folder (config.json + model.safetensors, or a sharded index). As in TransformerLens,
     /// the weights are processed by default (LayerNorm folded, writing weights and unembedding centred, value biases
     /// folded), which leaves every log-probability unchanged; pass <see cref="WeightProcessingOptions.None"/> for the
-    /// weights exactly as stored.
+    /// weights exactly as stored. <paramref name="folder"/> may also be a model name (<c>gpt2</c>) or repo id
+    /// (<c>org/name</c>): it is then found in, or downloaded into, the Hugging Face cache (see <see cref="Loading.Hub.ModelResolver"/>).
     /// </summary>
     public static HookedTransformer FromPretrained(string folder, ModelOptions? options = null, WeightProcessingOptions? processing = null)
     {
+        folder = Loading.Hub.ModelResolver.ResolveFolder(folder);
         var raw = HuggingFaceGpt2.Load(folder, options);
         // The folder's own tokenizer files win over the built-in GPT-2 tokenizer the config implies.
         if (File.Exists(Path.Combine(folder, "vocab.json")) && File.Exists(Path.Combine(folder, "merges.txt")))
