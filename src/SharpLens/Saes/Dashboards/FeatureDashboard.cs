@@ -20,7 +20,7 @@ public sealed class FeatureDashboard
         (Title, TokensRead, Features, LogitNote) = (title, tokens, features, logitNote);
 
     public string Title { get; }
-    /// <summary>Token positions read (positions left out by <see cref="FeatureDashboardOptions.SkipFirstPosition"/> not counted).</summary>
+    /// <summary>Token positions read, not counting those left out (<see cref="FeatureDashboardOptions.SkipFirstPosition"/>, <see cref="FeatureDashboardOptions.ExcludedTokenIds"/>).</summary>
     public long TokensRead { get; }
     public IReadOnlyList<FeatureData> Features { get; }
     /// <summary>Why logit effects are missing, when they are.</summary>
@@ -40,6 +40,7 @@ public sealed class FeatureDashboard
         using var scope = torch.NewDisposeScope();
         var valid = torch.ones(tokens.shape, ScalarType.Bool); // [contexts, pos]
         if (options.SkipFirstPosition) valid[.., 0] = false;
+        foreach (int id in options.ExcludedTokenIds) valid &= tokens.cpu() != id;
         long tokensRead = valid.sum().item<long>();
 
         int[] chosen = options.Features?.ToArray() ?? DensestFeatures(reader, encoder, tokens, valid, options);

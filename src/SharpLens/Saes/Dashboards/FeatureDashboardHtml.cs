@@ -117,7 +117,7 @@ static class FeatureDashboardHtml
         .columns { display: flex; flex-wrap: wrap; gap: 24px; }
         .columns > div:first-child { flex: 0 0 370px; }
         .examples { flex: 1 1 520px; min-width: 0; }
-        .context { font: 13px/1.9 ui-monospace, "SFMono-Regular", Menlo, monospace; white-space: nowrap; overflow-x: auto; }
+        .context { font: 13px/1.9 ui-monospace, "SFMono-Regular", Menlo, monospace; overflow-wrap: anywhere; margin-bottom: 2px; }
         .context .value { display: inline-block; width: 52px; color: #64748b; text-align: right; margin-right: 8px; }
         .tok { border-radius: 2px; padding: 1px 0; }
         .tok.center { outline: 1.5px solid #9a3412; }

@@ -19,6 +19,8 @@ public sealed record FeatureDashboardOptions
     public int HistogramBins { get; init; } = 40;
     /// <summary>Leaves out position 0 of every context (the prepended BOS, where activations are atypical).</summary>
     public bool SkipFirstPosition { get; init; } = true;
+    /// <summary>Tokens left out wherever they occur, as the activation store leaves them out (BOS used as a document separator, padding).</summary>
+    public IReadOnlyList<int> ExcludedTokenIds { get; init; } = [];
     /// <summary>Contexts per model call.</summary>
     public int BatchSize { get; init; } = 32;
     /// <summary>Seeds the interval samples.</summary>

@@ -93,6 +93,20 @@ public class DashboardTests
     }
 
     [Fact]
+    public void Excluded_tokens_are_neither_counted_nor_shown()
+    {
+        var tokens = Tokens();
+        var dashboard = FeatureDashboard.Build(OneHot, Planted3, tokens, Names, new FeatureDashboardOptions { Features = [0, 1], ExcludedTokenIds = [Planted, 4] });
+        var text = tokens[.., 1..];
+        long kept = ((text != Planted) & (text != 4)).sum().item<long>();
+        Assert.Equal(kept, dashboard.TokensRead);
+        Assert.Equal(0, dashboard.Features[0].Density);
+        Assert.Empty(dashboard.Features[0].TopExamples);
+        Assert.Equal((double)((text != Planted) & (text != 4) & (text != 0)).sum().item<long>() / kept, dashboard.Features[1].Density, 12);
+        Assert.All(dashboard.Features[1].Intervals.SelectMany(i => i.Samples), s => Assert.NotEqual(0.4f, s.Activation, 6));
+    }
+
+    [Fact]
     public void Features_are_chosen_by_density_when_none_are_named()
     {
         var dashboard = FeatureDashboard.Build(OneHot, Planted3, Tokens(), Names, new FeatureDashboardOptions { TopByDensity = 5 });
