@@ -1,3 +1,4 @@
+using SharpLens.Models;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -37,6 +38,20 @@ public sealed class ActivationStore : IDisposable
     public static ActivationStore FromModel(ActivationReader reader, IEnumerable<Tensor> tokenBatches, ActivationStoreOptions options,
         IReadOnlyCollection<int>? excludedTokenIds = null, bool dropFirstPosition = true) =>
         new(ActivationChunks.FromModel(reader, tokenBatches, excludedTokenIds, dropFirstPosition), options);
+
+    /// <summary>
+    /// A store over a <see cref="HookedTransformer"/>'s activations at <paramref name="hook"/> (paired with
+    /// <paramref name="outputHook"/> for a transcoder) on <paramref name="contexts"/>, <paramref name="contextsPerCall"/>
+    /// contexts per forward pass; position 0 and the tokenizer's BOS and padding tokens are left out.
+    /// </summary>
+    public static ActivationStore FromModel(HookedTransformer model, string hook, IEnumerable<long[]> contexts, ActivationStoreOptions options,
+        int contextsPerCall = 8, string? outputHook = null)
+    {
+        var reader = outputHook is null ? ModelActivations.Reader(model, hook) : ModelActivations.Reader(model, hook, outputHook);
+        var tokenizer = model.TokenizerIfSet ?? (model.Config.TokenizerName is not null ? model.Tokenizer : null);
+        int?[] special = [model.Config.BosTokenId, tokenizer?.BosTokenId, tokenizer?.PadTokenId];
+        return FromModel(reader, Contexts.Batches(contexts, contextsPerCall), options, [.. special.OfType<int>().Distinct()]);
+    }
 
     /// <summary>A store that reads activations saved by <see cref="ActivationShards.Write"/> instead of running the model.</summary>
     public static ActivationStore FromShards(string folder, ActivationStoreOptions options) => new(ActivationShards.Read(folder), options);

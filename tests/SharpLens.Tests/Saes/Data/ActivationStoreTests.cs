@@ -147,3 +147,30 @@ public class ActivationStoreTests
         Assert.Equal(1, laterCalls);
     }
 }
+
+public class ActivationStoreOnTextTests
+{
+    [Fact]
+    public void Brown_sentences_flow_through_a_model_into_batches_of_its_residual_stream()
+    {
+        var corpus = SharpLens.Corpora.BrownCorpus.Open(Path.Combine(AppContext.BaseDirectory, "Fixtures", "brown-excerpt"));
+        var gpt2 = SharpLens.Tokenization.ModelTokenizer.Gpt2();
+        var contexts = Contexts.FromTexts(corpus.Texts(), gpt2, contextSize: 16).ToList();
+        using var model = new HookedTransformer(TestModels.Tiny() with { DVocab = 50257, TokenizerName = "gpt2" }, seed: 2);
+        using var store = ActivationStore.FromModel(model, "blocks.0.hook_resid_post", contexts,
+            new ActivationStoreOptions { BufferRows = 64, TrainBatchSize = 16, Seed = 1 }, contextsPerCall: 4);
+
+        // The independent reference: every position's activation from RunWithCache, minus BOS (first and separators).
+        var tokens = torch.tensor(contexts.SelectMany(c => c).ToArray(), [contexts.Count, 16]);
+        var (_, cache) = model.RunWithCache(tokens, ["blocks.0.hook_resid_post"]);
+        var expected = cache["blocks.0.hook_resid_post"][tokens != 50256]; // [n, d_model]
+        var served = torch.cat([.. store.Batches().Select(batch => batch.Input)], 0);
+        Assert.Equal(expected.shape, served.shape);
+        Assert.True(expected.shape[0] > 100, $"only {expected.shape[0]} text positions");
+        // The same rows in another order: sort both by their first coordinate and compare.
+        var a = expected.index_select(0, expected[.., 0].argsort());
+        var b = served.index_select(0, served[.., 0].argsort());
+        Assert.True(a.allclose(b, rtol: 0, atol: 1e-5), $"max difference {(a - b).abs().max().item<float>()}");
+        Assert.False(served.narrow(0, 0, 16).allclose(expected.narrow(0, 0, 16)), "batches come out in stream order, unshuffled");
+    }
+}
