@@ -30,6 +30,8 @@ public sealed class FeatureDashboard
     /// Reads <paramref name="tokens"/> [contexts, pos] through <paramref name="reader"/> (its first activation) and
     /// <paramref name="encoder"/>. Logit effects need both <paramref name="W_dec"/> [d_sae, d_in] and
     /// <paramref name="W_U"/> [d_in, d_vocab] (the decoder must write where the unembedding reads: the residual stream).
+    /// Memory: the chosen features' activations on every token, contexts × pos × features floats; choosing features by
+    /// density costs one extra pass that keeps only a count per feature.
     /// </summary>
     public static FeatureDashboard Build(ActivationReader reader, FeatureEncoder encoder, Tensor tokens,
         Func<IReadOnlyList<int>, IReadOnlyList<string>> toStrTokens, FeatureDashboardOptions? options = null,

@@ -100,7 +100,7 @@ static class FeatureDashboardHtml
         {
             double barH = plotH * h.Counts[i] / peak;
             svg.Append($"<rect x=\"{F(left + i * barW)}\" y=\"{F(top + plotH - barH)}\" width=\"{F(Math.Max(barW - 1, 0.5))}\" height=\"{F(barH)}\" fill=\"#ea580c\">" +
-                       $"<title>({F(h.Edge(i), "0.###")}, {F(h.Edge(i + 1), "0.###")}]: {h.Counts[i]}</title></rect>");
+                       $"<title>[{F(h.Edge(i), "0.###")}, {F(h.Edge(i + 1), "0.###")}{(i == h.Bins - 1 ? "]" : ")")}: {h.Counts[i]}</title></rect>");
         }
         svg.Append($"<line x1=\"{left}\" x2=\"{width - 4}\" y1=\"{F(top + plotH)}\" y2=\"{F(top + plotH)}\" class=\"axis\"/>");
         svg.Append($"<text x=\"{left}\" y=\"{height - 6}\" class=\"tick\">0</text><text x=\"{width - 4}\" y=\"{height - 6}\" text-anchor=\"end\" class=\"tick\">{F(h.Max, "0.##")}</text>");
