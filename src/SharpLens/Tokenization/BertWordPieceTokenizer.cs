@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -10,9 +11,10 @@ namespace SharpLens.Tokenization;
 /// and word split (<see cref="WordPiecePreTokenizer"/>) in place of its defaults, which differ on accents and symbols.
 /// Sequences are <c>[CLS] tokens [SEP]</c>, batches padded on the right with <c>[PAD]</c>.
 /// </summary>
-public sealed class BertWordPieceTokenizer
+public sealed partial class BertWordPieceTokenizer
 {
     readonly BertTokenizer _inner;
+    readonly Dictionary<string, int> _special;
 
     BertWordPieceTokenizer(BertTokenizer inner, string source)
     {
@@ -23,6 +25,10 @@ public sealed class BertWordPieceTokenizer
         PadTokenId = inner.PaddingTokenId;
         MaskTokenId = inner.MaskingTokenId;
         UnknownTokenId = inner.UnknownTokenId;
+        _special = new(StringComparer.Ordinal)
+        {
+            ["[CLS]"] = ClsTokenId, ["[SEP]"] = SepTokenId, ["[PAD]"] = PadTokenId, ["[MASK]"] = MaskTokenId, ["[UNK]"] = UnknownTokenId,
+        };
     }
 
     /// <summary>Where the vocabulary came from, for messages.</summary>
@@ -54,9 +60,28 @@ public sealed class BertWordPieceTokenizer
         return FromVocab(stream, path);
     }
 
-    /// <summary>Token ids of one text, with <c>[CLS]</c> … <c>[SEP]</c> around them unless <paramref name="addSpecialTokens"/> is false.</summary>
-    public IReadOnlyList<int> Encode(string text, bool addSpecialTokens = true) =>
-        _inner.EncodeToIds(text, addSpecialTokens, considerPreTokenization: true, considerNormalization: true);
+    /// <summary>
+    /// Token ids of one text, with <c>[CLS]</c> … <c>[SEP]</c> around them unless <paramref name="addSpecialTokens"/> is false.
+    /// Special tokens written in the text (<c>[MASK]</c>, <c>[SEP]</c>, …) stay whole, as in Hugging Face, rather than
+    /// being lowercased and split into "[", "mask", "]".
+    /// </summary>
+    public IReadOnlyList<int> Encode(string text, bool addSpecialTokens = true)
+    {
+        var ids = new List<int>();
+        if (addSpecialTokens) ids.Add(ClsTokenId);
+        foreach (var piece in SpecialToken().Split(text))
+        {
+            if (piece.Length == 0) continue;
+            if (_special.TryGetValue(piece, out int id)) ids.Add(id);
+            else ids.AddRange(_inner.EncodeToIds(piece, addSpecialTokens: false, considerPreTokenization: true, considerNormalization: true));
+        }
+        if (addSpecialTokens) ids.Add(SepTokenId);
+        return ids;
+    }
+
+    /// <summary>Splits text around BERT's special tokens, keeping them as pieces of their own.</summary>
+    [GeneratedRegex(@"(\[CLS\]|\[SEP\]|\[PAD\]|\[MASK\]|\[UNK\])")]
+    private static partial Regex SpecialToken();
 
     /// <summary>The token strings of one text (sub-words start with "##"), for display.</summary>
     public IReadOnlyList<string> ToStrTokens(string text, bool addSpecialTokens = true) =>

@@ -48,6 +48,15 @@ public sealed class WordPieceTokenizerTests
     }
 
     [Fact]
+    public void Special_tokens_written_in_the_text_stay_whole()
+    {
+        var ids = Tokenizer.Encode("Paris is the [MASK] of France.");
+        Assert.Equal(Vocab["[MASK]"], ids[4]);
+        Assert.Equal(HfBertTokenizerReference.Encode("Paris is the", Vocab)[..^1], ids.Take(4));
+        Assert.Equal([Vocab["[CLS]"], Vocab["a"], Vocab["[SEP]"], Vocab["b"], Vocab["[SEP]"]], Tokenizer.Encode("a [SEP] b"));
+    }
+
+    [Fact]
     public void Batches_pad_on_the_right_and_long_texts_keep_their_final_sep()
     {
         var (tokens, mask, types) = Tokenizer.ToTokens(["short", "a somewhat longer text"], maxLength: 4);
