@@ -82,23 +82,26 @@ public sealed class Attention : nn.Module
         RegisterComponents();
     }
 
+    // TorchSharp's .to(dtype/device) replaces each parameter through the public property of its registered name when
+    // there is one: these setters put the replacement into the field behind that name.
+
     /// <summary>Key weights as stored: [n_kv_heads, d_model, d_head], which is [n_heads, ...] without GQA.</summary>
-    public Parameter _W_K => (_groupedW_K ?? _perHeadW_K)!;
+    public Parameter _W_K { get => (_groupedW_K ?? _perHeadW_K)!; private set => _groupedW_K = value; }
     /// <summary>Value weights as stored: [n_kv_heads, d_model, d_head].</summary>
-    public Parameter _W_V => (_groupedW_V ?? _perHeadW_V)!;
+    public Parameter _W_V { get => (_groupedW_V ?? _perHeadW_V)!; private set => _groupedW_V = value; }
     /// <summary>Key biases as stored: [n_kv_heads, d_head].</summary>
-    public Parameter _b_K => (_groupedB_K ?? _perHeadB_K)!;
+    public Parameter _b_K { get => (_groupedB_K ?? _perHeadB_K)!; private set => _groupedB_K = value; }
     /// <summary>Value biases as stored: [n_kv_heads, d_head].</summary>
-    public Parameter _b_V => (_groupedB_V ?? _perHeadB_V)!;
+    public Parameter _b_V { get => (_groupedB_V ?? _perHeadB_V)!; private set => _groupedB_V = value; }
 
     /// <summary>Key weights per query head, [n_heads, d_model, d_head]: with GQA each stored head repeated for its group.</summary>
-    public Tensor W_K => PerQueryHead(_W_K);
+    public Tensor W_K { get => PerQueryHead(_W_K); private set => _perHeadW_K = (Parameter)value; }
     /// <summary>Value weights per query head, [n_heads, d_model, d_head].</summary>
-    public Tensor W_V => PerQueryHead(_W_V);
+    public Tensor W_V { get => PerQueryHead(_W_V); private set => _perHeadW_V = (Parameter)value; }
     /// <summary>Key biases per query head, [n_heads, d_head].</summary>
-    public Tensor b_K => PerQueryHead(_b_K);
+    public Tensor b_K { get => PerQueryHead(_b_K); private set => _perHeadB_K = (Parameter)value; }
     /// <summary>Value biases per query head, [n_heads, d_head].</summary>
-    public Tensor b_V => PerQueryHead(_b_V);
+    public Tensor b_V { get => PerQueryHead(_b_V); private set => _perHeadB_V = (Parameter)value; }
 
     /// <param name="x">[batch, pos, d_model], the new positions only when a cache is given</param>
     /// <param name="rotary">cos and sin of the new positions' rotary angles (rotary models)</param>
