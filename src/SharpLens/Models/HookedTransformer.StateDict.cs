@@ -27,7 +27,8 @@ public sealed partial class HookedTransformer
     }
 
     /// <summary>
-    /// Loads a Hugging Face GPT-2 folder (config.json + model.safetensors, or a sharded index). As in TransformerLens,
+    /// Loads a Hugging Face folder (config.json + model.safetensors, or a sharded index) of any architecture
+    /// <see cref="HuggingFaceModels.SupportedModelTypes"/> lists: gpt2, llama, mistral, qwen2, gemma, gemma2, gpt_neox. As in TransformerLens,
     /// the weights are processed by default (LayerNorm folded, writing weights and unembedding centred, value biases
     /// folded), which leaves every log-probability unchanged; pass <see cref="WeightProcessingOptions.None"/> for the
     /// weights exactly as stored. <paramref name="folder"/> may also be a model name (<c>gpt2</c>) or repo id
@@ -36,10 +37,22 @@ public sealed partial class HookedTransformer
     public static HookedTransformer FromPretrained(string folder, ModelOptions? options = null, WeightProcessingOptions? processing = null)
     {
         folder = Loading.Hub.ModelResolver.ResolveFolder(folder);
-        var raw = HuggingFaceGpt2.Load(folder, options);
+        var raw = HuggingFaceModels.Load(folder, options);
         // The folder's own tokenizer files win over the built-in GPT-2 tokenizer the config implies.
         if (File.Exists(Path.Combine(folder, "vocab.json")) && File.Exists(Path.Combine(folder, "merges.txt")))
             raw.Tokenizer = Tokenization.ModelTokenizer.FromFolder(folder);
+        processing ??= WeightProcessingOptions.Default;
+        if (processing == WeightProcessingOptions.None) return raw;
+        using (raw) return raw.ProcessWeights(processing);
+    }
+
+    /// <summary>
+    /// A model from a Hugging Face config.json's text and its tensors under Hugging Face names (from safetensors, a
+    /// PyTorch pickle, or memory), processed as <see cref="FromPretrained"/> does unless <paramref name="processing"/> says otherwise.
+    /// </summary>
+    public static HookedTransformer FromHuggingFace(string configJson, HuggingFaceTensorSource tensors, ModelOptions? options = null, WeightProcessingOptions? processing = null)
+    {
+        var raw = HuggingFaceModels.Load(configJson, tensors, options);
         processing ??= WeightProcessingOptions.Default;
         if (processing == WeightProcessingOptions.None) return raw;
         using (raw) return raw.ProcessWeights(processing);

@@ -1,6 +1,5 @@
 using TorchSharp;
 using TorchSharp.Modules;
-using LayerNorm = SharpLens.Models.Components.LayerNorm;
 using SharpLens.Hooks;
 using SharpLens.Models.Components;
 using SharpLens.Native;
@@ -21,10 +20,11 @@ public sealed partial class HookedTransformer : nn.Module
     public Embed embed;
     public PosEmbed? pos_embed;
     public ModuleList<TransformerBlock> blocks;
-    public LayerNorm ln_final;
+    public Norm ln_final;
     public Unembed unembed;
     readonly HookPoint hook_embed;
     readonly HookPoint? hook_pos_embed;
+    readonly RotaryEmbedding? _rotary;
     readonly HookPointSet _hooks = new();
 
     public ModelConfig Config { get; }
@@ -51,8 +51,9 @@ public sealed partial class HookedTransformer : nn.Module
             pos_embed = new PosEmbed(cfg);
             hook_pos_embed = _hooks.Create("hook_pos_embed");
         }
+        if (cfg.PositionalEmbeddingType == PositionalEmbedding.Rotary) _rotary = new RotaryEmbedding(cfg);
         blocks = new ModuleList<TransformerBlock>([.. Enumerable.Range(0, cfg.NLayers).Select(l => new TransformerBlock(cfg, l, _hooks))]);
-        ln_final = new LayerNorm(cfg, cfg.FinalNormalization, "ln_final", _hooks);
+        ln_final = Norm.Create(cfg, cfg.FinalNormalization, "ln_final", _hooks);
         unembed = new Unembed(cfg);
         RegisterComponents();
 
@@ -70,7 +71,7 @@ public sealed partial class HookedTransformer : nn.Module
         foreach (var (name, p) in named_parameters())
         {
             string leaf = name[(name.LastIndexOf('.') + 1)..];
-            if (leaf.StartsWith("W_", StringComparison.Ordinal)) p.normal_(0, Config.InitRange, generator);
+            if (leaf.TrimStart('_').StartsWith("W_", StringComparison.Ordinal)) p.normal_(0, Config.InitRange, generator);
         }
         if (Config.TiedEmbeddings) unembed.W_U.copy_(embed.W_E.t());
     }
@@ -83,28 +84,45 @@ public sealed partial class HookedTransformer : nn.Module
         return Forward(tokens, attentionMask).MoveToOuterDisposeScope();
     }
 
-    Tensor Forward(Tensor tokens, Tensor? attentionMask)
+    /// <summary>
+    /// Logits [batch, pos, d_vocab] of the new tokens only, attending also to every position <paramref name="cache"/>
+    /// holds, and appending the new positions' keys and values to it (TransformerLens's past_kv_cache). Running a
+    /// sequence in pieces through one cache gives the logits of running it whole.
+    /// </summary>
+    public Tensor Run(Tensor tokens, KeyValueCache cache)
     {
-        tokens = CheckTokens(tokens, attentionMask);
+        if (cache.Layers != Config.NLayers)
+            throw new ModelInputException(nameof(cache), $"The cache has {cache.Layers} layers but {Config.ModelName} has n_layers = {Config.NLayers}.");
+        using var scope = torch.NewDisposeScope();
+        return Forward(tokens, null, cache).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>A key/value cache for this model, empty, for <see cref="Run(Tensor, KeyValueCache)"/>.</summary>
+    public KeyValueCache NewKeyValueCache() => new(Config.NLayers);
+
+    Tensor Forward(Tensor tokens, Tensor? attentionMask, KeyValueCache? cache = null)
+    {
+        long past = cache?.Length ?? 0;
+        tokens = CheckTokens(tokens, attentionMask, past);
         var device = embed.W_E.device;
         long pos = tokens.shape[1];
         var padding = attentionMask?.to(device);
-        var mask = new AttentionMask(pos, padding, device);
+        var mask = new AttentionMask(pos, padding, device, past);
+        var localMask = Config.UseLocalAttn ? new AttentionMask(pos, padding, device, past, Config.WindowSize) : null;
 
+        // With padding, positions count real tokens only, so a left-padded prompt sees the positions it would alone.
+        var positions = padding is null
+            ? torch.arange(past, past + pos, device: device).expand(tokens.shape[0], pos)
+            : (padding.to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0); // [batch, pos]
         var residual = hook_embed.Apply(embed.Forward(tokens)); // [batch, pos, d_model]
-        if (pos_embed is not null)
-        {
-            // With padding, positions count real tokens only, so a left-padded prompt sees the positions it would alone.
-            var positions = padding is null
-                ? torch.arange(pos, device: device).expand(tokens.shape[0], pos)
-                : (padding.to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0); // [batch, pos]
-            residual = residual + hook_pos_embed!.Apply(pos_embed.Forward(positions));
-        }
-        foreach (var block in blocks) residual = block.Forward(residual, mask);
-        return unembed.Forward(ln_final.Forward(residual)); // [batch, pos, d_vocab]
+        if (pos_embed is not null) residual = residual + hook_pos_embed!.Apply(pos_embed.Forward(positions));
+        var inputs = new BlockInputs(mask, localMask, _rotary?.Angles(positions), cache);
+        foreach (var block in blocks) residual = block.Forward(residual, inputs);
+        var logits = unembed.Forward(ln_final.Forward(residual)); // [batch, pos, d_vocab]
+        return Config.OutputLogitsSoftCap is double cap ? (logits / cap).tanh_().mul_(cap) : logits;
     }
 
-    Tensor CheckTokens(Tensor tokens, Tensor? attentionMask)
+    Tensor CheckTokens(Tensor tokens, Tensor? attentionMask, long past = 0)
     {
         if (tokens.dim() == 1) tokens = tokens.unsqueeze(0);
         if (tokens.dim() != 2)
@@ -113,8 +131,8 @@ public sealed partial class HookedTransformer : nn.Module
             throw new ModelInputException("tokens", $"tokens must be integer token ids; got dtype {tokens.dtype}.");
         long pos = tokens.shape[1];
         if (pos == 0) throw new ModelInputException("tokens", "tokens is empty: give at least one token.");
-        if (pos > Config.NCtx)
-            throw new ModelInputException("tokens", $"The sequence has {pos} tokens but {Config.ModelName} accepts at most n_ctx = {Config.NCtx}; truncate it or split it into windows.");
+        if (past + pos > Config.NCtx)
+            throw new ModelInputException("tokens", $"The sequence has {past + pos} tokens{(past > 0 ? $" ({past} cached)" : "")} but {Config.ModelName} accepts at most n_ctx = {Config.NCtx}; truncate it or split it into windows.");
         long max = tokens.max().item<long>(), min = tokens.min().item<long>();
         if (max >= Config.DVocab || min < 0)
         {

@@ -13,6 +13,10 @@ public enum Normalization
     LNPre,
     /// <summary>No normalisation at all.</summary>
     None,
+    /// <summary>RMSNorm with a learned weight: x / sqrt(mean(x²) + ε) ⊙ w (Llama, Mistral, Qwen2, Gemma).</summary>
+    RMS,
+    /// <summary>RMSNorm with no weight: what remains after the weight was folded into the next layer.</summary>
+    RMSPre,
 }
 
 /// <summary>How token positions enter the residual stream.</summary>
@@ -22,6 +26,8 @@ public enum PositionalEmbedding
     Learned,
     /// <summary>No positional information beyond the causal mask.</summary>
     None,
+    /// <summary>Rotary embeddings: queries and keys are rotated by an angle proportional to their position (Llama, NeoX).</summary>
+    Rotary,
 }
 
 /// <summary>The MLP nonlinearity, parsed from TransformerLens / Hugging Face spellings.</summary>
@@ -72,6 +78,40 @@ public sealed record ModelConfig
     /// <summary>True once LayerNorm weights were folded in and writing weights centred (see WeightProcessing).</summary>
     public bool WeightsProcessed { get; init; }
 
+    /// <summary>Grouped-query attention: this many key/value heads, each shared by n_heads / n_key_value_heads query heads; null for one per query head.</summary>
+    public int? NKeyValueHeads { get; init; }
+    /// <summary>How many leading dimensions of each head rotary embeddings rotate; null for all d_head (NeoX rotates a fraction).</summary>
+    public int? RotaryDim { get; init; }
+    /// <summary>The base θ of the rotary frequencies θ^(−2i/rotary_dim) (Hugging Face's rope_theta).</summary>
+    public double RotaryBase { get; init; } = 10000;
+    /// <summary>The MLP is gated: act(x W_gate) ⊙ (x W_in) instead of act(x W_in) (SwiGLU, GeGLU).</summary>
+    public bool GatedMlp { get; init; }
+    /// <summary>Attention and MLP read the same resid_pre and add in parallel (GPT-NeoX's use_parallel_residual).</summary>
+    public bool ParallelAttnMlp { get; init; }
+    /// <summary>Attention scores become c·tanh(scores / c) before masking (Gemma 2); null for none.</summary>
+    public double? AttnScoresSoftCap { get; init; }
+    /// <summary>Logits become c·tanh(logits / c) (Gemma 2); null for none.</summary>
+    public double? OutputLogitsSoftCap { get; init; }
+    /// <summary>Some layers attend only to the last <see cref="WindowSize"/> positions (sliding-window attention).</summary>
+    public bool UseLocalAttn { get; init; }
+    /// <summary>How many positions a local layer's query sees, itself included.</summary>
+    public int? WindowSize { get; init; }
+    /// <summary>"global" or "local" per layer, when <see cref="UseLocalAttn"/>; null means every layer is local.</summary>
+    public IReadOnlyList<string>? AttnTypes { get; init; }
+    /// <summary>Each sublayer's output is normalised again before it joins the residual stream (Gemma 2's ln1_post, ln2_post).</summary>
+    public bool UseNormalizationBeforeAndAfter { get; init; }
+    /// <summary>Attention scores are q·k / attn_scale; null for sqrt(d_head) (Gemma 2 uses sqrt(query_pre_attn_scalar)).</summary>
+    public double? AttnScale { get; init; }
+
+    [JsonIgnore] public int KeyValueHeads => NKeyValueHeads ?? NHeads;
+    [JsonIgnore] public int RotaryDimensions => RotaryDim ?? DHead;
+    [JsonIgnore] public double AttentionScale => AttnScale ?? Math.Sqrt(DHead);
+    [JsonIgnore] public bool IsRms => NormalizationType is Normalization.RMS or Normalization.RMSPre;
+
+    /// <summary>The window of a layer's attention, or null for a layer that sees every earlier position.</summary>
+    public int? WindowOf(int layer) =>
+        UseLocalAttn && (AttnTypes is null || AttnTypes[layer] == "local") ? WindowSize : null;
+
     [JsonIgnore] public Normalization FinalNormalization => FinalNormalizationType ?? NormalizationType;
     [JsonIgnore] public double InitRange => InitializerRange ?? 0.8 / Math.Sqrt(DModel);
 
@@ -82,6 +122,22 @@ public sealed record ModelConfig
         Positive(DModel, "d_model"); Positive(NLayers, "n_layers"); Positive(NHeads, "n_heads"); Positive(DHead, "d_head");
         Positive(DVocab, "d_vocab"); Positive(NCtx, "n_ctx");
         if (!AttnOnly) Positive(DMlp, "d_mlp");
+        if (NKeyValueHeads is { } kv && (kv <= 0 || NHeads % kv != 0))
+            throw new ArgumentException($"ModelConfig.n_key_value_heads = {kv} must be positive and divide n_heads = {NHeads}.", "n_key_value_heads");
+        if (PositionalEmbeddingType == PositionalEmbedding.Rotary && (RotaryDimensions <= 0 || RotaryDimensions > DHead || RotaryDimensions % 2 != 0))
+            throw new ArgumentException($"ModelConfig.rotary_dim = {RotaryDimensions} must be even and in [2, d_head = {DHead}].", "rotary_dim");
+        if (RotaryBase <= 0) throw new ArgumentException($"ModelConfig.rotary_base must be positive, got {RotaryBase}.", "rotary_base");
+        if (AttnScoresSoftCap is <= 0) throw new ArgumentException($"ModelConfig.attn_scores_soft_cap must be positive or null, got {AttnScoresSoftCap}.", "attn_scores_soft_cap");
+        if (OutputLogitsSoftCap is <= 0) throw new ArgumentException($"ModelConfig.output_logits_soft_cap must be positive or null, got {OutputLogitsSoftCap}.", "output_logits_soft_cap");
+        if (AttnScale is <= 0) throw new ArgumentException($"ModelConfig.attn_scale must be positive or null, got {AttnScale}.", "attn_scale");
+        if (UseLocalAttn)
+        {
+            if (WindowSize is not > 0) throw new ArgumentException($"ModelConfig.use_local_attn needs a positive window_size, got {WindowSize?.ToString() ?? "null"}.", "window_size");
+            if (AttnTypes is { } types && (types.Count != NLayers || types.Any(t => t is not ("global" or "local"))))
+                throw new ArgumentException($"ModelConfig.attn_types must list \"global\" or \"local\" for each of the {NLayers} layers, got [{string.Join(", ", types)}].", "attn_types");
+        }
+        if (UseNormalizationBeforeAndAfter && NormalizationType is Normalization.None)
+            throw new ArgumentException("ModelConfig.use_normalization_before_and_after needs a normalization_type other than none.", "use_normalization_before_and_after");
         return this;
     }
 
@@ -101,7 +157,7 @@ public sealed record ModelConfig
     {
         "relu" => Activation.Relu,
         "gelu" => Activation.Gelu,
-        "gelu_new" or "gelu_fast" or "gelu_pytorch_tanh" => Activation.GeluNew,
+        "gelu_new" or "gelu_fast" or "gelu_pytorch_tanh" or "gelu_tanh" => Activation.GeluNew,
         "silu" or "swish" => Activation.Silu,
         _ => throw new NotSupportedException($"Activation function '{name}' is not supported; use relu, gelu, gelu_new or silu."),
     };

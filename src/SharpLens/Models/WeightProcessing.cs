@@ -65,7 +65,12 @@ public static class WeightProcessing
 
         if (options.FoldLayerNorm) cfg = FoldLayerNorm(cfg, w, centerReaders: options.CenterWritingWeights, skipped);
         if (options.CenterWritingWeights) CenterWritingWeights(cfg, w, skipped);
-        if (options.CenterUnembed) CenterUnembed(w);
+        if (options.CenterUnembed)
+        {
+            // tanh(z − c) is not tanh(z) shifted, so with a logit soft cap a common shift would change the log-probs.
+            if (cfg.OutputLogitsSoftCap is null) CenterUnembed(w);
+            else skipped.Add("CenterUnembed: the logits are soft-capped, and soft-capping does not commute with a common shift.");
+        }
         if (options.FoldValueBiases) FoldValueBiases(cfg, w);
 
         bool changed = options.FoldLayerNorm || options.CenterWritingWeights || options.CenterUnembed || options.FoldValueBiases;
@@ -78,56 +83,73 @@ public static class WeightProcessing
     /// <summary>
     /// LN(x) W + c = LNPre(x) (w ⊙ W) + (b W + c): each norm's scale moves into the rows of the matrix that reads it
     /// and its bias into that matrix's bias. After LNPre the input has zero mean, so the reader may also lose its
-    /// mean over d_model.
+    /// mean over d_model. RMSNorm has only a scale, RMS(x) W = RMSPre(x) (w ⊙ W), and keeps the mean, so its readers
+    /// are not centred. Norms after a sublayer (Gemma 2's ln1_post, ln2_post) write to the residual stream and stay.
     /// </summary>
     static ModelConfig FoldLayerNorm(ModelConfig cfg, Dictionary<string, Tensor> w, bool centerReaders, List<string> skipped)
     {
-        bool blocks = cfg.NormalizationType == Normalization.LN, final = cfg.FinalNormalization == Normalization.LN;
+        static bool HasWeights(Normalization n) => n is Normalization.LN or Normalization.RMS;
+        static Normalization Folded(Normalization n) => n == Normalization.RMS ? Normalization.RMSPre : Normalization.LNPre;
+        bool blocks = HasWeights(cfg.NormalizationType), final = HasWeights(cfg.FinalNormalization);
         if (!blocks && !final)
         {
             skipped.Add($"FoldLayerNorm: the norms are {cfg.NormalizationType}, with no weights to fold.");
             return cfg;
         }
+        // With grouped-query attention the key and value weights are stored per key/value head as _W_K, _W_V.
+        string kv = cfg.NKeyValueHeads is null ? "" : "_";
+        (string W, string b)[] readers = [("W_Q", "b_Q"), ($"{kv}W_K", $"{kv}b_K"), ($"{kv}W_V", $"{kv}b_V")];
         if (blocks)
         {
+            bool center = centerReaders && cfg.NormalizationType == Normalization.LN;
             for (int l = 0; l < cfg.NLayers; l++)
             {
                 string p = $"blocks.{l}";
                 var (lnW, lnB) = TakeNorm(w, $"{p}.ln1");
-                foreach (var x in new[] { "Q", "K", "V" })
+                foreach (var (weight, bias) in readers)
                 {
-                    string W = $"{p}.attn.W_{x}", b = $"{p}.attn.b_{x}";
-                    w[b] = Get(w, b) + torch.einsum("m,hmd->hd", lnB, Get(w, W)); // [head, d_head]
+                    string W = $"{p}.attn.{weight}", b = $"{p}.attn.{bias}";
+                    if (lnB is not null) w[b] = Get(w, b) + torch.einsum("m,hmd->hd", lnB, Get(w, W)); // [head, d_head]
                     w[W] = Get(w, W) * lnW[.., TensorIndex.None]; // [head, d_model, d_head]
-                    if (centerReaders) w[W] = w[W] - w[W].mean([-2], keepdim: true);
+                    if (center) w[W] = w[W] - w[W].mean([-2], keepdim: true);
                 }
                 if (cfg.AttnOnly) continue;
                 (lnW, lnB) = TakeNorm(w, $"{p}.ln2");
-                FoldInto(w, $"{p}.mlp.W_in", $"{p}.mlp.b_in", lnW, lnB, centerReaders);
+                FoldInto(w, $"{p}.mlp.W_in", $"{p}.mlp.b_in", lnW, lnB, center);
+                // The gate reads the same normalised input; it has no bias, and b_in is added after the product.
+                if (cfg.GatedMlp)
+                {
+                    if (lnB is not null && lnB.abs().max().item<double>() != 0)
+                        throw new NotSupportedException($"Cannot fold {p}.ln2's bias into a gated MLP, which has no gate bias; process with FoldLayerNorm = false.");
+                    w[$"{p}.mlp.W_gate"] = Get(w, $"{p}.mlp.W_gate") * lnW[.., TensorIndex.None]; // [d_model, d_mlp]
+                    if (center) w[$"{p}.mlp.W_gate"] = w[$"{p}.mlp.W_gate"] - w[$"{p}.mlp.W_gate"].mean([0], keepdim: true);
+                }
             }
         }
         if (final)
         {
             var (lnW, lnB) = TakeNorm(w, "ln_final");
-            FoldInto(w, "unembed.W_U", "unembed.b_U", lnW, lnB, centerReaders);
+            FoldInto(w, "unembed.W_U", "unembed.b_U", lnW, lnB, centerReaders && cfg.FinalNormalization == Normalization.LN);
         }
         return cfg with
         {
-            NormalizationType = blocks ? Normalization.LNPre : cfg.NormalizationType,
-            FinalNormalizationType = final ? Normalization.LNPre : cfg.FinalNormalization,
+            NormalizationType = blocks ? Folded(cfg.NormalizationType) : cfg.NormalizationType,
+            FinalNormalizationType = final ? Folded(cfg.FinalNormalization) : cfg.FinalNormalization,
         };
     }
 
-    static void FoldInto(Dictionary<string, Tensor> w, string W, string b, Tensor lnW, Tensor lnB, bool centerReaders)
+    static void FoldInto(Dictionary<string, Tensor> w, string W, string b, Tensor lnW, Tensor? lnB, bool centerReaders)
     {
-        w[b] = Get(w, b) + lnB.matmul(Get(w, W)); // [d_out]
+        if (lnB is not null) w[b] = Get(w, b) + lnB.matmul(Get(w, W)); // [d_out]
         w[W] = Get(w, W) * lnW[.., TensorIndex.None]; // [d_model, d_out]
         if (centerReaders) w[W] = w[W] - w[W].mean([0], keepdim: true);
     }
 
-    static (Tensor W, Tensor B) TakeNorm(Dictionary<string, Tensor> w, string norm)
+    /// <summary>Removes a norm's weight (and bias, which RMSNorm has not) from the state dict and returns them.</summary>
+    static (Tensor W, Tensor? B) TakeNorm(Dictionary<string, Tensor> w, string norm)
     {
-        var (lnW, lnB) = (Get(w, $"{norm}.w"), Get(w, $"{norm}.b"));
+        var lnW = Get(w, $"{norm}.w");
+        var lnB = w.GetValueOrDefault($"{norm}.b");
         w.Remove($"{norm}.w");
         w.Remove($"{norm}.b");
         return (lnW, lnB);
@@ -164,12 +186,15 @@ public static class WeightProcessing
 
     static void FoldValueBiases(ModelConfig cfg, Dictionary<string, Tensor> w)
     {
+        string bVName = cfg.NKeyValueHeads is null ? "b_V" : "_b_V";
+        int group = cfg.NHeads / cfg.KeyValueHeads;
         for (int l = 0; l < cfg.NLayers; l++)
         {
             string p = $"blocks.{l}.attn";
-            var bV = Get(w, $"{p}.b_V"); // [head, d_head]
-            w[$"{p}.b_O"] = Get(w, $"{p}.b_O") + torch.einsum("hd,hdm->m", bV, Get(w, $"{p}.W_O")); // [d_model]
-            w[$"{p}.b_V"] = torch.zeros_like(bV);
+            var bV = Get(w, $"{p}.{bVName}"); // [kv_head, d_head]
+            var perQueryHead = group == 1 ? bV : bV.repeat_interleave(group, dim: 0); // [head, d_head]
+            w[$"{p}.b_O"] = Get(w, $"{p}.b_O") + torch.einsum("hd,hdm->m", perQueryHead, Get(w, $"{p}.W_O")); // [d_model]
+            w[$"{p}.{bVName}"] = torch.zeros_like(bV);
         }
     }
 

@@ -1,46 +1,80 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using SharpLens.Hooks;
+using TorchSharp.Utils;
 using static TorchSharp.torch;
 
 namespace SharpLens.Models.Components;
 
 /// <summary>
-/// Multi-head causal self-attention with per-head weights, as in TransformerLens:
+/// Causal self-attention with per-head weights, as in TransformerLens:
 /// <code>
-/// q = x W_Q[h] + b_Q[h],  k = x W_K[h] + b_K[h],  v = x W_V[h] + b_V[h]
-/// scores = q kᵀ / sqrt(d_head)  (masked),   pattern = softmax(scores)
+/// q = x W_Q[h] + b_Q[h],  k = x W_K[g] + b_K[g],  v = x W_V[g] + b_V[g]     (g = the key/value head of query head h)
+/// q, k = rotate(q), rotate(k)                           (rotary models)
+/// scores = q kᵀ / attn_scale,  [c·tanh(scores / c)],  masked,  pattern = softmax(scores)
 /// z = pattern v,   out = Σ_h z[h] W_O[h] + b_O
 /// </code>
-/// When nothing hooks the scores or the pattern, the fused scaled-dot-product kernel computes z directly.
+/// Without grouped-query attention every query head has its own key and value head (g = h), stored as W_K, W_V, b_K,
+/// b_V [n_heads, ...]. With it, n_key_value_heads of them are stored as _W_K, _W_V, _b_K, _b_V [n_kv_heads, ...]
+/// (TransformerLens's names) and query head h uses key/value head h / (n_heads / n_kv_heads); hook_k and hook_v
+/// then carry the n_kv_heads heads. When nothing hooks the scores or the pattern and there is no soft cap, the
+/// fused scaled-dot-product kernel computes z directly.
 /// </summary>
 public sealed class Attention : nn.Module
 {
-    readonly int _nHeads, _dHead, _dModel;
+    readonly int _nHeads, _nKvHeads, _dHead, _dModel;
     readonly bool _useAttnResult;
+    readonly double _scale;
+    readonly double? _softCap;
+    readonly RotaryEmbedding? _rotary;
 
-    public Parameter W_Q, W_K, W_V; // [n_heads, d_model, d_head]
-    public Parameter b_Q, b_K, b_V; // [n_heads, d_head]
-    public Parameter W_O;           // [n_heads, d_head, d_model]
-    public Parameter b_O;           // [d_model]
+    public Parameter W_Q; // [n_heads, d_model, d_head]
+    public Parameter b_Q; // [n_heads, d_head]
+    [ComponentName(Name = "W_K")] Parameter? _perHeadW_K;   // [n_heads, d_model, d_head] (no GQA)
+    [ComponentName(Name = "W_V")] Parameter? _perHeadW_V;
+    [ComponentName(Name = "b_K")] Parameter? _perHeadB_K;   // [n_heads, d_head]
+    [ComponentName(Name = "b_V")] Parameter? _perHeadB_V;
+    [ComponentName(Name = "_W_K")] Parameter? _groupedW_K;  // [n_kv_heads, d_model, d_head] (GQA)
+    [ComponentName(Name = "_W_V")] Parameter? _groupedW_V;
+    [ComponentName(Name = "_b_K")] Parameter? _groupedB_K;  // [n_kv_heads, d_head]
+    [ComponentName(Name = "_b_V")] Parameter? _groupedB_V;
+    public Parameter W_O; // [n_heads, d_head, d_model]
+    public Parameter b_O; // [d_model]
 
     readonly HookPoint hook_q, hook_k, hook_v, hook_attn_scores, hook_pattern, hook_z;
-    readonly HookPoint? hook_result;
+    readonly HookPoint? hook_rot_q, hook_rot_k, hook_result;
 
     public Attention(ModelConfig cfg, string name, HookPointSet hooks) : base(name)
     {
-        (_nHeads, _dHead, _dModel, _useAttnResult) = (cfg.NHeads, cfg.DHead, cfg.DModel, cfg.UseAttnResult);
+        (_nHeads, _nKvHeads, _dHead, _dModel, _useAttnResult) = (cfg.NHeads, cfg.KeyValueHeads, cfg.DHead, cfg.DModel, cfg.UseAttnResult);
+        (_scale, _softCap) = (cfg.AttentionScale, cfg.AttnScoresSoftCap);
         W_Q = new Parameter(torch.empty(_nHeads, _dModel, _dHead));
-        W_K = new Parameter(torch.empty(_nHeads, _dModel, _dHead));
-        W_V = new Parameter(torch.empty(_nHeads, _dModel, _dHead));
         b_Q = new Parameter(torch.zeros(_nHeads, _dHead));
-        b_K = new Parameter(torch.zeros(_nHeads, _dHead));
-        b_V = new Parameter(torch.zeros(_nHeads, _dHead));
+        if (cfg.NKeyValueHeads is null)
+        {
+            _perHeadW_K = new Parameter(torch.empty(_nHeads, _dModel, _dHead));
+            _perHeadW_V = new Parameter(torch.empty(_nHeads, _dModel, _dHead));
+            _perHeadB_K = new Parameter(torch.zeros(_nHeads, _dHead));
+            _perHeadB_V = new Parameter(torch.zeros(_nHeads, _dHead));
+        }
+        else
+        {
+            _groupedW_K = new Parameter(torch.empty(_nKvHeads, _dModel, _dHead));
+            _groupedW_V = new Parameter(torch.empty(_nKvHeads, _dModel, _dHead));
+            _groupedB_K = new Parameter(torch.zeros(_nKvHeads, _dHead));
+            _groupedB_V = new Parameter(torch.zeros(_nKvHeads, _dHead));
+        }
         W_O = new Parameter(torch.empty(_nHeads, _dHead, _dModel));
         b_O = new Parameter(torch.zeros(_dModel));
         hook_k = hooks.Create($"{name}.hook_k");
         hook_q = hooks.Create($"{name}.hook_q");
         hook_v = hooks.Create($"{name}.hook_v");
+        if (cfg.PositionalEmbeddingType == PositionalEmbedding.Rotary)
+        {
+            _rotary = new RotaryEmbedding(cfg);
+            hook_rot_k = hooks.Create($"{name}.hook_rot_k");
+            hook_rot_q = hooks.Create($"{name}.hook_rot_q");
+        }
         hook_z = hooks.Create($"{name}.hook_z");
         hook_attn_scores = hooks.Create($"{name}.hook_attn_scores");
         hook_pattern = hooks.Create($"{name}.hook_pattern");
@@ -48,29 +82,68 @@ public sealed class Attention : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor x, AttentionMask mask) // x: [batch, pos, d_model]
+    // TorchSharp's .to(dtype/device) replaces each parameter through the public property of its registered name when
+    // there is one: these setters put the replacement into the field behind that name.
+
+    /// <summary>Key weights as stored: [n_kv_heads, d_model, d_head], which is [n_heads, ...] without GQA.</summary>
+    public Parameter _W_K { get => (_groupedW_K ?? _perHeadW_K)!; private set => _groupedW_K = value; }
+    /// <summary>Value weights as stored: [n_kv_heads, d_model, d_head].</summary>
+    public Parameter _W_V { get => (_groupedW_V ?? _perHeadW_V)!; private set => _groupedW_V = value; }
+    /// <summary>Key biases as stored: [n_kv_heads, d_head].</summary>
+    public Parameter _b_K { get => (_groupedB_K ?? _perHeadB_K)!; private set => _groupedB_K = value; }
+    /// <summary>Value biases as stored: [n_kv_heads, d_head].</summary>
+    public Parameter _b_V { get => (_groupedB_V ?? _perHeadB_V)!; private set => _groupedB_V = value; }
+
+    /// <summary>Key weights per query head, [n_heads, d_model, d_head]: with GQA each stored head repeated for its group.</summary>
+    public Tensor W_K { get => PerQueryHead(_W_K); private set => _perHeadW_K = (Parameter)value; }
+    /// <summary>Value weights per query head, [n_heads, d_model, d_head].</summary>
+    public Tensor W_V { get => PerQueryHead(_W_V); private set => _perHeadW_V = (Parameter)value; }
+    /// <summary>Key biases per query head, [n_heads, d_head].</summary>
+    public Tensor b_K { get => PerQueryHead(_b_K); private set => _perHeadB_K = (Parameter)value; }
+    /// <summary>Value biases per query head, [n_heads, d_head].</summary>
+    public Tensor b_V { get => PerQueryHead(_b_V); private set => _perHeadB_V = (Parameter)value; }
+
+    /// <param name="x">[batch, pos, d_model], the new positions only when a cache is given</param>
+    /// <param name="rotary">cos and sin of the new positions' rotary angles (rotary models)</param>
+    /// <param name="cache">this layer's cached keys and values; the new ones are appended</param>
+    public Tensor Forward(Tensor x, AttentionMask mask, (Tensor Cos, Tensor Sin)? rotary = null, KeyValueCacheEntry? cache = null)
     {
         long batch = x.shape[0], pos = x.shape[1];
         // q, k and v are separate tensors, not views of one fused product: a cached or hooked q then owns just
         // its own memory, and reading the weights afresh each call means an edit to W_Q takes effect at once.
         var q = hook_q.Apply(PerHead(x, W_Q, b_Q)); // [batch, pos, head, d_head]
-        var k = hook_k.Apply(PerHead(x, W_K, b_K)); // [batch, pos, head, d_head]
-        var v = hook_v.Apply(PerHead(x, W_V, b_V)); // [batch, pos, head, d_head]
+        var k = hook_k.Apply(PerHead(x, _W_K, _b_K)); // [batch, pos, kv_head, d_head]
+        var v = hook_v.Apply(PerHead(x, _W_V, _b_V)); // [batch, pos, kv_head, d_head]
+        if (_rotary is not null)
+        {
+            var (cos, sin) = rotary ?? throw new ArgumentNullException(nameof(rotary), "A rotary model's attention needs the positions' rotary angles.");
+            q = hook_rot_q!.Apply(_rotary.Rotate(q, cos, sin)); // [batch, pos, head, d_head]
+            k = hook_rot_k!.Apply(_rotary.Rotate(k, cos, sin)); // [batch, pos, kv_head, d_head]
+        }
+        if (cache is not null) (k, v) = cache.Append(k, v); // [batch, past + pos, kv_head, d_head]
+        if (_nKvHeads != _nHeads)
+        {
+            k = k.repeat_interleave(_nHeads / _nKvHeads, dim: 2); // [batch, key_pos, head, d_head]
+            v = v.repeat_interleave(_nHeads / _nKvHeads, dim: 2); // [batch, key_pos, head, d_head]
+        }
 
         Tensor z;
-        if (hook_attn_scores.HasHooks || hook_pattern.HasHooks)
+        if (hook_attn_scores.HasHooks || hook_pattern.HasHooks || _softCap is not null)
         {
             // Scaling and masking write into the fresh product: the scores are [head, pos, pos] per sequence,
             // by far the largest activation, and two more copies of them would double the time and memory here.
-            var scores = torch.einsum("bqhd,bkhd->bhqk", q, k).div_(Math.Sqrt(_dHead)); // [batch, head, query_pos, key_pos]
+            var scores = torch.einsum("bqhd,bkhd->bhqk", q, k).div_(_scale); // [batch, head, query_pos, key_pos]
+            if (_softCap is double cap) scores = scores.div_(cap).tanh_().mul_(cap);
             scores = hook_attn_scores.Apply(mask.ApplyInPlace(scores));
             var pattern = hook_pattern.Apply(scores.softmax(-1)); // [batch, head, query_pos, key_pos]
             z = torch.einsum("bhqk,bkhd->bqhd", pattern, v); // [batch, pos, head, d_head]
         }
         else
         {
+            // The kernel divides by sqrt(d_head); a model with another scale has its queries rescaled to match.
+            double rescale = Math.Sqrt(_dHead) / _scale;
             var fused = mask.ForFusedKernel;
-            z = nn.functional.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+            z = nn.functional.scaled_dot_product_attention((rescale == 1 ? q : q * rescale).transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
                 attn_mask: fused, is_casual: fused is null).transpose(1, 2); // [batch, pos, head, d_head]
         }
         z = hook_z.Apply(z);
@@ -84,7 +157,13 @@ public sealed class Attention : nn.Module
     }
 
     /// <summary>x W[h] + b[h] for every head h at once, as one matrix product with the heads side by side.</summary>
-    Tensor PerHead(Tensor x, Tensor W, Tensor b) => // x: [batch, pos, d_model], W: [head, d_model, d_head]
-        Affine.Apply(x, W.permute(1, 0, 2).reshape(_dModel, _nHeads * _dHead), b.flatten())
-            .view(x.shape[0], x.shape[1], _nHeads, _dHead); // [batch, pos, head, d_head]
+    Tensor PerHead(Tensor x, Tensor W, Tensor b) // x: [batch, pos, d_model], W: [head, d_model, d_head]
+    {
+        long heads = W.shape[0];
+        return Affine.Apply(x, W.permute(1, 0, 2).reshape(_dModel, heads * _dHead), b.flatten())
+            .view(x.shape[0], x.shape[1], heads, _dHead); // [batch, pos, head, d_head]
+    }
+
+    Tensor PerQueryHead(Parameter stored) => // [n_kv_heads, ...] → [n_heads, ...]
+        _nKvHeads == _nHeads ? stored : stored.repeat_interleave(_nHeads / _nKvHeads, dim: 0);
 }

@@ -4,35 +4,50 @@ using static TorchSharp.torch;
 namespace SharpLens.Models.Components;
 
 /// <summary>
-/// Which keys each query may see: causal (decoder) or all (encoder), and padding keys never. Built once per forward pass.
+/// Which keys each query may see: earlier positions and itself (causal; an encoder sees every position), never a padding key, and, for a local
+/// (sliding-window) layer, only the last <c>window</c> positions: query q sees key k when k ≤ q and q − k &lt; window.
+/// With a key/value cache the queries are the last of the keys, so query i sits at absolute position past + i.
+/// Built once per forward pass (once per window size).
 /// </summary>
 public sealed class AttentionMask
 {
-    readonly Tensor? _allowed; // [batch, 1, query_pos, key_pos] bool (causal, with padding) or [batch, 1, 1, key_pos] (not causal)
+    readonly Tensor? _allowed; // [query, key], [batch, 1, query, key] or (not causal) [batch, 1, 1, key] bool; null for the plain causal square
 
-    /// <param name="padding">[batch, pos] 1 for real tokens, 0 for padding; null when every token is real.</param>
+    /// <param name="positions">how many new positions (queries) this forward pass computes</param>
+    /// <param name="padding">[batch, past + positions] 1 for real tokens, 0 for padding; null when every token is real.</param>
+    /// <param name="past">how many earlier positions a key/value cache holds</param>
+    /// <param name="window">a sliding window: each query sees itself and the window − 1 positions before it</param>
     /// <param name="isCausal">false for an encoder (BERT): every query sees every real key, before or after it.</param>
-    public AttentionMask(long positions, Tensor? padding, Device device, bool isCausal = true)
+    public AttentionMask(long positions, Tensor? padding, Device device, long past = 0, int? window = null, bool isCausal = true)
     {
         Positions = positions;
-        HasPadding = padding is not null;
+        Keys = past + positions;
+        Window = window;
         if (!isCausal)
         {
             // An explicit mask even without padding, so the fused kernel is never told to be causal.
-            var real = padding?.to(ScalarType.Bool) ?? torch.ones(1, positions, ScalarType.Bool, device); // [batch, key]
+            var real = padding?.to(ScalarType.Bool) ?? torch.ones(1, Keys, ScalarType.Bool, device); // [batch, key]
             _allowed = real[.., TensorIndex.None, TensorIndex.None, ..]; // [batch, 1, 1, key]
             return;
         }
-        if (padding is null) return;
-        var causal = torch.ones(positions, positions, ScalarType.Bool, device).tril(); // [query, key]
-        var keyIsReal = padding.to(ScalarType.Bool)[.., TensorIndex.None, TensorIndex.None, ..]; // [batch, 1, 1, key]
-        // A padding query would otherwise see no key at all (a row of -inf gives NaN): let it see itself.
-        var self = torch.eye(positions, dtype: ScalarType.Bool, device: device);
-        _allowed = causal & (keyIsReal | self); // [batch, 1, query, key]
+        if (padding is null && past == 0 && window is null) return;
+        var query = torch.arange(past, past + positions, device: device)[.., TensorIndex.None]; // [query, 1] absolute positions
+        var key = torch.arange(Keys, device: device)[TensorIndex.None, ..]; // [1, key]
+        var allowed = key <= query; // [query, key]
+        if (window is int w) allowed = allowed & (query - key < w);
+        if (padding is not null)
+        {
+            var keyIsReal = padding.to(ScalarType.Bool)[.., TensorIndex.None, TensorIndex.None, ..]; // [batch, 1, 1, key]
+            // A padding query would otherwise see no key at all (a row of -inf gives NaN): let it see itself.
+            allowed = allowed & (keyIsReal | key == query); // [batch, 1, query, key]
+        }
+        _allowed = allowed;
     }
 
     public long Positions { get; }
-    public bool HasPadding { get; }
+    /// <summary>How many keys each query is compared with: the cached ones and the new ones.</summary>
+    public long Keys { get; }
+    public int? Window { get; }
 
     /// <summary>The boolean mask for scaled_dot_product_attention, or null to use its causal flag.</summary>
     public Tensor? ForFusedKernel => _allowed;

@@ -10,17 +10,16 @@ namespace SharpLens.Models.Components;
 /// x̂ = (x − mean(x)) / scale, scale = sqrt(var(x) + ε), output x̂ ⊙ w + b (LN) or x̂ alone (LNPre).
 /// With <see cref="Normalization.None"/> it is the identity and has no hooks.
 /// </summary>
-public sealed class LayerNorm : nn.Module
+public sealed class LayerNorm : Norm
 {
     readonly Normalization _kind;
     readonly double _eps;
     readonly long _dModel;
-    public Parameter? w; // [d_model]
-    public Parameter? b; // [d_model]
     readonly HookPoint? hook_scale, hook_normalized;
 
     public LayerNorm(ModelConfig cfg, Normalization kind, string name, HookPointSet hooks) : base(name)
     {
+        if (kind is not (Normalization.LN or Normalization.LNPre or Normalization.None)) throw new ArgumentException($"LayerNorm '{name}' cannot be of kind {kind}; use Norm.Create.", nameof(kind));
         _kind = kind;
         _eps = cfg.Eps;
         _dModel = cfg.DModel;
@@ -37,7 +36,7 @@ public sealed class LayerNorm : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor x) // [batch, pos, d_model]
+    public override Tensor Forward(Tensor x) // [batch, pos, d_model]
     {
         if (_kind == Normalization.None) return x;
         if (!hook_scale!.HasHooks && !hook_normalized!.HasHooks)

@@ -1,20 +1,28 @@
 using TorchSharp;
 using SharpLens.Hooks;
-using LayerNorm = SharpLens.Models.Components.LayerNorm;
 using static TorchSharp.torch;
 
 namespace SharpLens.Models.Components;
 
 /// <summary>
-/// One pre-norm residual block:
-/// resid_mid = resid_pre + attn(ln1(resid_pre)),  resid_post = resid_mid + mlp(ln2(resid_mid)).
+/// One pre-norm residual block, sequential (GPT-2, Llama) or parallel (GPT-NeoX, <c>parallel_attn_mlp</c>):
+/// <code>
+/// sequential: resid_mid = resid_pre + attn(ln1(resid_pre)),  resid_post = resid_mid + mlp(ln2(resid_mid))
+/// parallel:   resid_post = resid_pre + attn(ln1(resid_pre)) + mlp(ln2(resid_pre))      (no resid_mid)
+/// </code>
+/// With <c>use_normalization_before_and_after</c> (Gemma 2) each sublayer's output is normalised again,
+/// attn_out = ln1_post(attn(...)), mlp_out = ln2_post(mlp(...)); these norms keep their weights when others are folded.
 /// An attention-only block has no MLP: resid_post = resid_pre + attn(ln1(resid_pre)).
 /// </summary>
 public sealed class TransformerBlock : nn.Module
 {
-    public LayerNorm ln1;
+    readonly int _layer;
+    readonly bool _parallel, _local;
+    public Norm ln1;
+    public Norm? ln1_post;
     public Attention attn;
-    public LayerNorm? ln2;
+    public Norm? ln2;
+    public Norm? ln2_post;
     public Mlp? mlp;
     readonly HookPoint hook_resid_pre, hook_attn_out, hook_resid_post;
     readonly HookPoint? hook_resid_mid, hook_mlp_out;
@@ -22,32 +30,43 @@ public sealed class TransformerBlock : nn.Module
     public TransformerBlock(ModelConfig cfg, int layer, HookPointSet hooks) : base($"blocks.{layer}")
     {
         string p = $"blocks.{layer}";
+        (_layer, _parallel, _local) = (layer, cfg.ParallelAttnMlp && !cfg.AttnOnly, cfg.WindowOf(layer) is not null);
+        // Norms after a sublayer write to the residual stream, so nothing can absorb their weights: they stay RMS / LN.
+        var after = cfg.IsRms ? Normalization.RMS : Normalization.LN;
         hook_resid_pre = hooks.Create($"{p}.hook_resid_pre");
-        ln1 = new LayerNorm(cfg, cfg.NormalizationType, $"{p}.ln1", hooks);
+        ln1 = Norm.Create(cfg, cfg.NormalizationType, $"{p}.ln1", hooks);
         attn = new Attention(cfg, $"{p}.attn", hooks);
+        if (cfg.UseNormalizationBeforeAndAfter) ln1_post = Norm.Create(cfg, after, $"{p}.ln1_post", hooks);
         hook_attn_out = hooks.Create($"{p}.hook_attn_out");
         if (!cfg.AttnOnly)
         {
-            hook_resid_mid = hooks.Create($"{p}.hook_resid_mid");
-            ln2 = new LayerNorm(cfg, cfg.NormalizationType, $"{p}.ln2", hooks);
+            if (!_parallel) hook_resid_mid = hooks.Create($"{p}.hook_resid_mid");
+            ln2 = Norm.Create(cfg, cfg.NormalizationType, $"{p}.ln2", hooks);
             mlp = new Mlp(cfg, $"{p}.mlp", hooks);
+            if (cfg.UseNormalizationBeforeAndAfter) ln2_post = Norm.Create(cfg, after, $"{p}.ln2_post", hooks);
             hook_mlp_out = hooks.Create($"{p}.hook_mlp_out");
         }
         hook_resid_post = hooks.Create($"{p}.hook_resid_post");
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor x, AttentionMask mask) // [batch, pos, d_model]
+    public Tensor Forward(Tensor x, BlockInputs inputs) // [batch, pos, d_model]
     {
         // The block's intermediates are freed when the block ends, not when the whole forward does, so a forward
         // holds one block's activations at a time and reuses their memory (what reference counting gives PyTorch).
         using var scope = torch.NewDisposeScope();
+        var mask = _local ? inputs.LocalMask! : inputs.Mask;
         var residPre = hook_resid_pre.Apply(x);
-        var attnOut = hook_attn_out.Apply(attn.Forward(ln1.Forward(residPre), mask));
+        var attnOut = attn.Forward(ln1.Forward(residPre), mask, inputs.Rotary, inputs.Cache?[_layer]); // [batch, pos, d_model]
+        if (ln1_post is not null) attnOut = ln1_post.Forward(attnOut);
+        attnOut = hook_attn_out.Apply(attnOut);
         if (mlp is null) return scope.MoveToOuter(hook_resid_post.Apply(residPre + attnOut));
 
-        var residMid = hook_resid_mid!.Apply(residPre + attnOut);
-        var mlpOut = hook_mlp_out!.Apply(mlp.Forward(ln2!.Forward(residMid)));
-        return scope.MoveToOuter(hook_resid_post.Apply(residMid + mlpOut));
+        var residMid = _parallel ? residPre : hook_resid_mid!.Apply(residPre + attnOut);
+        var mlpOut = mlp.Forward(ln2!.Forward(residMid)); // [batch, pos, d_model]
+        if (ln2_post is not null) mlpOut = ln2_post.Forward(mlpOut);
+        mlpOut = hook_mlp_out!.Apply(mlpOut);
+        var residPost = _parallel ? residPre + attnOut + mlpOut : residMid + mlpOut;
+        return scope.MoveToOuter(hook_resid_post.Apply(residPost));
     }
 }

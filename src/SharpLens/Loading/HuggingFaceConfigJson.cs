@@ -1,0 +1,66 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace SharpLens.Loading;
+
+/// <summary>
+/// A Hugging Face config.json, read field by field: a field of the wrong type or a missing required one throws
+/// <see cref="CheckpointException"/> naming the file and the field.
+/// </summary>
+public sealed class HuggingFaceConfigJson
+{
+    readonly JsonObject _json;
+
+    /// <summary>The file the text came from, for messages.</summary>
+    public string Source { get; }
+    public string? ModelType => Get<string>("model_type");
+
+    public HuggingFaceConfigJson(string json, string source)
+    {
+        Source = source;
+        try { _json = JsonNode.Parse(json) as JsonObject ?? throw new JsonException("not a JSON object"); }
+        catch (JsonException e) { throw new CheckpointException(source, null, $"config.json is not a JSON object ({e.Message})."); }
+    }
+
+    public static HuggingFaceConfigJson ReadFile(string path)
+    {
+        path = Path.GetFullPath(path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"No config.json at '{path}': a Hugging Face model folder needs one beside its weights.", path);
+        return new HuggingFaceConfigJson(File.ReadAllText(path), path);
+    }
+
+    public bool Has(string key) => _json[key] is not null;
+
+    /// <summary>The field's value, or default when it is absent or null.</summary>
+    public T? Get<T>(string key)
+    {
+        var node = _json[key];
+        if (node is null) return default;
+        try { return node.GetValue<T>(); }
+        catch (Exception e) when (e is FormatException or InvalidOperationException)
+        {
+            throw Problem($"\"{key}\" is {node.ToJsonString()}, not a {Nullable.GetUnderlyingType(typeof(T))?.Name ?? typeof(T).Name}.");
+        }
+    }
+
+    public int Int(string key) => Get<int?>(key) ?? throw Problem($"\"{key}\" is missing; a {ModelType ?? "Hugging Face"} config.json needs it.");
+    public int Int(string key, int fallback) => Get<int?>(key) ?? fallback;
+    public double Double(string key, double fallback) => Get<double?>(key) ?? fallback;
+    public bool Bool(string key, bool fallback) => Get<bool?>(key) ?? fallback;
+
+    /// <summary>A list of strings (such as layer_types), or null when absent.</summary>
+    public IReadOnlyList<string>? Strings(string key)
+    {
+        var node = _json[key];
+        if (node is null) return null;
+        if (node is not JsonArray array || array.Any(n => n is null || n.GetValueKind() != JsonValueKind.String))
+            throw Problem($"\"{key}\" is {node.ToJsonString()}, not a list of strings.");
+        return [.. array.Select(n => n!.GetValue<string>())];
+    }
+
+    /// <summary>True when the field is present and not null (for objects such as rope_scaling).</summary>
+    public bool IsSet(string key) => _json[key] is not null;
+    public string Raw(string key) => _json[key]?.ToJsonString() ?? "null";
+
+    public CheckpointException Problem(string problem) => new(Source, null, problem);
+}

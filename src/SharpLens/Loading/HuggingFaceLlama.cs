@@ -1,0 +1,136 @@
+using SharpLens.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpLens.Loading;
+
+/// <summary>
+/// Llama (model_type "llama"), and the weight layout Mistral, Qwen2, Gemma and Gemma 2 share with it. Linear
+/// layers are stored as nn.Linear weights, [out, in], applied as x Wᵀ; heads sit side by side along "out":
+/// <code>
+/// model.embed_tokens.weight [d_vocab, d_model]              = embed.W_E
+/// layers.l.input_layernorm.weight                           = blocks.l.ln1.w          (RMSNorm)
+/// layers.l.self_attn.q_proj.weight [n_heads·d_head, d_model] → W_Q [n_heads, d_model, d_head]   (+ .bias → b_Q, Qwen2)
+/// layers.l.self_attn.k_proj / v_proj [n_kv·d_head, d_model]  → W_K, W_V, or _W_K, _W_V with GQA [n_kv_heads, d_model, d_head]
+/// layers.l.self_attn.o_proj.weight [d_model, n_heads·d_head] → W_O [n_heads, d_head, d_model]
+/// layers.l.post_attention_layernorm.weight                  = blocks.l.ln2.w
+/// layers.l.mlp.gate_proj / up_proj [d_mlp, d_model]          = W_gateᵀ, W_inᵀ;  down_proj [d_model, d_mlp] = W_outᵀ
+/// model.norm.weight = ln_final.w;   lm_head.weight [d_vocab, d_model] = W_Uᵀ (absent when tied: W_U = W_Eᵀ)
+/// </code>
+/// Names sit under <c>model.</c> (…ForCausalLM) or bare (…Model); lm_head never has the prefix.
+/// </summary>
+public static class HuggingFaceLlama
+{
+    public static readonly HuggingFaceFamily Family = new("llama", ReadConfig,
+        (cfg, json, tensors) => ToStateDict(cfg, tensors, LlamaLayout.Llama with { OutputBias = json.Bool("attention_bias", false), QkvBias = json.Bool("attention_bias", false) }, cfg.TiedEmbeddings));
+
+    /// <summary>The family differences within the shared layout.</summary>
+    /// <param name="QkvBias">q, k, v projections have biases (Qwen2; Llama with attention_bias)</param>
+    /// <param name="OutputBias">o_proj has a bias (Llama with attention_bias)</param>
+    /// <param name="NormPlusOne">RMSNorm multiplies by (1 + w) (Gemma): loaded as w + 1</param>
+    /// <param name="EmbeddingScale">the embedding is multiplied by sqrt(d_model) (Gemma): folded into W_E, not into the tied W_U</param>
+    /// <param name="SandwichNorms">post_attention_layernorm normalises the attention output, pre_feedforward_layernorm feeds the MLP, post_feedforward_layernorm normalises its output (Gemma 2)</param>
+    public sealed record LlamaLayout(bool QkvBias = false, bool OutputBias = false, bool NormPlusOne = false, bool EmbeddingScale = false, bool SandwichNorms = false)
+    {
+        public static readonly LlamaLayout Llama = new();
+    }
+
+    public static ModelConfig ReadConfig(HuggingFaceConfigJson json) => (ReadLlamaLikeConfig(json, "silu") with { ModelName = ModelNameOf(json) }).Validated();
+
+    /// <summary>The config fields every Llama-like family reads the same way.</summary>
+    internal static ModelConfig ReadLlamaLikeConfig(HuggingFaceConfigJson json, string defaultActivation, string activationKey = "hidden_act", bool tiedByDefault = false)
+    {
+        if (json.IsSet("rope_scaling"))
+            throw json.Problem($"rope_scaling is {json.Raw("rope_scaling")}; rotary scaling (Llama 3.1's \"llama3\", linear, dynamic, YaRN) is not supported yet.");
+        if (json.Bool("mlp_bias", false)) throw json.Problem("mlp_bias = true is not supported: a gated MLP here has no gate bias.");
+        int dModel = json.Int("hidden_size"), nHeads = json.Int("num_attention_heads");
+        int dHead = json.Get<int?>("head_dim") ?? (dModel % nHeads == 0 ? dModel / nHeads : throw json.Problem($"hidden_size = {dModel} is not divisible by num_attention_heads = {nHeads}, and head_dim is not given."));
+        int nKv = json.Int("num_key_value_heads", nHeads);
+        if (nKv <= 0 || nHeads % nKv != 0) throw json.Problem($"num_key_value_heads = {nKv} must divide num_attention_heads = {nHeads}.");
+        Activation act;
+        try { act = ModelConfig.ParseActivation(json.Get<string>(activationKey) ?? defaultActivation); }
+        catch (NotSupportedException e) { throw json.Problem(e.Message); }
+        return new ModelConfig
+        {
+            DModel = dModel,
+            NLayers = json.Int("num_hidden_layers"),
+            NHeads = nHeads,
+            DHead = dHead,
+            NKeyValueHeads = nKv == nHeads ? null : nKv,
+            DMlp = json.Int("intermediate_size"),
+            DVocab = json.Int("vocab_size"),
+            NCtx = json.Int("max_position_embeddings"),
+            ActFn = act,
+            GatedMlp = true,
+            NormalizationType = Normalization.RMS,
+            Eps = json.Double("rms_norm_eps", 1e-6),
+            PositionalEmbeddingType = PositionalEmbedding.Rotary,
+            RotaryBase = json.Double("rope_theta", 10000),
+            TiedEmbeddings = json.Bool("tie_word_embeddings", tiedByDefault),
+            BosTokenId = json.Get<int?>("bos_token_id"),
+        };
+    }
+
+    /// <summary>Sliding-window layers from config.json's layer_types ("sliding_attention" / "full_attention"), when it lists them.</summary>
+    internal static IReadOnlyList<string>? AttnTypesFromLayerTypes(HuggingFaceConfigJson json, int nLayers)
+    {
+        var layerTypes = json.Strings("layer_types");
+        if (layerTypes is null) return null;
+        if (layerTypes.Count != nLayers || layerTypes.Any(t => t is not ("sliding_attention" or "full_attention")))
+            throw json.Problem($"layer_types must give \"sliding_attention\" or \"full_attention\" for each of the {nLayers} layers; got [{string.Join(", ", layerTypes)}].");
+        return [.. layerTypes.Select(t => t == "sliding_attention" ? "local" : "global")];
+    }
+
+    internal static string ModelNameOf(HuggingFaceConfigJson json) =>
+        Path.GetFileName(Path.GetDirectoryName(json.Source)) is { Length: > 0 } folder ? folder : json.ModelType ?? "model";
+
+    /// <summary>The Llama layout's tensors under TransformerLens names (see the class remarks).</summary>
+    /// <param name="tied">the checkpoint ties lm_head to embed_tokens (which Gemma's config need not say, as its W_E is scaled)</param>
+    public static Dictionary<string, Tensor> ToStateDict(ModelConfig cfg, HuggingFaceTensorSource tensors, LlamaLayout layout, bool tied)
+    {
+        long d = cfg.DModel, h = cfg.NHeads, kv = cfg.KeyValueHeads, dh = cfg.DHead, mlp = cfg.DMlp, vocab = cfg.DVocab;
+        string m = tensors.Contains("model.embed_tokens.weight") ? "model." : "";
+        string kvPrefix = cfg.NKeyValueHeads is null ? "" : "_";
+        var sd = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        Tensor Norm(string name) => layout.NormPlusOne ? tensors.Read(name, d) + 1 : tensors.Read(name, d); // [d_model]
+
+        var embedding = tensors.Read($"{m}embed_tokens.weight", vocab, d); // [d_vocab, d_model]
+        // Gemma multiplies the embedding by sqrt(d_model), as a number of the activations' dtype.
+        sd["embed.W_E"] = layout.EmbeddingScale ? embedding * torch.tensor(Math.Sqrt(cfg.DModel), ScalarType.Float32) : embedding;
+        for (int l = 0; l < cfg.NLayers; l++)
+        {
+            string p = $"{m}layers.{l}", b = $"blocks.{l}";
+            sd[$"{b}.ln1.w"] = Norm($"{p}.input_layernorm.weight");
+            sd[$"{b}.attn.W_Q"] = HeadsIn(tensors.Read($"{p}.self_attn.q_proj.weight", h * dh, d), h); // [n_heads, d_model, d_head]
+            sd[$"{b}.attn.{kvPrefix}W_K"] = HeadsIn(tensors.Read($"{p}.self_attn.k_proj.weight", kv * dh, d), kv); // [n_kv_heads, d_model, d_head]
+            sd[$"{b}.attn.{kvPrefix}W_V"] = HeadsIn(tensors.Read($"{p}.self_attn.v_proj.weight", kv * dh, d), kv);
+            sd[$"{b}.attn.b_Q"] = layout.QkvBias ? tensors.Read($"{p}.self_attn.q_proj.bias", h * dh).view(h, dh) : torch.zeros(h, dh);
+            sd[$"{b}.attn.{kvPrefix}b_K"] = layout.QkvBias ? tensors.Read($"{p}.self_attn.k_proj.bias", kv * dh).view(kv, dh) : torch.zeros(kv, dh);
+            sd[$"{b}.attn.{kvPrefix}b_V"] = layout.QkvBias ? tensors.Read($"{p}.self_attn.v_proj.bias", kv * dh).view(kv, dh) : torch.zeros(kv, dh);
+            sd[$"{b}.attn.W_O"] = tensors.Read($"{p}.self_attn.o_proj.weight", d, h * dh).view(d, h, dh).permute(1, 2, 0); // [n_heads, d_head, d_model]
+            sd[$"{b}.attn.b_O"] = layout.OutputBias ? tensors.Read($"{p}.self_attn.o_proj.bias", d) : torch.zeros(d);
+            if (layout.SandwichNorms)
+            {
+                sd[$"{b}.ln1_post.w"] = Norm($"{p}.post_attention_layernorm.weight");
+                sd[$"{b}.ln2.w"] = Norm($"{p}.pre_feedforward_layernorm.weight");
+                sd[$"{b}.ln2_post.w"] = Norm($"{p}.post_feedforward_layernorm.weight");
+            }
+            else sd[$"{b}.ln2.w"] = Norm($"{p}.post_attention_layernorm.weight");
+            sd[$"{b}.mlp.W_gate"] = tensors.Read($"{p}.mlp.gate_proj.weight", mlp, d).t(); // [d_model, d_mlp]
+            sd[$"{b}.mlp.W_in"] = tensors.Read($"{p}.mlp.up_proj.weight", mlp, d).t(); // [d_model, d_mlp]
+            sd[$"{b}.mlp.b_in"] = torch.zeros(mlp);
+            sd[$"{b}.mlp.W_out"] = tensors.Read($"{p}.mlp.down_proj.weight", d, mlp).t(); // [d_mlp, d_model]
+            sd[$"{b}.mlp.b_out"] = torch.zeros(d);
+        }
+        sd["ln_final.w"] = Norm($"{m}norm.weight");
+        if (tied) tensors.Skip("lm_head.weight");
+        sd["unembed.W_U"] = tied ? embedding.t() : tensors.Read("lm_head.weight", vocab, d).t(); // [d_model, d_vocab]
+        sd["unembed.b_U"] = torch.zeros(vocab);
+        tensors.CheckAllUsed(cfg.ModelName, n => n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal));
+        return sd;
+    }
+
+    /// <summary>An nn.Linear weight with heads side by side along its output, [heads·d_head, d_model] → [heads, d_model, d_head].</summary>
+    internal static Tensor HeadsIn(Tensor linear, long heads) =>
+        linear.view(heads, linear.shape[0] / heads, linear.shape[1]).permute(0, 2, 1);
+}
