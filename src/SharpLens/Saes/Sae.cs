@@ -43,8 +43,9 @@ public sealed class Sae : nn.Module
         var generator = new Generator((ulong)seed);
         var decoder = torch.randn(dSae, dOut, generator: generator);
         decoder = 0.1 * decoder / decoder.norm(1, keepdim: true);
-        W_dec = new Parameter(decoder.to(dtype));
+        // The encoder is built first: a Parameter takes over its tensor, and a copy made afterwards would not be a leaf.
         W_enc = new Parameter(dOut == dIn ? decoder.t().contiguous().to(dtype) : (0.1 * torch.randn(dIn, dSae, generator: generator) / Math.Sqrt(dIn)).to(dtype));
+        W_dec = new Parameter(decoder.to(dtype));
         b_dec = new Parameter(torch.zeros(dOut, dtype));
         if (config.Architecture == SaeArchitecture.Gated)
         {
@@ -162,7 +163,7 @@ public sealed class Sae : nn.Module
         return torch.zeros_like(pre).scatter(-1, indices, values.relu());
     }
 
-    Tensor DecodeWith(Tensor features, InputNormalization norm, Tensor? x)
+    internal Tensor DecodeWith(Tensor features, InputNormalization norm, Tensor? x)
     {
         var recons = Hook(hook_sae_recons, features.matmul(W_dec) + b_dec); // [..., d_out]
         if (Config.IsTranscoder)
