@@ -11,4 +11,5 @@ root.Subcommands.Add(DlaCommand.Create());
 root.Subcommands.Add(ProbeCommand.Create());
 root.Subcommands.Add(SteerCommand.Create());
 root.Subcommands.Add(GrokkingCommand.Create());
+root.Subcommands.Add(SaeCommand.Create());
 return await root.Parse(args).InvokeAsync();
