@@ -94,13 +94,16 @@ public sealed class SaeTrainer : IDisposable
         double lr = LearningRateAt(Step);
         double sparsity = Settings.SparsityWarmupSteps > 0 ? Math.Min(1.0, (Step + 1.0) / Settings.SparsityWarmupSteps) : 1.0;
         var (loss, mse, acts, output, pre) = Losses(x, y, sparsity);
+        double l0;
         foreach (var (_, p, _, _) in _adam) p.grad?.zero_();
         loss.backward();
         AdamStep(lr);
 
         using (torch.no_grad())
         {
-            var fired = acts.gt(0).any(0); // [d_sae]
+            var active = acts.gt(0); // [batch, d_sae]
+            l0 = active.sum().item<long>() / (double)acts.shape[0];
+            var fired = active.any(0); // [d_sae]
             var grown = _stepsSinceFired + 1;
             _stepsSinceFired.copy_(torch.where(fired, torch.zeros_like(grown), grown));
             if (cfg.Architecture == SaeArchitecture.BatchTopK) UpdateTopKThreshold(acts);
@@ -113,7 +116,7 @@ public sealed class SaeTrainer : IDisposable
         var residual = (y - output).pow(2).sum();
         var total = (y - y.mean([0], keepdim: true)).pow(2).sum();
         return new SaeTrainingProgress(Step, Settings.Steps, loss.item<float>(), mse.item<float>(),
-            acts.gt(0).sum(-1).to(ScalarType.Float64).mean().item<double>(), 1 - (residual / total).item<float>(),
+            l0, 1 - (residual / total).item<float>(),
             (int)DeadFeatures().sum().item<long>(), lr);
     }
 
@@ -176,7 +179,7 @@ public sealed class SaeTrainer : IDisposable
                 };
                 extra = cfg.Architecture is SaeArchitecture.TopK or SaeArchitecture.BatchTopK
                     ? torch.zeros(1, dtype: pre.dtype).squeeze()
-                    : Settings.L1Coefficient * sparsity * (acts * decoderNorms).sum(-1).mean();
+                    : Settings.L1Coefficient * sparsity * acts.matmul(decoderNorms).mean(); // Σ_i f_i ‖W_dec,i‖, mean over inputs
                 break;
             }
         }
@@ -236,7 +239,9 @@ public sealed class SaeTrainer : IDisposable
             if (_unitNorm && name == "W_dec") g = g - (g * p).sum(1, keepdim: true) * p;
             m.mul_(b1).add_(g, alpha: 1 - b1);
             v.mul_(b2).addcmul_(g, g, value: 1 - b2);
-            p.sub_(lr / correction1 * m / ((v / correction2).sqrt() + 1e-8));
+            // In-place where possible: these tensors are as large as the weights, and the step is memory-bound.
+            using var denominator = v.sqrt().div_(Math.Sqrt(correction2)).add_(1e-8);
+            p.addcdiv_(m, denominator, value: -lr / correction1);
         }
         if (_unitNorm) Sae.W_dec.div_(Sae.W_dec.norm(1, keepdim: true));
         if (_logThreshold is not null) Sae.threshold!.copy_(_logThreshold.exp());
