@@ -110,6 +110,27 @@ public class HookedSaeTransformerTests
     }
 
     [Fact]
+    public void Hook_z_sae_flattens_heads_and_splices_back_in_their_shape()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = TestModels.RandomModel();
+        var tokens = TestModels.RandomTokens(2, 10, model.Config.DVocab);
+        const string z = "blocks.0.attn.hook_z";
+        using var sae = RandomSae(new SaeConfig(SaeArchitecture.Standard, 4 * 8, 48) { ReshapeHookZ = true, Metadata = new() { HookName = z } });
+        var (_, cache) = model.RunWithCache(tokens, [z]);
+        var activation = cache[z]; // [2, 10, 4, 8]
+        var expected = ((activation.flatten(-2) - sae.b_dec).matmul(sae.W_enc) + sae.b_enc!).relu(); // [2, 10, 48]
+        Assert.True((sae.Encode(activation) - expected).abs().max().item<float>() < 1e-6f);
+        Assert.Equal(activation.shape, sae.Forward(activation).shape);
+
+        var spliced = new HookedSaeTransformer(model);
+        var clean = model.Run(tokens);
+        using (spliced.AddSae(sae, useErrorTerm: true))
+            Assert.True((spliced.Run(tokens) - clean).abs().max().item<float>() < 1e-5f);
+        cache.Dispose();
+    }
+
+    [Fact]
     public void Misspelt_sae_hook_name_lists_the_closest_ones()
     {
         using var model = TestModels.RandomModel();
