@@ -34,19 +34,30 @@ public sealed class ToySuperposition : IDisposable
     public Tensor Sample(int batch, long index)
     {
         using var scope = torch.NewDisposeScope();
+        return SampleActivations(batch, index).matmul(Directions).MoveToOuterDisposeScope(); // [batch, d]
+    }
+
+    /// <summary>The true feature activations [batch, n_features] behind <see cref="Sample"/>(batch, index).</summary>
+    public Tensor SampleActivations(int batch, long index)
+    {
+        using var scope = torch.NewDisposeScope();
         var generator = new Generator((ulong)(_seed * 1_000_003 + index + 1));
         var active = torch.rand(batch, NFeatures, generator: generator).lt(ActiveProbability); // [batch, n_features]
         var magnitude = MinMagnitude + (MaxMagnitude - MinMagnitude) * torch.rand(batch, NFeatures, generator: generator);
-        return (active.to(ScalarType.Float32) * magnitude).matmul(Directions).MoveToOuterDisposeScope(); // [batch, d]
+        return (active.to(ScalarType.Float32) * magnitude).MoveToOuterDisposeScope();
     }
 
     /// <summary>Mean over true features of the best cosine similarity with any row of <paramref name="decoder"/> [d_sae, d].</summary>
-    public double MeanBestCosine(Tensor decoder)
+    public double MeanBestCosine(Tensor decoder) => MeanBestCosine(Directions, decoder);
+
+    /// <summary>Mean over rows of <paramref name="truth"/> [n, d] of the best cosine similarity with any row of <paramref name="decoder"/> [m, d].</summary>
+    public static double MeanBestCosine(Tensor truth, Tensor decoder)
     {
         using var scope = torch.NewDisposeScope();
+        var directions = truth / truth.norm(1, keepdim: true);
         var rows = decoder.detach().to(ScalarType.Float32);
         rows = rows / rows.norm(1, keepdim: true).clamp_min(1e-12);
-        var cosines = Directions.matmul(rows.t()); // [n_features, d_sae]
+        var cosines = directions.matmul(rows.t()); // [n_features, d_sae]
         return cosines.max(1).values.mean().item<float>();
     }
 

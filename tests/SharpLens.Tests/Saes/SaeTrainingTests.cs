@@ -118,6 +118,33 @@ public class SaeTrainingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Transcoder_learns_the_sparse_map_from_one_space_to_another()
+    {
+        using var threads = new OneThread();
+        using var scope = torch.NewDisposeScope();
+        using var toy = new ToySuperposition(Features, Dims, P, seed: 1);
+        // The same sparse features write to other directions in a 24-dimensional output space.
+        var outDirections = torch.randn(Features, 24, generator: new Generator(9));
+        outDirections = outDirections / outDirections.norm(1, keepdim: true); // [n_features, 24]
+        (Tensor, Tensor?) Pair(int step)
+        {
+            var a = toy.SampleActivations(Batch, step);
+            return (a.matmul(toy.Directions), a.matmul(outDirections));
+        }
+        using var transcoder = new Sae(new SaeConfig(SaeArchitecture.Transcoder, Dims, DSae) { DOut = 24, ApplyBDecToInput = false }, seed: 2);
+        using var trainer = new SaeTrainer(transcoder, Base with { L1Coefficient = 1.0 });
+        trainer.Train(Pair);
+
+        var (x, y) = Pair(1_000_000);
+        var r = SaeEvaluation.Reconstruction(transcoder, x, y);
+        double cosine = ToySuperposition.MeanBestCosine(outDirections, transcoder.W_dec);
+        output.WriteLine($"Transcoder: mean best cosine {cosine:F3}, L0 {r.L0:F2} (true {toy.TrueL0:F2}), explained variance {r.ExplainedVariance:F3}");
+        Assert.True(cosine >= 0.9, $"mean best cosine {cosine:F3}");
+        Assert.InRange(r.L0, 0.5 * toy.TrueL0, 2.0 * toy.TrueL0);
+        Assert.True(r.ExplainedVariance > 0.6, $"explained variance {r.ExplainedVariance:F3}");
+    }
+
+    [Fact]
     public void Untrained_sae_does_not_pass_the_recovery_bar()
     {
         using var toy = new ToySuperposition(Features, Dims, P, seed: 1);
