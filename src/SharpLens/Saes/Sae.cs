@@ -17,7 +17,7 @@ namespace SharpLens.Saes;
 /// </remarks>
 public sealed class Sae : nn.Module
 {
-    public SaeConfig Config { get; }
+    public SaeConfig Config { get; internal set; }
     public Parameter W_enc; // [d_in, d_sae]
     public Parameter W_dec; // [d_sae, d_out]
     public Parameter b_dec; // [d_out]

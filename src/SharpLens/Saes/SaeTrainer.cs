@@ -28,6 +28,12 @@ public sealed class SaeTrainer : IDisposable
     readonly bool _unitNorm;
 
     public Sae Sae { get; }
+    /// <summary>
+    /// expected_average_only_in: √d_in / mean ‖x‖ of the first batch. Inputs are scaled by it while training; when training
+    /// ends it is folded into the weights (W_enc · s, W_dec / s, b_dec / s) and the config says "none", as SAELens saves it.
+    /// </summary>
+    public double? NormScalingFactor { get; private set; }
+    bool _folded;
     public SaeTrainingSettings Settings { get; }
     public int Step { get; private set; }
     /// <summary>BatchTopK: the moving average of the smallest kept activation, which becomes the inference threshold.</summary>
@@ -78,6 +84,22 @@ public sealed class SaeTrainer : IDisposable
             if (Settings.CheckpointEvery > 0 && Settings.CheckpointFolder is { } folder && Step % Settings.CheckpointEvery == 0)
                 SaveCheckpoint(Path.Combine(folder, $"step-{Step}"));
         }
+        if (Step == Settings.Steps) FoldNormScalingFactor();
+    }
+
+    /// <summary>Folds <see cref="NormScalingFactor"/> into the weights so the SAE reads unscaled inputs (done when training ends).</summary>
+    public void FoldNormScalingFactor()
+    {
+        if (NormScalingFactor is not { } s || _folded) return;
+        using (torch.no_grad())
+        {
+            // (s·x − b_dec) W_enc = (x − b_dec/s)(s·W_enc): the same pre-activations, so thresholds stay as they are.
+            Sae.W_enc.mul_(s);
+            Sae.W_dec.div_(s);
+            Sae.b_dec.div_(s);
+        }
+        Sae.Config = Sae.Config with { NormalizeActivations = ActivationNormalization.None };
+        _folded = true;
     }
 
     /// <summary>One Adam step on one batch; returns the batch's loss and metrics.</summary>
@@ -88,6 +110,13 @@ public sealed class SaeTrainer : IDisposable
         if (cfg.IsTranscoder && target is null) throw new ArgumentException("A transcoder trains on (input, target) pairs; the batch has no target.", nameof(target));
         var x = input.to(Sae.W_enc.dtype);
         var y = target?.to(Sae.W_enc.dtype) ?? x;
+        if (cfg.NormalizeActivations == ActivationNormalization.ExpectedAverageOnlyIn && !cfg.IsTranscoder)
+        {
+            if (_folded) throw new InvalidOperationException("Training has finished and the norm scaling factor is folded into the weights; start a new trainer to train further.");
+            NormScalingFactor ??= Math.Sqrt(cfg.DIn) / x.norm(-1).mean().item<float>();
+            x = x * NormScalingFactor.Value;
+            y = x;
+        }
         if (Step == 0 && Settings.InitBDecWithMean)
             using (torch.no_grad()) Sae.b_dec.copy_(y.mean([0]));
 
@@ -296,7 +325,7 @@ public sealed class SaeTrainer : IDisposable
         var json = new JsonObject
         {
             ["step"] = Step, ["architecture"] = Sae.Config.Architecture.ToString(), ["k"] = Sae.Config.K,
-            ["topk_threshold"] = TopKThreshold,
+            ["topk_threshold"] = TopKThreshold, ["norm_scaling_factor"] = NormScalingFactor,
         };
         string path = Path.Combine(folder, StateJson), temp = path + ".tmp";
         File.WriteAllText(temp, json.ToJsonString());
@@ -320,7 +349,7 @@ public sealed class SaeTrainer : IDisposable
                 foreach (var (name, p) in sae.named_parameters()) p.copy_(loaded.get_parameter(name)!);
             loaded.Dispose();
         }
-        var trainer = new SaeTrainer(sae, settings, fresh: false) { Step = (int)json["step"]!, TopKThreshold = (double)json["topk_threshold"]! };
+        var trainer = new SaeTrainer(sae, settings, fresh: false) { Step = (int)json["step"]!, TopKThreshold = (double)json["topk_threshold"]!, NormScalingFactor = (double?)json["norm_scaling_factor"] };
         using var file = SafeTensorsFile.Open(Path.Combine(folder, StateFile));
         using (torch.no_grad())
         {

@@ -145,6 +145,26 @@ public class SaeTrainingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Expected_average_scaling_trains_on_rescaled_inputs_and_is_folded_into_the_weights()
+    {
+        using var threads = new OneThread();
+        using var scope = torch.NewDisposeScope();
+        using var toy = new ToySuperposition(Features, Dims, P, seed: 1);
+        Tensor Loud(int step) => 10 * toy.Sample(Batch, step); // activations far from norm √d_in
+        using var sae = new Sae(new SaeConfig(SaeArchitecture.TopK, Dims, DSae) { K = 4, NormalizeActivations = ActivationNormalization.ExpectedAverageOnlyIn }, seed: 2);
+        using var trainer = new SaeTrainer(sae, Base with { Steps = 500 });
+        trainer.Train(Loud);
+
+        var first = Loud(0);
+        Assert.Equal(Math.Sqrt(Dims) / first.norm(-1).mean().item<float>(), trainer.NormScalingFactor!.Value, 6);
+        Assert.Equal(ActivationNormalization.None, sae.Config.NormalizeActivations);
+        var x = Loud(1_000_000);
+        var r = SaeEvaluation.Reconstruction(sae, x); // unscaled inputs: only right if the factor was folded in
+        output.WriteLine($"Folded: explained variance {r.ExplainedVariance:F3}, L0 {r.L0:F2}, cosine {toy.MeanBestCosine(sae.W_dec):F3}");
+        Assert.True(r.ExplainedVariance > 0.8, $"explained variance {r.ExplainedVariance:F3}");
+    }
+
+    [Fact]
     public void Untrained_sae_does_not_pass_the_recovery_bar()
     {
         using var toy = new ToySuperposition(Features, Dims, P, seed: 1);
