@@ -15,4 +15,5 @@ root.Subcommands.Add(LogitsCommand.Create());
 root.Subcommands.Add(CacheCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
+root.Subcommands.Add(SaeCommand.Create());
 return await root.Parse(args).InvokeAsync();

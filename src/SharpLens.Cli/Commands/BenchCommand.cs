@@ -15,11 +15,12 @@ static class BenchCommand
         var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: libtorch's choice)." };
         var patching = new Option<bool>("--patching") { Description = "Instead: time a full resid_pre activation-patching sweep, batched against one forward pass per cell, and attribution patching." };
         var grokking = new Option<bool>("--grokking") { Description = "Instead: training steps per second of the p = 113 grokking model (full batch) against the matrix-multiply ceiling measured in the same run (uses --threads, default 1)." };
+        var sae = new Option<bool>("--sae") { Description = "Instead: SAE training throughput (tokens/s), d_in 768 with 16× expansion, batch 1024, against the matrix-multiply ceiling measured in the same run (uses --threads, default 1)." };
         var patchTokens = new Option<int>("--patch-tokens") { Description = "With --patching: tokens in the prompt pair (cells = layers × tokens).", DefaultValueFactory = _ => 16 };
 
         var command = new Command("bench", "Measure forward throughput of HookedTransformer against a direct TorchSharp forward and the GEMM ceiling " +
             "(or, with --patching, the time of a full activation-patching sweep).");
-        foreach (var option in new Option[] { json, seqLen, layers, repeats, threads, patching, patchTokens, grokking }) command.Options.Add(option);
+        foreach (var option in new Option[] { json, seqLen, layers, repeats, threads, patching, patchTokens, grokking, sae }) command.Options.Add(option);
         command.SetAction(parseResult =>
         {
             var options = new BenchmarkOptions(parseResult.GetValue(seqLen), parseResult.GetValue(layers), parseResult.GetValue(repeats), parseResult.GetValue(threads));
@@ -42,6 +43,15 @@ static class BenchCommand
                         ? System.Text.Json.JsonSerializer.Serialize(g, new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower, WriteIndented = true })
                         : $"grokking model (p = 113, full batch), {g.Threads} thread(s): {g.StepsPerSecond:F2} steps/s; " +
                           $"ceiling {g.CeilingStepsPerSecond:F2} steps/s ({g.FlopsPerStep / 1e9:F1} GFLOP per step at {g.GemmGflops:F1} GFLOP/s GEMM); {g.ShareOfCeiling:P0} of the ceiling");
+                    return 0;
+                }
+                if (parseResult.GetValue(sae))
+                {
+                    var r = SaeTrainingBenchmark.Run(threads: options.Threads ?? 1);
+                    Console.WriteLine(asJson
+                        ? System.Text.Json.JsonSerializer.Serialize(r, new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower, WriteIndented = true })
+                        : $"SAE training (d_in {r.DIn}, d_sae {r.DSae}, batch {r.Batch}), {r.Threads} thread(s): {r.TokensPerSecond:F0} tokens/s; " +
+                          $"ceiling {r.CeilingTokensPerSecond:F0} tokens/s (five GEMMs at {r.GemmGflops:F1} GFLOP/s); {r.ShareOfCeiling:P0} of the ceiling; peak +{r.PeakExtraBytes / 1048576.0:F0} MiB");
                     return 0;
                 }
                 var result = ForwardBenchmark.Run(options, asJson ? null : Console.Out);

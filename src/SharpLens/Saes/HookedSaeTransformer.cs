@@ -1,0 +1,155 @@
+using SharpLens.Hooks;
+using SharpLens.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpLens.Saes;
+
+/// <summary>
+/// A <see cref="HookedTransformer"/> with SAEs spliced in, like SAELens's HookedSAETransformer: the forward pass runs
+/// through each SAE's output at its hook, and the SAE's own hook points join the model's under names
+/// "&lt;hook&gt;.hook_sae_acts_post" etc., so RunWithCache records features and RunWithHooks patches, ablates or steers them.
+/// </summary>
+/// <remarks>
+/// An SAE replaces the activation at its hook with its reconstruction (plus x − x̂ when it uses the error term, which
+/// leaves everything downstream exact until a feature is changed). A transcoder reads its input hook and replaces its
+/// output hook (<see cref="SaeMetadata.HookNameOut"/>); its hook points are named after the input hook.
+/// </remarks>
+public sealed class HookedSaeTransformer(HookedTransformer model)
+{
+    readonly List<Splice> _splices = [];
+
+    public HookedTransformer Model { get; } = model;
+
+    /// <summary>The SAEs spliced in now, by the hook they read.</summary>
+    public IReadOnlyDictionary<string, Sae> Saes => _splices.ToDictionary(s => s.HookName, s => s.Sae);
+
+    /// <summary>Every hook point: the model's, then each spliced SAE's.</summary>
+    public IReadOnlyDictionary<string, HookPoint> HookDict
+    {
+        get
+        {
+            var all = new Dictionary<string, HookPoint>(Model.HookDict);
+            foreach (var splice in _splices)
+                foreach (var point in splice.Sae.HookPoints) all[point.Name] = point;
+            return all;
+        }
+    }
+
+    /// <summary>
+    /// Splices an SAE in at <paramref name="hookName"/> (default: the hook in its metadata) until the handle is disposed
+    /// or <see cref="ResetSaes"/> is called.
+    /// </summary>
+    public IDisposable AddSae(Sae sae, string? hookName = null, bool useErrorTerm = false)
+    {
+        hookName ??= sae.Config.Metadata.HookName
+            ?? throw new ArgumentException("The SAE's metadata names no hook; say where to splice it (hookName), e.g. 'blocks.0.hook_resid_pre'.", nameof(hookName));
+        Model.GetHookPoint(hookName);
+        if (_splices.Any(s => s.HookName == hookName))
+            throw new InvalidOperationException($"An SAE is already spliced at '{hookName}'; remove it (dispose its handle or ResetSaes) first.");
+        sae.UseErrorTerm = useErrorTerm;
+        sae.NameHooks(hookName);
+
+        var splice = new Splice(this, sae, hookName);
+        if (sae.Config.IsTranscoder)
+        {
+            string outName = sae.Config.Metadata.HookNameOut
+                ?? throw new ArgumentException("A transcoder needs the hook it writes to: set Metadata.HookNameOut (SAELens's hook_name_out).", nameof(sae));
+            Model.GetHookPoint(outName);
+            splice.Handles.Add(Model.AddHook(hookName, (x, _) => { splice.Capture(x); return null; }));
+            splice.Handles.Add(Model.AddHook(outName, (y, _) =>
+            {
+                using var x = splice.TakeCaptured(outName);
+                return sae.Forward(x, target: y);
+            }));
+        }
+        else splice.Handles.Add(Model.AddHook(hookName, (x, _) => sae.Forward(x)));
+        _splices.Add(splice);
+        return splice;
+    }
+
+    /// <summary>Takes every SAE out; the model runs as it did before.</summary>
+    public void ResetSaes()
+    {
+        foreach (var splice in _splices.ToList()) splice.Dispose();
+    }
+
+    public Tensor Run(Tensor tokens, Tensor? attentionMask = null) => Model.Run(tokens, attentionMask);
+
+    /// <summary>Runs with these forward hooks, on model or SAE hook points, for this call only.</summary>
+    public Tensor RunWithHooks(Tensor tokens, IEnumerable<(string Name, HookFunction Hook)> forwardHooks, Tensor? attentionMask = null)
+    {
+        using var _ = Hooks(forwardHooks);
+        return Model.Run(tokens, attentionMask);
+    }
+
+    /// <summary>Runs and records the activations, model and SAE, whose names pass the filter (all when null).</summary>
+    public (Tensor Logits, ActivationCache Cache) RunWithCache(Tensor tokens, Func<string, bool>? namesFilter = null, Tensor? attentionMask = null)
+    {
+        var store = new Dictionary<string, Tensor>();
+        HookFunction record = (activation, hook) =>
+        {
+            store[hook.Name] = activation.detach().DetachFromDisposeScope();
+            return null;
+        };
+        var names = HookDict.Keys.Where(n => namesFilter?.Invoke(n) ?? true).ToList();
+        try
+        {
+            using (Hooks(names.Select(n => (n, record))))
+                return (Model.Run(tokens, attentionMask), new ActivationCache(store));
+        }
+        catch
+        {
+            foreach (var t in store.Values) t.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Attaches forward hooks on model or SAE hook points until disposed; every name is checked first.</summary>
+    public IDisposable Hooks(IEnumerable<(string Name, HookFunction Hook)> forward)
+    {
+        var dict = HookDict;
+        var resolved = forward.Select(h => (Point: dict.TryGetValue(h.Name, out var p) ? p : throw new HookNotFoundException(h.Name, dict.Keys), h.Hook)).ToList();
+        return new Handles([.. resolved.Select(h => h.Point.Add(h.Hook, HookDirection.Forward))]);
+    }
+
+    sealed class Splice(HookedSaeTransformer owner, Sae sae, string hookName) : IDisposable
+    {
+        public Sae Sae { get; } = sae;
+        public string HookName { get; } = hookName;
+        public List<IDisposable> Handles { get; } = [];
+        Tensor? _captured;
+
+        // The input hook's activation may belong to an earlier block's dispose scope, so it is held here until used.
+        public void Capture(Tensor x)
+        {
+            _captured?.Dispose();
+            _captured = x.alias().DetachFromDisposeScope();
+        }
+
+        public Tensor TakeCaptured(string outName)
+        {
+            var x = _captured ?? throw new InvalidOperationException($"The transcoder at '{HookName}' writes to '{outName}', which the forward pass reached before '{HookName}'; its output hook must come after its input hook.");
+            _captured = null;
+            return x;
+        }
+
+        public void Dispose()
+        {
+            foreach (var h in Handles) h.Dispose();
+            Handles.Clear();
+            _captured?.Dispose();
+            _captured = null;
+            owner._splices.Remove(this);
+        }
+    }
+
+    sealed class Handles(List<IDisposable> handles) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var h in handles) h.Dispose();
+            handles.Clear();
+        }
+    }
+}
