@@ -76,7 +76,9 @@ public static class SaeEvaluation
     /// CE loss recovered on <paramref name="tokens"/>: the model's next-token loss clean, with the SAE spliced in (no error
     /// term), and with the activation at the SAE's hook zeroed (for a transcoder: its output hook).
     /// </summary>
-    public static CeLossRecovered CeLossRecovered(HookedTransformer model, Sae sae, Tensor tokens, string? hookName = null)
+    /// <param name="lossMask">[batch, pos − 1]: which predictions count (1) and which do not (0); all count when null.
+    /// For a model trained on some predictions only (the latent organism's answer), the others are not its task.</param>
+    public static CeLossRecovered CeLossRecovered(HookedTransformer model, Sae sae, Tensor tokens, string? hookName = null, Tensor? lossMask = null)
     {
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
@@ -84,12 +86,17 @@ public static class SaeEvaluation
         string zeroed = sae.Config.IsTranscoder
             ? sae.Config.Metadata.HookNameOut ?? throw new ArgumentException("A transcoder needs Metadata.HookNameOut.", nameof(sae))
             : hookName;
-        double clean = HookedTransformer.Loss(model.Run(tokens), tokens).item<float>();
-        double ablated = HookedTransformer.Loss(model.RunWithHooks(tokens, [(zeroed, (x, _) => torch.zeros_like(x))]), tokens).item<float>();
+        if (lossMask is not null && (lossMask.dim() != 2 || lossMask.shape[0] != tokens.shape[0] || lossMask.shape[1] != tokens.shape[1] - 1))
+            throw new ArgumentException($"lossMask must be [batch, pos - 1] = [{tokens.shape[0]}, {tokens.shape[1] - 1}], one entry per prediction; got [{string.Join(", ", lossMask.shape)}].", nameof(lossMask));
+        double Loss(Tensor logits) => lossMask is null
+            ? HookedTransformer.Loss(logits, tokens).item<float>()
+            : (HookedTransformer.LossPerToken(logits, tokens) * lossMask).sum().item<float>() / lossMask.sum().item<float>();
+        double clean = Loss(model.Run(tokens));
+        double ablated = Loss(model.RunWithHooks(tokens, [(zeroed, (x, _) => torch.zeros_like(x))]));
         var spliced = new HookedSaeTransformer(model);
         double withSae;
         using (spliced.AddSae(sae, hookName, useErrorTerm: false))
-            withSae = HookedTransformer.Loss(spliced.Run(tokens), tokens).item<float>();
+            withSae = Loss(spliced.Run(tokens));
         return new CeLossRecovered(clean, withSae, ablated, (ablated - withSae) / (ablated - clean));
     }
 

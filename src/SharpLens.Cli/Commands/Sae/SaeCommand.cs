@@ -8,6 +8,9 @@ public static class SaeCommand
     static IEnumerable<Command> Subcommands() =>
     [
         SaeEncodeCommand.Create(),
+        SaeTrainCommand.Create(),
+        SaeEvalCommand.Create(),
+        SaeDashboardCommand.Create(),
     ];
 
     public static Command Create()
