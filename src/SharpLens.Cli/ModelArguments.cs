@@ -1,5 +1,6 @@
 using System.CommandLine;
 using SharpLens.Models;
+using SharpLens.Models.Encoder;
 using SharpLens.Organisms;
 
 namespace SharpLens.Cli;
@@ -16,7 +17,7 @@ sealed class ModelArguments
 
     public Option<string> Model { get; } = new("--model")
     {
-        Description = "A Hugging Face GPT-2 folder (config.json + model.safetensors or pytorch_model.bin), a model name or org/name repo id (found in or downloaded to the Hugging Face cache), or a built-in organism: " +
+        Description = "A Hugging Face folder (config.json + model.safetensors or pytorch_model.bin; gpt2, llama, mistral, qwen2, gemma, gemma2, gpt_neox, and bert where encoders are accepted), a llama2.c .bin file, all-MiniLM-L6-v2 (built in, an encoder), a model name or org/name repo id (found in or downloaded to the Hugging Face cache), or a built-in organism: " +
                       string.Join(", ", Organisms.Keys) + ".",
         Required = true,
     };
@@ -40,8 +41,37 @@ sealed class ModelArguments
 
     public HookedTransformer Load(ParseResult parse) => Load(parse.GetValue(Model)!, parse.GetValue(NoProcessing), parse.GetValue(OrganismCache));
 
+    /// <summary>A decoder or an encoder: what <c>logits</c> and <c>cache</c> accept.</summary>
+    public LoadedModel LoadAny(ParseResult parse)
+    {
+        string model = parse.GetValue(Model)!;
+        if (PretrainedEncoders.IsBuiltIn(model)) return new LoadedModel(null, PretrainedEncoders.Load(model));
+        if (Directory.Exists(model) && IsBertFolder(model)) return new LoadedModel(null, HookedEncoder.FromPretrained(model));
+        return new LoadedModel(Load(parse), null);
+    }
+
+    static bool IsBertFolder(string folder)
+    {
+        string config = Path.Combine(folder, "config.json");
+        if (!File.Exists(config)) return false;
+        try { return System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(config))?["model_type"]?.GetValue<string>() == "bert"; }
+        catch (System.Text.Json.JsonException) { return false; }
+    }
+
+    /// <summary>A llama2.c checkpoint is a bare file of int32 header and floats; a PyTorch .bin is a zip ("PK").</summary>
+    static bool IsLlama2cFile(string path)
+    {
+        using var stream = File.OpenRead(path);
+        Span<byte> magic = stackalloc byte[2];
+        return stream.Read(magic) == 2 && !(magic[0] == (byte)'P' && magic[1] == (byte)'K');
+    }
+
     public static HookedTransformer Load(string model, bool noProcessing, string? organismCache = null)
     {
+        if (PretrainedEncoders.IsBuiltIn(model))
+            throw new ArgumentException($"--model {model} is an encoder (BERT): this command needs a decoder. Encoders work with logits, cache and sae.", "--model");
+        if (File.Exists(model) && IsLlama2cFile(model))
+            return Loading.Llama2c.Llama2cConversion.Load(model, processing: noProcessing ? WeightProcessingOptions.None : null);
         if (Directory.Exists(model))
             return HookedTransformer.FromPretrained(model, processing: noProcessing ? WeightProcessingOptions.None : null);
         if (model == "induction")
@@ -57,5 +87,15 @@ sealed class ModelArguments
         throw new ArgumentException(
             $"--model '{model}' is neither a folder, a known model name, an org/name repo id, nor a built-in organism. Give a Hugging Face GPT-2 folder " +
             $"(config.json + model.safetensors), a name such as gpt2 (see `sharplens download --list`), or one of: {string.Join(", ", known)}.", "--model");
+    }
+}
+
+/// <summary>Exactly one of a decoder or an encoder, as a command loaded it; disposing frees it.</summary>
+sealed record LoadedModel(HookedTransformer? Decoder, HookedEncoder? Encoder) : IDisposable
+{
+    public void Dispose()
+    {
+        Decoder?.Dispose();
+        Encoder?.Dispose();
     }
 }

@@ -34,6 +34,19 @@ sealed class PromptArguments
         return ids is not null ? ParseIds(ids, "--tokens").unsqueeze(0) : model.ToTokens(text!); // [1, pos]
     }
 
+    /// <summary>Token ids [1, pos] for an encoder: --prompt is tokenized with [CLS] … [SEP]; --tokens are used as given.</summary>
+    public Tensor Read(ParseResult parse, Models.Encoder.HookedEncoder model)
+    {
+        string? text = parse.GetValue(Prompt), ids = parse.GetValue(Tokens);
+        if ((text is null) == (ids is null))
+            throw new CliArgumentException("Give exactly one of --prompt TEXT or --tokens IDS.");
+        if (ids is not null) return ParseIds(ids, "--tokens").unsqueeze(0); // [1, pos]
+        var (tokens, mask, types) = model.ToTokens([text!]);
+        mask.Dispose();
+        types.Dispose();
+        return tokens; // [1, pos]
+    }
+
     /// <summary>Parses "1 2 3" or "1,2,3" into an int64 tensor [n].</summary>
     public static Tensor ParseIds(string ids, string option)
     {

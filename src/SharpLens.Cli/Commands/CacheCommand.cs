@@ -29,12 +29,16 @@ public static class CacheCommand
         {
             var names = parse.GetValue(hooks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
             if (names.Count == 0) throw new CliArgumentException("--hooks is empty: name at least one hook, e.g. blocks.0.hook_resid_post.");
-            using var m = model.Load(parse);
-            foreach (var name in names) m.GetHookPoint(name); // an unknown name fails here, with the closest names, before any work
+            using var loaded = model.LoadAny(parse);
+            // An unknown name fails here, with the closest names, before any work.
+            foreach (var name in names)
+                if (loaded.Encoder is { } e) e.GetHookPoint(name); else loaded.Decoder!.GetHookPoint(name);
             using var scope = NewDisposeScope();
-            using var _ = no_grad();
-            var tokens = prompt.Read(parse, m); // [1, pos]
-            var (logits, cache) = m.RunWithCache(tokens, names);
+            using var noGrad = no_grad();
+            var wanted = names.ToHashSet();
+            var (logits, cache) = loaded.Encoder is { } encoder
+                ? encoder.RunWithCache(prompt.Read(parse, encoder), wanted.Contains)
+                : loaded.Decoder!.RunWithCache(prompt.Read(parse, loaded.Decoder!), names); // tokens [1, pos]
             using (cache)
             {
                 var arrays = names.Select(n => KeyValuePair.Create(n, cache[n][0].to(ScalarType.Float32))).ToList(); // batch dimension dropped

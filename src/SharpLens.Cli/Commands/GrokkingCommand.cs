@@ -18,20 +18,20 @@ static class GrokkingCommand
         var pOption = new Option<int?>("--p") { Description = $"The modulus (odd; default {defaults.P}, or {ModularAdditionSettings.Fast.P} with --fast)." };
         var stepsOption = new Option<int?>("--steps") { Description = $"Training steps (default {defaults.Steps}, or {ModularAdditionSettings.Fast.Steps} with --fast)." };
         var seedOption = new Option<long?>("--seed") { Description = $"Seed for the initial weights (default {defaults.Seed})." };
-        var trainBiasesOption = new Option<bool>("--train-biases") { Description = "Train the biases too (default: every b_* stays at zero, as in the paper's model and TransformerLens's grokking demo)." };
+        var freezeBiasesOption = new Option<bool>("--freeze-biases") { Description = "Keep every bias at zero, as TransformerLens's grokking demo does (default: biases are trained from zero)." };
         var fastOption = new Option<bool>("--fast") { Description = "The fast variant: smaller p, more training data; groks in about a minute." };
         var outOption = new Option<string>("--out") { Description = "Folder for checkpoints, report.html and summary.json; an existing run there is resumed.", DefaultValueFactory = _ => "./sharplens-grokking" };
         var threadsOption = new Option<int>("--threads") { Description = "Torch CPU threads (default: all cores; on an idle 2-core machine 2 threads gave 5.9 steps/s against 4.2 with 1).", DefaultValueFactory = _ => Environment.ProcessorCount };
 
         var command = new Command("grokking", "Replicate Nanda et al. (2023): a 1-layer transformer groks modular addition; measure its Fourier circuit over training and write an HTML report.");
-        foreach (var option in new Option[] { pOption, stepsOption, seedOption, trainBiasesOption, fastOption, outOption, threadsOption }) command.Options.Add(option);
+        foreach (var option in new Option[] { pOption, stepsOption, seedOption, freezeBiasesOption, fastOption, outOption, threadsOption }) command.Options.Add(option);
         command.SetAction(parseResult =>
         {
             var settings = parseResult.GetValue(fastOption) ? ModularAdditionSettings.Fast : defaults;
             if (parseResult.GetValue(pOption) is int p) settings = settings with { P = p };
             if (parseResult.GetValue(stepsOption) is int steps) settings = settings with { Steps = steps };
             if (parseResult.GetValue(seedOption) is long seed) settings = settings with { Seed = seed };
-            if (parseResult.GetValue(trainBiasesOption)) settings = settings with { TrainBiases = true };
+            if (parseResult.GetValue(freezeBiasesOption)) settings = settings with { TrainBiases = false };
             return Run(parseResult.GetValue(outOption)!, settings, parseResult.GetValue(threadsOption));
         });
         return command;

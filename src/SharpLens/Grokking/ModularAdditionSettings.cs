@@ -26,10 +26,10 @@ public sealed record ModularAdditionSettings
     public double Beta2 { get; init; } = 0.98;
     public int WarmupSteps { get; init; } = 10;
     /// <summary>
-    /// Whether biases are trained. The paper's model has no attention or embedding biases, and TransformerLens's grokking
-    /// demo freezes every <c>b_*</c> at zero; trained biases (the MLP's in particular) change which solution is found.
+    /// Whether biases are trained (they start at zero). The paper's own model trains its MLP biases and has no others;
+    /// TransformerLens's grokking demo freezes every <c>b_*</c> at zero. The full run in the README trained them.
     /// </summary>
-    public bool TrainBiases { get; init; }
+    public bool TrainBiases { get; init; } = true;
     public int Steps { get; init; } = 15000;
     /// <summary>Seeds the initial weights.</summary>
     public long Seed { get; init; } = 999;

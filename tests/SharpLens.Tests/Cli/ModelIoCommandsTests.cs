@@ -98,4 +98,31 @@ public class ModelIoCommandsTests : IDisposable
         var printed = output.ToString().Trim().Split(' ').Select(long.Parse).ToArray();
         Assert.Equal(expected, printed);
     }
+
+    [Fact]
+    public void Logits_of_the_built_in_encoder_are_its_last_hidden_state()
+    {
+        string npy = Path.Combine(_folder, "hidden.npy");
+        Assert.Equal(0, LogitsCommand.Create().Parse(["--model", "all-MiniLM-L6-v2", "--prompt", "The weather is lovely today.", "--out", npy]).Invoke());
+        using var written = NumpyFiles.LoadNpy(npy);
+        using var encoder = SharpLens.Models.Encoder.PretrainedEncoders.Load("all-MiniLM-L6-v2");
+        var (tokens, mask, types) = encoder.ToTokens(["The weather is lovely today."]);
+        using var hidden = encoder.Encode(tokens, mask, types)[0];
+        Assert.Equal(new long[] { 8, 384 }, written.shape); // [CLS] the weather is lovely today . [SEP]
+        Assert.True((written - hidden).abs().max().item<float>() < 1e-5f);
+    }
+
+    [Fact]
+    public void Llama2c_file_runs_from_the_command_line_with_the_reference_logits()
+    {
+        string bin = Path.Combine(AppContext.BaseDirectory, "Fixtures", "llama2c", "tiny-gqa-unshared.bin");
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "llama2c", "golden.json")));
+        long[] tokens = [.. json.RootElement.GetProperty("tokens").EnumerateArray().Select(e => e.GetInt64())];
+        long[] shape = [.. json.RootElement.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64())];
+        using var golden = tensor(json.RootElement.GetProperty("logits").EnumerateArray().Select(e => e.GetSingle()).ToArray()).reshape(shape);
+        string npy = Path.Combine(_folder, "l2c.npy");
+        Assert.Equal(0, LogitsCommand.Create().Parse(["--model", bin, "--tokens", string.Join(",", tokens), "--out", npy]).Invoke());
+        using var written = NumpyFiles.LoadNpy(npy);
+        Assert.True((written.log_softmax(-1) - golden.log_softmax(-1)).abs().max().item<float>() < 1e-4f);
+    }
 }
