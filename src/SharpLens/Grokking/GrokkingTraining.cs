@@ -35,7 +35,7 @@ public static class GrokkingTraining
         {
             if (!settings.TrainBiases)
                 foreach (var (name, parameter) in model.named_parameters())
-                    if (name.Split('.')[^1].StartsWith("b_", StringComparison.Ordinal)) parameter.requires_grad = false; // stays at its initial zero
+                    if (name.Split('.')[^1].TrimStart('_').StartsWith("b_", StringComparison.Ordinal)) parameter.requires_grad = false; // stays at its initial zero (grouped attention's _b_K too)
             var checkpoints = Path.Combine(outFolder, CheckpointsFolder);
             var options = new TrainingRunOptions
             {

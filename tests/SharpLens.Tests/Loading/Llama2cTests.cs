@@ -69,7 +69,7 @@ public class Llama2cTests : IDisposable
         }.Validated();
         using var model = new HookedTransformer(config, seed: 5);
         foreach (var (name, parameter) in model.named_parameters()) // llama2.c has no biases: keep them at zero
-            if (name.Split('.')[^1].StartsWith("b_", StringComparison.Ordinal)) parameter.requires_grad = false;
+            if (name.Split('.')[^1].TrimStart('_').StartsWith("b_", StringComparison.Ordinal)) parameter.requires_grad = false; // _b_K, _b_V too
         // Learn to count: from a random start, each token is the previous one plus one (ids 3…39, wrapping).
         var record = Trainer.Train(model, new TrainingSettings { Steps = 60, BatchSize = 16, LearningRate = 1e-2, WarmupSteps = 5, Seed = 1 },
             (_, g) => new TrainingBatch((randint(0, 37, [16, 1], generator: g) + arange(12)) % 37 + 3));
@@ -79,6 +79,9 @@ public class Llama2cTests : IDisposable
         Llama2cConversion.Export(model, path);
         using var back = Llama2cConversion.Load(path, processing: WeightProcessingOptions.None);
         using var tokens = randint(3, 40, [2, 20], generator: new Generator(9));
+        var original = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var (name, value) in back.named_parameters())
+            Assert.True(original.TryGetValue(name, out var o) && o.shape.SequenceEqual(value.shape) && (o - value).abs().max().item<float>() == 0, $"parameter {name} differs after the round trip");
         using var before = model.Run(tokens);
         using var after = back.Run(tokens);
         Assert.Equal(0f, (before - after).abs().max().item<float>());
@@ -101,6 +104,11 @@ public class Llama2cTests : IDisposable
         var e = Assert.Throws<ArgumentException>(() => Llama2cConversion.Export(processed, Path.Combine(_folder, "x.bin")));
         Assert.Contains("WeightProcessingOptions.None", e.Message);
         Assert.False(File.Exists(Path.Combine(_folder, "x.bin")));
+
+        using var biased = Llama2cConversion.Load(Fixture, processing: WeightProcessingOptions.None);
+        using (no_grad()) biased.named_parameters().First(p => p.name == "blocks.1.attn._b_K").parameter.fill_(0.5f);
+        e = Assert.Throws<ArgumentException>(() => Llama2cConversion.Export(biased, Path.Combine(_folder, "z.bin")));
+        Assert.Contains("blocks.1.attn._b_K", e.Message);
 
         using var gpt2 = new HookedTransformer(new ModelConfig { DModel = 16, NLayers = 1, NHeads = 2, DHead = 8, DMlp = 32, DVocab = 10, NCtx = 8 }, seed: 1);
         e = Assert.Throws<ArgumentException>(() => Llama2cConversion.Export(gpt2, Path.Combine(_folder, "y.bin")));

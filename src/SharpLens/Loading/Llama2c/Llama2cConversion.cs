@@ -88,7 +88,7 @@ public static class Llama2cConversion
         using var _ = no_grad();
         var state = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
         foreach (var (name, value) in state)
-            if (name.Split('.')[^1].StartsWith("b_", StringComparison.Ordinal) && value.abs().max().item<float>() != 0)
+            if (name.Split('.')[^1].TrimStart('_').StartsWith("b_", StringComparison.Ordinal) && value.abs().max().item<float>() != 0) // b_Q, and _b_K / _b_V under grouped-query attention
                 problems.Add($"bias {name} is not zero (llama2.c has no biases)");
         if (problems.Count > 0)
             throw new ArgumentException($"Cannot export '{cfg.ModelName}' to llama2.c: {string.Join("; ", problems)}.", nameof(model));
