@@ -25,35 +25,42 @@ public static class ModelActivations
     {
         if (hookNames.Length == 0) throw new ArgumentException("Name at least one hook to read.", nameof(hookNames));
         foreach (string name in hookNames) model.GetHookPoint(name);
-        return tokens =>
+        return tokens => Capture(hookNames, model.HookDict.Keys, hooks =>
         {
-            var captured = new Tensor?[hookNames.Length];
-            int remaining = hookNames.Length;
-            HookFunction capture = (activation, hook) =>
-            {
-                for (int i = 0; i < hookNames.Length; i++)
-                    if (hookNames[i] == hook.Name && captured[i] is null)
-                    {
-                        var kept = activation.dim() > 3 ? activation.flatten(2) : activation; // [batch, pos, d]
-                        captured[i] = kept.detach().clone().DetachFromDisposeScope();
-                        remaining--;
-                    }
-                if (remaining == 0) throw new StopForward();
-                return null;
-            };
-            try
-            {
-                using var _ = torch.no_grad();
-                model.RunWithHooks(tokens, hookNames.Distinct().Select(n => (n, capture)));
-            }
-            catch (StopForward) { }
-            catch
-            {
-                foreach (var t in captured) t?.Dispose();
-                throw;
-            }
-            return [.. captured.Select((t, i) => t ?? throw new HookNotFoundException(hookNames[i], model.HookDict.Keys))];
+            using var _ = torch.no_grad();
+            model.RunWithHooks(tokens, hooks);
+        });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="runWithHooks"/> with a capturing hook on each of <paramref name="hookNames"/> and returns what
+    /// they saw, trailing dimensions flattened to [batch, pos, d]; the forward pass is cut short (an exception the
+    /// hook throws and this catches) once every activation is in hand. Shared by every model's reader.
+    /// </summary>
+    internal static Tensor[] Capture(string[] hookNames, IEnumerable<string> knownHooks, Action<IEnumerable<(string Name, HookFunction Hook)>> runWithHooks)
+    {
+        var captured = new Tensor?[hookNames.Length];
+        int remaining = hookNames.Length;
+        HookFunction capture = (activation, hook) =>
+        {
+            for (int i = 0; i < hookNames.Length; i++)
+                if (hookNames[i] == hook.Name && captured[i] is null)
+                {
+                    var kept = activation.dim() > 3 ? activation.flatten(2) : activation; // [batch, pos, d]
+                    captured[i] = kept.detach().clone().DetachFromDisposeScope();
+                    remaining--;
+                }
+            if (remaining == 0) throw new StopForward();
+            return null;
         };
+        try { runWithHooks(hookNames.Distinct().Select(n => (n, capture))); }
+        catch (StopForward) { }
+        catch
+        {
+            foreach (var t in captured) t?.Dispose();
+            throw;
+        }
+        return [.. captured.Select((t, i) => t ?? throw new HookNotFoundException(hookNames[i], knownHooks))];
     }
 
     /// <summary>Thrown by the capturing hook once every activation is in hand, to skip the rest of the forward pass.</summary>

@@ -22,43 +22,16 @@ public static class EncoderActivations
         if (hookNames.Length == 0) throw new ArgumentException("Name at least one hook to read.", nameof(hookNames));
         foreach (string name in hookNames) model.GetHookPoint(name);
         int pad = padTokenId ?? model.Tokenizer?.PadTokenId ?? 0;
-        return tokens =>
+        return tokens => ModelActivations.Capture(hookNames, model.HookDict.Keys, hooks =>
         {
-            var captured = new Tensor?[hookNames.Length];
-            int remaining = hookNames.Length;
-            HookFunction capture = (activation, hook) =>
-            {
-                for (int i = 0; i < hookNames.Length; i++)
-                    if (hookNames[i] == hook.Name && captured[i] is null)
-                    {
-                        var kept = activation.dim() > 3 ? activation.flatten(2) : activation; // [batch, pos, d]
-                        captured[i] = kept.detach().clone().DetachFromDisposeScope();
-                        remaining--;
-                    }
-                if (remaining == 0) throw new StopForward();
-                return null;
-            };
-            try
-            {
-                using var scope = torch.NewDisposeScope();
-                using var _ = torch.no_grad();
-                var mask = tokens.ne(pad).to(ScalarType.Int64); // [batch, pos]
-                model.RunWithHooks(tokens, hookNames.Distinct().Select(n => (n, capture)), mask);
-            }
-            catch (StopForward) { }
-            catch
-            {
-                foreach (var t in captured) t?.Dispose();
-                throw;
-            }
-            return [.. captured.Select((t, i) => t ?? throw new HookNotFoundException(hookNames[i], model.HookDict.Keys))];
-        };
+            using var scope = torch.NewDisposeScope();
+            using var _ = torch.no_grad();
+            var mask = tokens.ne(pad).to(ScalarType.Int64); // [batch, pos]
+            model.RunWithHooks(tokens, hooks, mask);
+        });
     }
 
     /// <summary>[CLS], [SEP] and [PAD]: the ids an SAE store and a dashboard leave out for a BERT encoder.</summary>
     public static IReadOnlyList<int> SpecialTokenIds(BertWordPieceTokenizer tokenizer) =>
         [tokenizer.ClsTokenId, tokenizer.SepTokenId, tokenizer.PadTokenId];
-
-    /// <summary>Thrown by the capturing hook once every activation is in hand, to skip the rest of the forward pass.</summary>
-    sealed class StopForward : Exception;
 }
