@@ -1,8 +1,14 @@
 using SharpLens.Hooks;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace SharpLens.Models.Components;
 
-/// <summary>Collects the hook points of a model as its components create them, in forward order.</summary>
+/// <summary>
+/// Collects the hook points of a model as its components create them, in forward order, and does for the model what
+/// every hooked model does with them: find one by name, attach and remove hooks, record a cache. The models'
+/// <c>GetHookPoint</c>, <c>AddHook</c>, <c>Hooks</c>, <c>ResetHooks</c> and <c>RunWithCache</c> are these.
+/// </summary>
 public sealed class HookPointSet
 {
     readonly Dictionary<string, HookPoint> _byName = [];
@@ -15,4 +21,62 @@ public sealed class HookPointSet
     }
 
     public IReadOnlyDictionary<string, HookPoint> ByName => _byName;
+
+    /// <summary>The hook point with this name; a misspelt name lists the closest valid ones.</summary>
+    public HookPoint Get(string name) =>
+        _byName.TryGetValue(name, out var hook) ? hook : throw new HookNotFoundException(name, _byName.Keys);
+
+    /// <summary>Attaches a hook to every hook point whose name passes <paramref name="filter"/>.</summary>
+    public IDisposable AttachWhere(Func<string, bool> filter, HookFunction hook, HookDirection direction) =>
+        new Handles([.. _byName.Values.Where(h => filter(h.Name)).Select(h => h.Add(hook, direction))]);
+
+    /// <summary>Attaches forward and backward hooks until the handle is disposed; every name is checked before any is attached.</summary>
+    public IDisposable Attach(IEnumerable<(string Name, HookFunction Hook)>? forward, IEnumerable<(string Name, HookFunction Hook)>? backward)
+    {
+        var fwd = (forward ?? []).Select(h => (Point: Get(h.Name), h.Hook)).ToList();
+        var bwd = (backward ?? []).Select(h => (Point: Get(h.Name), h.Hook)).ToList();
+        return new Handles([.. fwd.Select(h => h.Point.Add(h.Hook, HookDirection.Forward)),
+                            .. bwd.Select(h => h.Point.Add(h.Hook, HookDirection.Backward))]);
+    }
+
+    /// <summary>Removes every hook from every hook point.</summary>
+    public void Clear()
+    {
+        foreach (var hook in _byName.Values) hook.Clear();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="run"/> with a recording hook on each of <paramref name="names"/> and returns its output with
+    /// the recorded activations (detached, optionally moved to <paramref name="cacheDevice"/>); on failure nothing is kept.
+    /// </summary>
+    public (Tensor Output, ActivationCache Cache) Record(IEnumerable<string> names, Func<Tensor> run, Device? cacheDevice)
+    {
+        var store = new Dictionary<string, Tensor>();
+        HookFunction record = (activation, hook) =>
+        {
+            var kept = activation.detach();
+            if (cacheDevice is not null) kept = kept.to(cacheDevice);
+            store[hook.Name] = kept.DetachFromDisposeScope();
+            return null;
+        };
+        try
+        {
+            using (Attach(names.Select(n => (n, record)), null))
+                return (run(), new ActivationCache(store));
+        }
+        catch
+        {
+            foreach (var t in store.Values) t.Dispose();
+            throw;
+        }
+    }
+
+    sealed class Handles(List<IDisposable> handles) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var h in handles) h.Dispose();
+            handles.Clear();
+        }
+    }
 }

@@ -8,8 +8,7 @@ namespace SharpLens.Models.Encoder;
 public sealed partial class HookedEncoder
 {
     /// <summary>The hook point with this name; a misspelt name lists the closest valid ones.</summary>
-    public HookPoint GetHookPoint(string name) =>
-        HookDict.TryGetValue(name, out var hook) ? hook : throw new HookNotFoundException(name, HookDict.Keys);
+    public HookPoint GetHookPoint(string name) => _hooks.Get(name);
 
     /// <summary>Attaches a long-lived hook; dispose the handle to remove it.</summary>
     public IDisposable AddHook(string name, HookFunction hook, HookDirection direction = HookDirection.Forward) =>
@@ -17,20 +16,10 @@ public sealed partial class HookedEncoder
 
     /// <summary>Attaches forward and backward hooks until the returned handle is disposed; every name is checked first.</summary>
     public IDisposable Hooks(IEnumerable<(string Name, HookFunction Hook)>? forward = null,
-                             IEnumerable<(string Name, HookFunction Hook)>? backward = null)
-    {
-        var fwd = (forward ?? []).Select(h => (Point: GetHookPoint(h.Name), h.Hook)).ToList();
-        var bwd = (backward ?? []).Select(h => (Point: GetHookPoint(h.Name), h.Hook)).ToList();
-        var handles = fwd.Select(h => h.Point.Add(h.Hook, HookDirection.Forward))
-            .Concat(bwd.Select(h => h.Point.Add(h.Hook, HookDirection.Backward))).ToList();
-        return new Handles(handles);
-    }
+                             IEnumerable<(string Name, HookFunction Hook)>? backward = null) => _hooks.Attach(forward, backward);
 
     /// <summary>Removes every hook from every hook point.</summary>
-    public void ResetHooks()
-    {
-        foreach (var hook in HookDict.Values) hook.Clear();
-    }
+    public void ResetHooks() => _hooks.Clear();
 
     /// <summary>Runs with these forward hooks attached for this call only; they are removed even if it throws.</summary>
     public Tensor RunWithHooks(Tensor tokens, IEnumerable<(string Name, HookFunction Hook)> forwardHooks,
@@ -48,32 +37,6 @@ public sealed partial class HookedEncoder
         Tensor? attentionMask = null, Tensor? tokenTypeIds = null, Device? cacheDevice = null)
     {
         var names = HookDict.Keys.Where(n => namesFilter?.Invoke(n) ?? true).ToList();
-        var store = new Dictionary<string, Tensor>();
-        HookFunction record = (activation, hook) =>
-        {
-            var kept = activation.detach();
-            if (cacheDevice is not null) kept = kept.to(cacheDevice);
-            store[hook.Name] = kept.DetachFromDisposeScope();
-            return null;
-        };
-        try
-        {
-            using (Hooks(names.Select(n => (n, record))))
-                return (Run(tokens, attentionMask, tokenTypeIds), new ActivationCache(store));
-        }
-        catch
-        {
-            foreach (var t in store.Values) t.Dispose();
-            throw;
-        }
-    }
-
-    sealed class Handles(List<IDisposable> handles) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var h in handles) h.Dispose();
-            handles.Clear();
-        }
+        return _hooks.Record(names, () => Run(tokens, attentionMask, tokenTypeIds), cacheDevice);
     }
 }
