@@ -34,9 +34,10 @@ public static class Trainer
     {
         settings = settings.Validated();
         options = options.Validated();
-        var parameters = model.parameters().Where(p => p.requires_grad).ToList(); // frozen parameters are neither updated nor decayed
-        using var optimizer = optim.AdamW(parameters, lr: settings.LearningRate, beta1: settings.Beta1, beta2: settings.Beta2,
-            weight_decay: settings.WeightDecay);
+        // Frozen parameters are neither updated nor decayed; names key AdamW's state in checkpoints.
+        using var adamW = new NamedAdamW(model.named_parameters().Where(p => p.parameter.requires_grad), settings);
+        var optimizer = adamW.Optimizer;
+        var parameters = adamW.Parameters.Select(p => p.Parameter).ToList();
         using var generator = new Generator((ulong)settings.Seed);
         var losses = new List<double>(settings.Steps);
         var testLosses = new List<EvaluatedLoss>();
@@ -52,10 +53,7 @@ public static class Trainer
             if (state.Seed != settings.Seed)
                 throw new ArgumentException($"{checkpoint.Folder} was trained with seed {state.Seed}, not {settings.Seed}; resume with the same seed or use another checkpoint folder.", nameof(settings));
             checkpoint.LoadInto(model);
-            string optimizerPath = Path.Combine(checkpoint.Folder, TrainingCheckpoint.OptimizerFile);
-            if (!File.Exists(optimizerPath))
-                throw new FileNotFoundException($"{checkpoint.Folder} has no {TrainingCheckpoint.OptimizerFile}, so AdamW's moments cannot be restored; delete the folder to resume from an earlier checkpoint.", optimizerPath);
-            optimizer.load_state_dict(optimizerPath);
+            checkpoint.LoadOptimizerInto(adamW);
             using (var generatorState = tensor(Convert.FromBase64String(state.GeneratorState))) generator.set_state(generatorState);
             (start, before) = (state.Step, TimeSpan.FromSeconds(state.ElapsedSeconds));
             losses.AddRange(state.Losses);
@@ -94,7 +92,7 @@ public static class Trainer
                     using var generatorState = generator.get_state();
                     var state = new TrainerState(done, settings.Seed, [.. losses], [.. testLosses], Elapsed().TotalSeconds,
                         Convert.ToBase64String(generatorState.data<byte>().ToArray()));
-                    TrainingCheckpoint.Save(options.CheckpointFolder!, model, optimizer, state);
+                    TrainingCheckpoint.Save(options.CheckpointFolder!, model, adamW, state);
                     written.Add(done);
                 }
                 progress?.Report(new TrainingProgress(done, settings.Steps, losses[^1], lr, Elapsed(), lastTest));

@@ -3,7 +3,6 @@ using System.Text.Json;
 using SharpLens.Loading;
 using SharpLens.Models;
 using SharpLens.Organisms;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace SharpLens.Training;
@@ -11,12 +10,15 @@ namespace SharpLens.Training;
 /// <summary>
 /// A training checkpoint: a folder <c>step-NNNNNN/</c> holding the model in the project's format (<c>config.json</c>,
 /// <c>model.safetensors</c> with TransformerLens names, readable by <see cref="LoadModel(string, ModelOptions?)"/> or any safetensors reader),
-/// AdamW's moments (<c>optimizer.bin</c>, TorchSharp's optimizer state format) and <c>trainer.json</c> (step, loss
-/// history, batch-generator state), which is what a resumed run needs to continue as if never stopped.
+/// AdamW's steps and moments keyed by parameter name (<c>optimizer.safetensors</c>, see <see cref="NamedAdamW"/>) and
+/// <c>trainer.json</c> (step, loss history, batch-generator state), which is what a resumed run needs to continue as if
+/// never stopped. Checkpoints written before state was keyed by name hold <c>optimizer.bin</c> (TorchSharp's positional
+/// format) instead; they still resume.
 /// </summary>
 public sealed record TrainingCheckpoint(int Step, string Folder)
 {
-    public const string ConfigFile = HookedTransformer.ConfigFile, WeightsFile = HookedTransformer.WeightsFile, OptimizerFile = "optimizer.bin", StateFile = "trainer.json";
+    public const string ConfigFile = HookedTransformer.ConfigFile, WeightsFile = HookedTransformer.WeightsFile, OptimizerFile = "optimizer.safetensors",
+        PositionalOptimizerFile = "optimizer.bin", StateFile = "trainer.json";
 
     public static string FolderFor(string root, int step) => Path.Combine(root, $"step-{step.ToString("D6", CultureInfo.InvariantCulture)}");
 
@@ -53,14 +55,23 @@ public sealed record TrainingCheckpoint(int Step, string Folder)
         finally { foreach (var w in weights.Values) w.Dispose(); }
     }
 
+    /// <summary>Restores AdamW's state from this checkpoint, by parameter name (or, for old checkpoints, by saved order).</summary>
+    internal void LoadOptimizerInto(NamedAdamW optimizer)
+    {
+        string named = Path.Combine(Folder, OptimizerFile), positional = Path.Combine(Folder, PositionalOptimizerFile);
+        if (File.Exists(named)) optimizer.Load(named);
+        else if (File.Exists(positional)) optimizer.LoadPositional(positional, Path.Combine(Folder, WeightsFile));
+        else throw new FileNotFoundException($"{Folder} has no {OptimizerFile}, so AdamW's moments cannot be restored; delete the folder to resume from an earlier checkpoint.", named);
+    }
+
     /// <summary>Writes a checkpoint folder atomically (a temporary folder renamed into place).</summary>
-    internal static TrainingCheckpoint Save(string root, HookedTransformer model, AdamW optimizer, TrainerState state)
+    internal static TrainingCheckpoint Save(string root, HookedTransformer model, NamedAdamW optimizer, TrainerState state)
     {
         string folder = FolderFor(root, state.Step);
         OrganismCache.WriteAtomically(folder, temporary =>
         {
             model.WriteTo(temporary, new Dictionary<string, string> { ["step"] = state.Step.ToString(CultureInfo.InvariantCulture) });
-            optimizer.save_state_dict(Path.Combine(temporary, OptimizerFile));
+            optimizer.Save(Path.Combine(temporary, OptimizerFile));
             File.WriteAllText(Path.Combine(temporary, StateFile), JsonSerializer.Serialize(state, ModelConfig.Json));
         });
         return new TrainingCheckpoint(state.Step, Path.GetFullPath(folder));

@@ -1,0 +1,165 @@
+using System.Globalization;
+using SharpLens.Loading;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpLens.Training;
+
+/// <summary>
+/// AdamW over named parameters, whose state is saved and restored by parameter name, so a checkpoint survives a
+/// change in the order a model registers its parameters. TorchSharp's own format (<c>optimizer.bin</c>) is
+/// positional: it follows the order AdamW was built with, and silently swaps the moments of same-shaped parameters
+/// (W_K, W_V) when that order changes.
+/// <para>
+/// File (<c>optimizer.safetensors</c>): tensors <c>exp_avg.&lt;name&gt;</c> and <c>exp_avg_sq.&lt;name&gt;</c> (and
+/// <c>max_exp_avg_sq.&lt;name&gt;</c> under AMSGrad) per parameter, each of the parameter's shape and dtype;
+/// metadata <c>step.&lt;name&gt;</c> is the parameter's AdamW step count as a decimal integer.
+/// </para>
+/// </summary>
+internal sealed class NamedAdamW : IDisposable
+{
+    const string ExpAvg = "exp_avg.", ExpAvgSq = "exp_avg_sq.", MaxExpAvgSq = "max_exp_avg_sq.", Step = "step.";
+
+    /// <summary>The optimised parameters, in the order AdamW holds their state: the one list both are built from.</summary>
+    public IReadOnlyList<(string Name, Parameter Parameter)> Parameters { get; }
+    public AdamW Optimizer { get; }
+
+    public NamedAdamW(IEnumerable<(string name, Parameter parameter)> parameters, TrainingSettings settings)
+    {
+        Parameters = [.. parameters.Select(p => (p.name, p.parameter))];
+        var duplicate = Parameters.GroupBy(p => p.Name).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new ArgumentException($"Parameter '{duplicate.Key}' is listed twice; each optimised parameter needs one name.", nameof(parameters));
+        Optimizer = optim.AdamW(Parameters.Select(p => p.Parameter), lr: settings.LearningRate, beta1: settings.Beta1,
+            beta2: settings.Beta2, weight_decay: settings.WeightDecay);
+    }
+
+    /// <summary>Each parameter's live AdamW state, by name (TorchSharp lists states in the parameters' order).</summary>
+    Dictionary<string, AdamW.State> StatesByName()
+    {
+        var states = Optimizer.state_dict().State;
+        if (states.Count != Parameters.Count)
+            throw new InvalidOperationException($"AdamW holds {states.Count} parameter states but was built with {Parameters.Count} parameters.");
+        return Parameters.Select((p, i) => (p.Name, State: (AdamW.State)states[i])).ToDictionary(s => s.Name, s => s.State, StringComparer.Ordinal);
+    }
+
+    /// <summary>Writes every parameter's step and moments to a safetensors file (atomically).</summary>
+    public void Save(string path)
+    {
+        var states = StatesByName();
+        var tensors = new List<KeyValuePair<string, Tensor>>();
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, state) in states)
+        {
+            tensors.Add(new(ExpAvg + name, state.exp_avg));
+            tensors.Add(new(ExpAvgSq + name, state.exp_avg_sq));
+            if (state.max_exp_avg_sq is { } max) tensors.Add(new(MaxExpAvgSq + name, max));
+            metadata[Step + name] = state.step.ToString(CultureInfo.InvariantCulture);
+        }
+        SafeTensorsWriter.Write(path, tensors, metadata);
+    }
+
+    /// <summary>
+    /// Restores the state saved by <see cref="Save"/>, matching parameters by name. The saved names must be exactly
+    /// the optimised parameters' names; the error lists the missing and unexpected ones.
+    /// </summary>
+    public void Load(string path)
+    {
+        using var file = SafeTensorsFile.Open(path);
+        var saved = file.Metadata.Keys.Where(k => k.StartsWith(Step, StringComparison.Ordinal)).Select(k => k[Step.Length..]).ToList();
+        CheckNames(path, saved);
+        using var _ = no_grad();
+        foreach (var (name, state) in StatesByName())
+        {
+            foreach (var (prefix, tensor) in new[] { (ExpAvg, state.exp_avg), (ExpAvgSq, state.exp_avg_sq) })
+            {
+                if (!file.Contains(prefix + name))
+                    throw new CheckpointException(path, prefix + name, $"is missing, though step.{name} is in the metadata; the file is incomplete: resume from an earlier checkpoint.");
+                try { file.ReadInto(prefix + name, tensor); }
+                catch (ArgumentException e) { throw new CheckpointException(path, prefix + name, $"does not fit parameter '{name}' ({e.Message}); the model's shapes changed since this checkpoint was written: resume with the settings it was trained with, or use another checkpoint folder."); }
+            }
+            if (state.max_exp_avg_sq is { } max && file.Contains(MaxExpAvgSq + name)) file.ReadInto(MaxExpAvgSq + name, max);
+            string step = file.Metadata[Step + name];
+            state.step = long.TryParse(step, NumberStyles.None, CultureInfo.InvariantCulture, out long s) ? s
+                : throw new CheckpointException(path, null, $"metadata step.{name} is '{step}', not a step count; the file is damaged: resume from an earlier checkpoint.");
+        }
+    }
+
+    /// <summary>
+    /// Restores TorchSharp's positional <c>optimizer.bin</c> (checkpoints written before state was keyed by name).
+    /// Its states follow the order of the parameters AdamW was built with, which was <c>named_parameters()</c> order
+    /// at the time; the checkpoint's <c>model.safetensors</c> lists its tensors in that same order, so it names them.
+    /// Runs that optimised only some parameters listed those in that order too.
+    /// </summary>
+    public void LoadPositional(string optimizerPath, string weightsPath)
+    {
+        string[] savedOrder;
+        Dictionary<string, long[]> shapes;
+        using (var weights = SafeTensorsFile.Open(weightsPath))
+        {
+            savedOrder = [.. weights.Names];
+            shapes = savedOrder.ToDictionary(n => n, n => weights.Info(n).Shape, StringComparer.Ordinal);
+        }
+        long count = PositionalStateCount(optimizerPath);
+        var optimised = Parameters.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+        string[] names = count == savedOrder.Length ? savedOrder
+            : count == optimised.Count ? [.. savedOrder.Where(optimised.Contains)]
+            : throw new CheckpointException(optimizerPath, null,
+                $"holds AdamW state for {count} parameters, but the checkpoint's model has {savedOrder.Length} and this run optimises {optimised.Count}; " +
+                "resume with the settings it was trained with (e.g. the same frozen parameters), or use another checkpoint folder.");
+        CheckNames(optimizerPath, names);
+
+        // Load into a scratch AdamW built in the saved order, then hand each state over by name.
+        using var scope = NewDisposeScope();
+        var dtypes = Parameters.ToDictionary(p => p.Name, p => p.Parameter.dtype, StringComparer.Ordinal);
+        var scratch = names.Select(n => new Parameter(zeros(shapes[n], dtype: dtypes[n]))).ToList();
+        using var old = optim.AdamW(scratch);
+        try { old.load_state_dict(optimizerPath); }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or EndOfStreamException)
+        {
+            throw new CheckpointException(optimizerPath, null, $"cannot be read as AdamW state for the parameters of {weightsPath} in their saved order ({e.Message}); use another checkpoint folder.");
+        }
+        var oldStates = old.state_dict().State;
+        var live = StatesByName();
+        using var _ = no_grad();
+        for (int i = 0; i < names.Length; i++)
+        {
+            var (from, to) = ((AdamW.State)oldStates[i], live[names[i]]);
+            to.step = from.step;
+            to.exp_avg.copy_(from.exp_avg);
+            to.exp_avg_sq.copy_(from.exp_avg_sq);
+        }
+    }
+
+    /// <summary>The number of parameter states in a TorchSharp optimizer file: after the type name and the group count.</summary>
+    static long PositionalStateCount(string path)
+    {
+        try
+        {
+            using var reader = new BinaryReader(File.OpenRead(path));
+            string type = reader.ReadString();
+            if (type != nameof(AdamW))
+                throw new CheckpointException(path, null, $"holds {type} state, not AdamW's; use another checkpoint folder.");
+            reader.Read7BitEncodedInt64(); // parameter groups
+            return reader.Read7BitEncodedInt64();
+        }
+        catch (Exception e) when (e is EndOfStreamException or FormatException)
+        {
+            throw new CheckpointException(path, null, $"is not a TorchSharp optimizer state file ({e.Message}); use another checkpoint folder.");
+        }
+    }
+
+    void CheckNames(string path, IReadOnlyCollection<string> saved)
+    {
+        var expected = Parameters.Select(p => p.Name).ToList();
+        var missing = expected.Except(saved, StringComparer.Ordinal).ToList();
+        var unexpected = saved.Except(expected, StringComparer.Ordinal).ToList();
+        if (missing.Count == 0 && unexpected.Count == 0) return;
+        var problems = new List<string>();
+        if (missing.Count > 0) problems.Add($"has no AdamW state for {string.Join(", ", missing)}");
+        if (unexpected.Count > 0) problems.Add($"has AdamW state for {string.Join(", ", unexpected)}, which this run does not optimise");
+        throw new CheckpointException(path, null, string.Join(" and ", problems) +
+            "; resume with the settings the checkpoint was trained with (the same model and frozen parameters), or use another checkpoint folder.");
+    }
+
+    public void Dispose() => Optimizer.Dispose();
+}
