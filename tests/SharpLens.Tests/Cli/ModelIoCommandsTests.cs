@@ -125,4 +125,17 @@ public class ModelIoCommandsTests : IDisposable
         using var written = NumpyFiles.LoadNpy(npy);
         Assert.True((written.log_softmax(-1) - golden.log_softmax(-1)).abs().max().item<float>() < 1e-4f);
     }
+
+    [Fact]
+    public void Unknown_model_name_suggests_the_closest_ones()
+    {
+        var error = new StringWriter();
+        var original = Console.Error;
+        Console.SetError(error);
+        try { Assert.Equal(2, LogitsCommand.Create().Parse(["--model", "gpt3", "--tokens", "1", "--out", Path.Combine(_folder, "x.npy")]).Invoke()); }
+        finally { Console.SetError(original); }
+        Assert.Contains("'gpt3'", error.ToString());
+        Assert.Contains("Did you mean gpt2", error.ToString());
+        Assert.False(File.Exists(Path.Combine(_folder, "x.npy")));
+    }
 }
