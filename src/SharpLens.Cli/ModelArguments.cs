@@ -70,8 +70,11 @@ sealed class ModelArguments
     {
         if (PretrainedEncoders.IsBuiltIn(model))
             throw new ArgumentException($"--model {model} is an encoder (BERT): this command needs a decoder. Encoders work with logits, cache and sae.", "--model");
-        if (File.Exists(model) && IsLlama2cFile(model))
-            return Loading.Llama2c.Llama2cConversion.Load(model, processing: noProcessing ? WeightProcessingOptions.None : null);
+        if (File.Exists(model))
+            return IsLlama2cFile(model)
+                ? Loading.Llama2c.Llama2cConversion.Load(model, processing: noProcessing ? WeightProcessingOptions.None : null)
+                // model.safetensors, pytorch_model.bin, config.json: the folder it sits in
+                : HookedTransformer.FromPretrained(Path.GetDirectoryName(Path.GetFullPath(model))!, processing: noProcessing ? WeightProcessingOptions.None : null);
         if (Directory.Exists(model))
             return HookedTransformer.FromPretrained(model, processing: noProcessing ? WeightProcessingOptions.None : null);
         if (model == "induction")

@@ -138,4 +138,16 @@ public class ModelIoCommandsTests : IDisposable
         Assert.Contains("Did you mean gpt2", error.ToString());
         Assert.False(File.Exists(Path.Combine(_folder, "x.npy")));
     }
+
+    [Fact]
+    public void A_weights_file_path_loads_the_folder_it_sits_in()
+    {
+        var (tokens, logits, shape) = Golden();
+        string bin = Path.Combine(AppContext.BaseDirectory, "Fixtures", "pickle", "gpt2-tiny-tied-bin", "pytorch_model.bin");
+        string npy = Path.Combine(_folder, "bin.npy");
+        Assert.Equal(0, LogitsCommand.Create().Parse(["--model", bin, "--tokens", string.Join(",", tokens), "--out", npy, "--no-processing"]).Invoke());
+        using var written = NumpyFiles.LoadNpy(npy);
+        using var expected = tensor(logits).reshape(shape[1..]);
+        Assert.True((written - expected).abs().max().item<float>() < 1e-4f);
+    }
 }
