@@ -150,11 +150,32 @@ def linear(x, w, b=None):
     return y if b is None else y + b
 
 
-def rope(x, rotary_dim, theta):
+def llama3_frequencies(freq, scaling):
+    """Llama 3.1's rope_scaling {"rope_type": "llama3"}: wavelengths longer than original_max_position_embeddings /
+    low_freq_factor are stretched by factor, shorter than .../high_freq_factor kept, and those between blended
+    linearly in (original context / wavelength)."""
+    factor, low, high = scaling["factor"], scaling["low_freq_factor"], scaling["high_freq_factor"]
+    context = scaling["original_max_position_embeddings"]
+    out = []
+    for f in freq.tolist():
+        wavelength = 2 * math.pi / f
+        if wavelength < context / high:
+            out.append(f)
+        elif wavelength > context / low:
+            out.append(f / factor)
+        else:
+            smooth = (context / wavelength - low) / (high - low)
+            out.append((1 - smooth) * f / factor + smooth * f)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def rope(x, rotary_dim, theta, scaling=None):
     """Rotate-half RoPE on the first rotary_dim components of each head. x: [batch, head, pos, d_head]."""
     pos = x.shape[-2]
     half = rotary_dim // 2
     freq = theta ** (-torch.arange(0, rotary_dim, 2, dtype=torch.float64) / rotary_dim)  # [half]
+    if scaling is not None:
+        freq = llama3_frequencies(freq, scaling)
     angle = torch.arange(pos, dtype=torch.float64)[:, None] * freq[None, :]  # [pos, half]
     cos = torch.cat([angle.cos(), angle.cos()], -1)  # [pos, rotary_dim]
     sin = torch.cat([angle.sin(), angle.sin()], -1)
@@ -249,7 +270,7 @@ def llama_like_forward(config, w, tokens, override_window=None):
         q = split_heads(linear(a, w[p + "self_attn.q_proj.weight"], bias("q")), heads)  # [batch, head, pos, dh]
         k = split_heads(linear(a, w[p + "self_attn.k_proj.weight"], bias("k")), kv_heads)  # [batch, kv, pos, dh]
         v = split_heads(linear(a, w[p + "self_attn.v_proj.weight"], bias("v")), kv_heads)
-        q, k = rope(q, dh, theta), rope(k, dh, theta)
+        q, k = rope(q, dh, theta, config.get("rope_scaling")), rope(k, dh, theta, config.get("rope_scaling"))
         z = merge_heads(attention(q, k, v, scale, causal(pos, window), softcap))  # [batch, pos, head * dh]
         attn_out = linear(z, w[p + "self_attn.o_proj.weight"], w[p + "self_attn.o_proj.bias"] if o_bias else None)
         if kind == "gemma2":
@@ -453,6 +474,10 @@ ZOO_CONFIGS = [
     ("llama-untied-bf16", 102, "BF16", llama_config(
         hidden_size=48, intermediate_size=96, num_attention_heads=4, num_key_value_heads=4, head_dim=12,
         rope_theta=500000.0, rms_norm_eps=1e-6, tie_word_embeddings=False)),
+    # Llama 3.1/3.2 rotary scaling; original context 512 puts the head's four wavelengths (6, 167, 4443, 118143) in all three bands.
+    ("llama3-scaled-f32", 109, "F32", llama_config(
+        rope_theta=500000.0, rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                           "high_freq_factor": 4.0, "original_max_position_embeddings": 512})),
     ("mistral-sliding-f32", 103, "F32", {k: v for k, v in llama_config(
         architectures=["MistralForCausalLM"], model_type="mistral", sliding_window=4, rope_theta=10000.0,
         max_position_embeddings=64, tie_word_embeddings=False).items()

@@ -60,6 +60,14 @@ public sealed class HuggingFaceConfigJson
 
     /// <summary>True when the field is present and not null (for objects such as rope_scaling).</summary>
     public bool IsSet(string key) => _json[key] is not null;
+
+    /// <summary>A nested object (such as rope_scaling) read the same way, its fields named "key.field" in messages; null when absent.</summary>
+    public HuggingFaceConfigJson? Object(string key) => _json[key] switch
+    {
+        null => null,
+        JsonObject o => new HuggingFaceConfigJson(o.ToJsonString(), $"{Source} ({key})"),
+        var other => throw Problem($"\"{key}\" is {other.ToJsonString()}, not an object."),
+    };
     public string Raw(string key) => _json[key]?.ToJsonString() ?? "null";
 
     public CheckpointException Problem(string problem) => new(Source, null, problem);

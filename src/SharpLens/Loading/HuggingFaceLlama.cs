@@ -40,8 +40,10 @@ public static class HuggingFaceLlama
     /// <summary>The config fields every Llama-like family reads the same way.</summary>
     internal static ModelConfig ReadLlamaLikeConfig(HuggingFaceConfigJson json, string defaultActivation, string activationKey = "hidden_act", bool tiedByDefault = false)
     {
-        if (json.IsSet("rope_scaling"))
-            throw json.Problem($"rope_scaling is {json.Raw("rope_scaling")}; rotary scaling (Llama 3.1's \"llama3\", linear, dynamic, YaRN) is not supported yet.");
+        var scaling = json.Object("rope_scaling");
+        string? ropeType = scaling is null ? null : scaling.Get<string>("rope_type") ?? scaling.Get<string>("type");
+        if (scaling is not null && ropeType is not ("llama3" or "default"))
+            throw json.Problem($"rope_scaling is {json.Raw("rope_scaling")}; of the rotary scalings only Llama 3.1's \"llama3\" is supported (not linear, dynamic, YaRN, LongRoPE).");
         if (json.Bool("mlp_bias", false)) throw json.Problem("mlp_bias = true is not supported: a gated MLP here has no gate bias.");
         int dModel = json.Int("hidden_size"), nHeads = json.Int("num_attention_heads");
         int dHead = json.Get<int?>("head_dim") ?? (dModel % nHeads == 0 ? dModel / nHeads : throw json.Problem($"hidden_size = {dModel} is not divisible by num_attention_heads = {nHeads}, and head_dim is not given."));
@@ -66,6 +68,11 @@ public static class HuggingFaceLlama
             Eps = json.Double("rms_norm_eps", 1e-6),
             PositionalEmbeddingType = PositionalEmbedding.Rotary,
             RotaryBase = json.Double("rope_theta", 10000),
+            UseNtkByPartsRope = ropeType == "llama3",
+            NtkByPartsFactor = scaling?.Double("factor", 8) ?? 8,
+            NtkByPartsLowFreqFactor = scaling?.Double("low_freq_factor", 1) ?? 1,
+            NtkByPartsHighFreqFactor = scaling?.Double("high_freq_factor", 4) ?? 4,
+            NtkOriginalCtxLen = scaling?.Int("original_max_position_embeddings", 8192) ?? 8192,
             TiedEmbeddings = json.Bool("tie_word_embeddings", tiedByDefault),
             BosTokenId = json.Get<int?>("bos_token_id"),
         };

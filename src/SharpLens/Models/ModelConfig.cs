@@ -103,6 +103,14 @@ public sealed record ModelConfig
     /// <summary>Attention scores are q·k / attn_scale; null for sqrt(d_head) (Gemma 2 uses sqrt(query_pre_attn_scalar)).</summary>
     public double? AttnScale { get; init; }
 
+    /// <summary>Llama 3.1's rotary scaling ("llama3", TransformerLens's NTK-by-parts): long wavelengths are stretched by
+    /// <see cref="NtkByPartsFactor"/>, short ones kept, those between blended (see RotaryEmbedding).</summary>
+    [JsonPropertyName("use_NTK_by_parts_rope")] public bool UseNtkByPartsRope { get; init; }
+    [JsonPropertyName("NTK_by_parts_factor")] public double NtkByPartsFactor { get; init; } = 8;
+    [JsonPropertyName("NTK_by_parts_low_freq_factor")] public double NtkByPartsLowFreqFactor { get; init; } = 1;
+    [JsonPropertyName("NTK_by_parts_high_freq_factor")] public double NtkByPartsHighFreqFactor { get; init; } = 4;
+    [JsonPropertyName("NTK_original_ctx_len")] public int NtkOriginalCtxLen { get; init; } = 8192;
+
     [JsonIgnore] public int KeyValueHeads => NKeyValueHeads ?? NHeads;
     [JsonIgnore] public int RotaryDimensions => RotaryDim ?? DHead;
     [JsonIgnore] public double AttentionScale => AttnScale ?? Math.Sqrt(DHead);
@@ -126,6 +134,8 @@ public sealed record ModelConfig
             throw new ArgumentException($"ModelConfig.n_key_value_heads = {kv} must be positive and divide n_heads = {NHeads}.", "n_key_value_heads");
         if (PositionalEmbeddingType == PositionalEmbedding.Rotary && (RotaryDimensions <= 0 || RotaryDimensions > DHead || RotaryDimensions % 2 != 0))
             throw new ArgumentException($"ModelConfig.rotary_dim = {RotaryDimensions} must be even and in [2, d_head = {DHead}].", "rotary_dim");
+        if (UseNtkByPartsRope && (NtkByPartsFactor <= 0 || NtkOriginalCtxLen <= 0 || NtkByPartsHighFreqFactor <= NtkByPartsLowFreqFactor || NtkByPartsLowFreqFactor <= 0))
+            throw new ArgumentException($"ModelConfig NTK-by-parts rotary scaling needs factor > 0, original ctx > 0 and 0 < low_freq_factor < high_freq_factor; got factor {NtkByPartsFactor}, ctx {NtkOriginalCtxLen}, low {NtkByPartsLowFreqFactor}, high {NtkByPartsHighFreqFactor}.", "NTK_by_parts_factor");
         if (RotaryBase <= 0) throw new ArgumentException($"ModelConfig.rotary_base must be positive, got {RotaryBase}.", "rotary_base");
         if (AttnScoresSoftCap is <= 0) throw new ArgumentException($"ModelConfig.attn_scores_soft_cap must be positive or null, got {AttnScoresSoftCap}.", "attn_scores_soft_cap");
         if (OutputLogitsSoftCap is <= 0) throw new ArgumentException($"ModelConfig.output_logits_soft_cap must be positive or null, got {OutputLogitsSoftCap}.", "output_logits_soft_cap");

@@ -17,7 +17,7 @@ public class ModelZooGoldenTests(ITestOutputHelper output)
     public static TheoryData<string, string> Fixtures()
     {
         var data = new TheoryData<string, string>();
-        foreach (var name in new[] { "llama-tied-f32", "llama-untied-bf16", "mistral-sliding-f32", "qwen2-f32", "neox-parallel-f32",
+        foreach (var name in new[] { "llama-tied-f32", "llama-untied-bf16", "llama3-scaled-f32", "mistral-sliding-f32", "qwen2-f32", "neox-parallel-f32",
                                      "neox-sequential-f16", "gemma-f32", "gemma2-f32" })
             foreach (var input in new[] { "single", "batch" }) data.Add(name, input);
         return data;
@@ -88,6 +88,28 @@ public class ModelZooGoldenTests(ITestOutputHelper output)
             Assert.Equal(5.0, config.AttnScoresSoftCap);
             Assert.Equal(3.0, config.OutputLogitsSoftCap);
         }
+    }
+
+    [Fact]
+    public void Llama3_rope_scaling_reads_into_the_ntk_by_parts_fields_and_changes_the_logits()
+    {
+        string json = File.ReadAllText(Path.Combine(Zoo("llama3-scaled-f32"), "config.json"));
+        var config = HuggingFaceModels.ReadConfig(json);
+        Assert.True(config.UseNtkByPartsRope);
+        Assert.Equal(8.0, config.NtkByPartsFactor);
+        Assert.Equal(512, config.NtkOriginalCtxLen);
+        // Without the scaling, the same weights give other logits: the fixture really exercises it.
+        var unscaled = System.Text.Json.Nodes.JsonNode.Parse(json)!.AsObject();
+        unscaled["rope_scaling"] = null;
+        using var scope = torch.NewDisposeScope();
+        using var a = HookedTransformer.FromHuggingFace(json, HuggingFaceTensorSource.From(Tensors("llama3-scaled-f32"), "fixture"), processing: WeightProcessingOptions.None);
+        using var b = HookedTransformer.FromHuggingFace(unscaled.ToJsonString(), HuggingFaceTensorSource.From(Tensors("llama3-scaled-f32"), "fixture"), processing: WeightProcessingOptions.None);
+        var tokens = torch.arange(1, 30).unsqueeze(0);
+        Assert.True((a.Run(tokens) - b.Run(tokens)).abs().max().item<float>() > 1e-3f);
+        // Other scalings are refused by name.
+        unscaled["rope_scaling"] = new System.Text.Json.Nodes.JsonObject { ["rope_type"] = "yarn", ["factor"] = 4.0 };
+        var e = Assert.Throws<CheckpointException>(() => HuggingFaceModels.ReadConfig(unscaled.ToJsonString()));
+        Assert.Contains("yarn", e.Message);
     }
 
     [Fact]

@@ -13,17 +13,45 @@ namespace SharpLens.Models.Components;
 /// The other d_head − rotary_dim dimensions pass unchanged (NeoX's partial rotary). Since rotations compose,
 /// q(p)·k(p′) depends on the positions only through p − p′.
 /// </summary>
+/// <remarks>
+/// Llama 3.1's scaling (<see cref="ModelConfig.UseNtkByPartsRope"/>) changes θᵢ by wavelength λᵢ = 2π/θᵢ against the
+/// original context L: λ &lt; L/high keeps θ, λ &gt; L/low uses θ/factor, and between them
+/// θ' = (1 − s)·θ/factor + s·θ with s = (L/λ − low)/(high − low).
+/// </remarks>
 public sealed class RotaryEmbedding(ModelConfig cfg)
 {
     readonly int _rotaryDim = cfg.RotaryDimensions;
-    readonly double _base = cfg.RotaryBase;
+    readonly float[] _inverseFrequency = InverseFrequencies(cfg);
+
+    /// <summary>θᵢ = base^(−2i / rotary_dim), Llama 3.1-scaled when the config asks; computed in float64, used in float32.</summary>
+    static float[] InverseFrequencies(ModelConfig cfg)
+    {
+        int dims = cfg.RotaryDimensions;
+        var theta = new float[dims / 2];
+        for (int i = 0; i < theta.Length; i++)
+        {
+            double t = Math.Pow(cfg.RotaryBase, -2.0 * i / dims);
+            if (cfg.UseNtkByPartsRope)
+            {
+                double wavelength = 2 * Math.PI / t, context = cfg.NtkOriginalCtxLen;
+                double low = cfg.NtkByPartsLowFreqFactor, high = cfg.NtkByPartsHighFreqFactor, factor = cfg.NtkByPartsFactor;
+                if (wavelength > context / low) t /= factor;
+                else if (wavelength >= context / high)
+                {
+                    double s = (context / wavelength - low) / (high - low);
+                    t = (1 - s) * t / factor + s * t;
+                }
+            }
+            theta[i] = (float)t;
+        }
+        return theta;
+    }
 
     /// <summary>cos and sin of every position's angles, [batch, pos, 1, rotary_dim] each, in float32 as Hugging Face computes them.</summary>
     /// <param name="positions">[batch, pos] position of each token</param>
     public (Tensor Cos, Tensor Sin) Angles(Tensor positions)
     {
-        var exponents = torch.arange(0, _rotaryDim, 2, ScalarType.Int64, positions.device).to(ScalarType.Float32) / _rotaryDim; // [rotary_dim / 2]
-        var inverseFrequency = 1.0f / torch.pow(torch.tensor((float)_base, device: positions.device), exponents); // [rotary_dim / 2]
+        var inverseFrequency = torch.tensor(_inverseFrequency, device: positions.device); // [rotary_dim / 2]
         var angles = positions.to(ScalarType.Float32)[.., .., TensorIndex.None] * inverseFrequency; // [batch, pos, rotary_dim / 2]
         var both = torch.cat([angles, angles], -1)[.., .., TensorIndex.None, ..]; // [batch, pos, 1, rotary_dim]
         return (both.cos(), both.sin());
