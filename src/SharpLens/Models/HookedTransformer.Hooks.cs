@@ -28,6 +28,9 @@ public sealed partial class HookedTransformer
     /// <summary>Removes every hook from every hook point.</summary>
     public void ResetHooks() => _hooks.Clear();
 
+    /// <summary>Makes hook points owned by something spliced into the model (an SAE) part of <see cref="HookDict"/> until disposed.</summary>
+    internal IDisposable AdoptHookPoints(IReadOnlyList<HookPoint> points) => _hooks.Adopt(points);
+
     /// <summary>Runs with these forward hooks attached for this call only; they are removed even if it throws.</summary>
     public Tensor RunWithHooks(Tensor tokens, IEnumerable<(string Name, HookFunction Hook)> forwardHooks, Tensor? attentionMask = null)
     {

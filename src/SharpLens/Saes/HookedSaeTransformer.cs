@@ -7,8 +7,9 @@ namespace SharpLens.Saes;
 
 /// <summary>
 /// A <see cref="HookedTransformer"/> with SAEs spliced in, like SAELens's HookedSAETransformer: the forward pass runs
-/// through each SAE's output at its hook, and the SAE's own hook points join the model's under names
-/// "&lt;hook&gt;.hook_sae_acts_post" etc., so RunWithCache records features and RunWithHooks patches, ablates or steers them.
+/// through each SAE's output at its hook, and the SAE's own hook points join the model's own hook dictionary under
+/// names "&lt;hook&gt;.hook_sae_acts_post" etc. while spliced, so the model's RunWithCache records features and
+/// RunWithHooks, steering and every other tool that finds hooks by name patches, ablates or steers them.
 /// </summary>
 /// <remarks>
 /// An SAE replaces the activation at its hook with its reconstruction (plus x − x̂ when it uses the error term, which
@@ -24,17 +25,8 @@ public sealed class HookedSaeTransformer(HookedTransformer model)
     /// <summary>The SAEs spliced in now, by the hook they read.</summary>
     public IReadOnlyDictionary<string, Sae> Saes => _splices.ToDictionary(s => s.HookName, s => s.Sae);
 
-    /// <summary>Every hook point: the model's, then each spliced SAE's.</summary>
-    public IReadOnlyDictionary<string, HookPoint> HookDict
-    {
-        get
-        {
-            var all = new Dictionary<string, HookPoint>(Model.HookDict);
-            foreach (var splice in _splices)
-                foreach (var point in splice.Sae.HookPoints) all[point.Name] = point;
-            return all;
-        }
-    }
+    /// <summary>Every hook point: the model's, then each spliced SAE's (the model's own dictionary holds both while spliced).</summary>
+    public IReadOnlyDictionary<string, HookPoint> HookDict => Model.HookDict;
 
     /// <summary>
     /// Splices an SAE in at <paramref name="hookName"/> (default: the hook in its metadata) until the handle is disposed
@@ -51,6 +43,7 @@ public sealed class HookedSaeTransformer(HookedTransformer model)
         sae.NameHooks(hookName);
 
         var splice = new Splice(this, sae, hookName);
+        splice.Handles.Add(Model.AdoptHookPoints([.. sae.HookPoints]));
         if (sae.Config.IsTranscoder)
         {
             string outName = sae.Config.Metadata.HookNameOut
@@ -84,34 +77,11 @@ public sealed class HookedSaeTransformer(HookedTransformer model)
     }
 
     /// <summary>Runs and records the activations, model and SAE, whose names pass the filter (all when null).</summary>
-    public (Tensor Logits, ActivationCache Cache) RunWithCache(Tensor tokens, Func<string, bool>? namesFilter = null, Tensor? attentionMask = null)
-    {
-        var store = new Dictionary<string, Tensor>();
-        HookFunction record = (activation, hook) =>
-        {
-            store[hook.Name] = activation.detach().DetachFromDisposeScope();
-            return null;
-        };
-        var names = HookDict.Keys.Where(n => namesFilter?.Invoke(n) ?? true).ToList();
-        try
-        {
-            using (Hooks(names.Select(n => (n, record))))
-                return (Model.Run(tokens, attentionMask), new ActivationCache(store));
-        }
-        catch
-        {
-            foreach (var t in store.Values) t.Dispose();
-            throw;
-        }
-    }
+    public (Tensor Logits, ActivationCache Cache) RunWithCache(Tensor tokens, Func<string, bool>? namesFilter = null, Tensor? attentionMask = null) =>
+        Model.RunWithCache(tokens, namesFilter, attentionMask);
 
     /// <summary>Attaches forward hooks on model or SAE hook points until disposed; every name is checked first.</summary>
-    public IDisposable Hooks(IEnumerable<(string Name, HookFunction Hook)> forward)
-    {
-        var dict = HookDict;
-        var resolved = forward.Select(h => (Point: dict.TryGetValue(h.Name, out var p) ? p : throw new HookNotFoundException(h.Name, dict.Keys), h.Hook)).ToList();
-        return new Handles([.. resolved.Select(h => h.Point.Add(h.Hook, HookDirection.Forward))]);
-    }
+    public IDisposable Hooks(IEnumerable<(string Name, HookFunction Hook)> forward) => Model.Hooks(forward);
 
     sealed class Splice(HookedSaeTransformer owner, Sae sae, string hookName) : IDisposable
     {
@@ -141,15 +111,6 @@ public sealed class HookedSaeTransformer(HookedTransformer model)
             _captured?.Dispose();
             _captured = null;
             owner._splices.Remove(this);
-        }
-    }
-
-    sealed class Handles(List<IDisposable> handles) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var h in handles) h.Dispose();
-            handles.Clear();
         }
     }
 }

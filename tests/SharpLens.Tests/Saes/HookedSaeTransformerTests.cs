@@ -40,6 +40,33 @@ public class HookedSaeTransformerTests
     }
 
     [Fact]
+    public void While_spliced_the_models_own_hooks_and_the_technique_library_reach_features()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = TestModels.RandomModel();
+        var tokens = TestModels.RandomTokens(2, 10, model.Config.DVocab);
+        using var sae = RandomSae(Standard());
+        var spliced = new HookedSaeTransformer(model);
+        string acts = $"{Hook}.hook_sae_acts_post";
+        using (spliced.AddSae(sae, useErrorTerm: true))
+        {
+            // The plain model's cache and hooks know the feature hook.
+            var (clean, cache) = model.RunWithCache(tokens, [acts]);
+            using (cache) Assert.Equal(new long[] { 2, 10, 64 }, cache[acts].shape);
+            // Steering (a technique written for model hooks) on feature 5: the same as adding 4 × W_dec[5] to the residual.
+            using var direction = torch.zeros(64);
+            direction[5] = 1f;
+            Tensor steered;
+            using (SharpLens.Techniques.Steering.Apply(model, acts, direction, 4.0)) steered = model.Run(tokens);
+            var expected = model.RunWithHooks(tokens, [(Hook, (x, _) => x + 4.0 * sae.W_dec[5])]);
+            Assert.True((steered - expected).abs().max().item<float>() < 1e-4f);
+            Assert.True((steered - clean).abs().max().item<float>() > 1e-2f);
+        }
+        Assert.False(model.HookDict.ContainsKey(acts)); // gone with the splice
+        Assert.Throws<HookNotFoundException>(() => model.GetHookPoint(acts));
+    }
+
+    [Fact]
     public void Cache_records_sae_activations_under_hookedsaetransformer_names()
     {
         using var scope = torch.NewDisposeScope();

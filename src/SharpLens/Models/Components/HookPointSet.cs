@@ -22,6 +22,39 @@ public sealed class HookPointSet
 
     public IReadOnlyDictionary<string, HookPoint> ByName => _byName;
 
+    /// <summary>
+    /// Adds hook points that something spliced into the model owns (an SAE's), under their own names, until the handle
+    /// is disposed: everything that finds hooks by name — caches, hooks, every technique — then sees them.
+    /// </summary>
+    public IDisposable Adopt(IReadOnlyList<HookPoint> points)
+    {
+        var added = new List<HookPoint>();
+        foreach (var point in points)
+        {
+            if (!_byName.TryAdd(point.Name, point))
+            {
+                foreach (var p in added) _byName.Remove(p.Name);
+                throw new InvalidOperationException($"Hook point '{point.Name}' already exists; remove what added it first.");
+            }
+            added.Add(point);
+        }
+        return new Removal(() =>
+        {
+            foreach (var p in added)
+                if (_byName.TryGetValue(p.Name, out var current) && ReferenceEquals(current, p)) _byName.Remove(p.Name);
+        });
+    }
+
+    sealed class Removal(Action remove) : IDisposable
+    {
+        Action? _remove = remove;
+        public void Dispose()
+        {
+            _remove?.Invoke();
+            _remove = null;
+        }
+    }
+
     /// <summary>The hook point with this name; a misspelt name lists the closest valid ones.</summary>
     public HookPoint Get(string name) =>
         _byName.TryGetValue(name, out var hook) ? hook : throw new HookNotFoundException(name, _byName.Keys);
