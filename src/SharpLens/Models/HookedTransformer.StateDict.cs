@@ -41,6 +41,13 @@ public sealed partial class HookedTransformer
         // The folder's own tokenizer files win over the built-in GPT-2 tokenizer the config implies.
         if (File.Exists(Path.Combine(folder, "vocab.json")) && File.Exists(Path.Combine(folder, "merges.txt")))
             raw.Tokenizer = Tokenization.ModelTokenizer.FromFolder(folder);
+        else if (File.Exists(Path.Combine(folder, "tokenizer.json")))
+        {
+            // tokenizer.json only (Pythia, Qwen2, Llama 3): read it if it is a byte-level BPE; otherwise leave the model
+            // without one, and text input says what is missing.
+            try { raw.Tokenizer = Tokenization.ModelTokenizer.FromTokenizerJson(Path.Combine(folder, "tokenizer.json")); }
+            catch (Tokenization.TokenizerFilesException) { }
+        }
         processing ??= WeightProcessingOptions.Default;
         if (processing == WeightProcessingOptions.None) return raw;
         using (raw) return raw.ProcessWeights(processing);

@@ -93,6 +93,97 @@ public sealed class ModelTokenizer
         return new ModelTokenizer(folder, inner, vocab.Values.Max() + 1, bos, eos, pad);
     }
 
+    /// <summary>
+    /// Reads a byte-level BPE tokenizer from a Hugging Face <c>tokenizer.json</c> (what GPT-NeoX / Pythia, Qwen2 and
+    /// Llama 3 repositories ship instead of vocab.json + merges.txt): <c>model</c> of type BPE without byte fallback, and a
+    /// pre-tokenizer that is either ByteLevel with its regex (GPT-2's split) or a Split by a regex followed by ByteLevel
+    /// without one (that regex is used). BOS / EOS come from <c>tokenizer_config.json</c> or <c>special_tokens_map.json</c>
+    /// beside it when present. Anything else (SentencePiece-style byte fallback and Metaspace, normalizers other than
+    /// none or NFC) is refused by name rather than tokenized differently from Hugging Face.
+    /// </summary>
+    public static ModelTokenizer FromTokenizerJson(string path)
+    {
+        path = System.IO.Path.GetFullPath(path);
+        if (!File.Exists(path)) throw new TokenizerFilesException(path, $"No tokenizer.json at '{path}'.");
+        TokenizerFilesException Bad(string problem) => new(path, $"{path}: {problem}");
+        using var doc = JsonDocument.Parse(File.ReadAllText(path));
+        var root = doc.RootElement;
+        var model = root.GetProperty("model");
+        string type = model.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
+        if (type != "BPE") throw Bad($"model.type is \"{type}\"; only byte-level BPE tokenizer.json files are read (Unigram / WordPiece are not).");
+        if (model.TryGetProperty("byte_fallback", out var fallback) && fallback.ValueKind == JsonValueKind.True)
+            throw Bad("model.byte_fallback is true: a SentencePiece-style BPE (Llama 2, Mistral, Gemma), which this reader does not support yet; give token ids instead.");
+        if (root.TryGetProperty("normalizer", out var normalizer) && normalizer.ValueKind != JsonValueKind.Null &&
+            !(normalizer.TryGetProperty("type", out var nt) && nt.GetString() == "NFC"))
+            throw Bad($"normalizer {normalizer.GetRawText()} is not supported (only none or NFC).");
+
+        string pattern = SplitPattern(root.TryGetProperty("pre_tokenizer", out var pre) ? pre : default, Bad);
+        var vocab = model.GetProperty("vocab").EnumerateObject().ToDictionary(e => e.Name, e => e.Value.GetInt32());
+        var merges = model.GetProperty("merges").EnumerateArray().Select(m => m.ValueKind == JsonValueKind.Array
+            ? $"{m[0].GetString()} {m[1].GetString()}" : m.GetString()!).ToList(); // "a b", or ["a", "b"] in newer files
+        var added = root.TryGetProperty("added_tokens", out var a)
+            ? a.EnumerateArray().Where(x => x.TryGetProperty("special", out var sp) && sp.GetBoolean())
+                .ToDictionary(x => x.GetProperty("content").GetString()!, x => x.GetProperty("id").GetInt32())
+            : [];
+        foreach (var (token, id) in added) vocab.TryAdd(token, id);
+
+        string folder = System.IO.Path.GetDirectoryName(path)!;
+        var named = ReadSpecialTokenNames(System.IO.Path.Combine(folder, "special_tokens_map.json"));
+        foreach (var (key, value) in ReadSpecialTokenNames(System.IO.Path.Combine(folder, "tokenizer_config.json"))) named.TryAdd(key, value);
+        int? IdOf(string? token) => token is not null && vocab.TryGetValue(token, out int id) ? id : null;
+        int? bos = IdOf(named.GetValueOrDefault("bos_token")), eos = IdOf(named.GetValueOrDefault("eos_token"));
+        int pad = IdOf(named.GetValueOrDefault("pad_token")) ?? eos ?? bos ?? 0;
+
+        // BpeTokenizer reads vocab.json + merges.txt; hand it this file's, written to a private temporary folder.
+        string temporary = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"sharplens-tokenizer-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(temporary);
+        try
+        {
+            string vocabPath = System.IO.Path.Combine(temporary, "vocab.json"), mergesPath = System.IO.Path.Combine(temporary, "merges.txt");
+            File.WriteAllText(vocabPath, JsonSerializer.Serialize(vocab));
+            File.WriteAllText(mergesPath, "#version: 0.2\n" + string.Join("\n", merges) + "\n");
+            var options = new BpeOptions(vocabPath, mergesPath)
+            {
+                ByteLevel = true,
+                SpecialTokens = added,
+                PreTokenizer = new RegexPreTokenizer(new Regex(pattern, RegexOptions.Compiled), added),
+            };
+            Tokenizer inner;
+            try { inner = BpeTokenizer.Create(options); }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or IOException)
+            {
+                throw Bad($"could not build a BPE tokenizer from its vocab and merges: {e.Message}");
+            }
+            return new ModelTokenizer(path, inner, vocab.Values.Max() + 1, bos, eos, pad);
+        }
+        finally { Directory.Delete(temporary, recursive: true); }
+    }
+
+    /// <summary>The regex that splits text before BPE, from tokenizer.json's pre_tokenizer.</summary>
+    static string SplitPattern(JsonElement pre, Func<string, TokenizerFilesException> bad)
+    {
+        static string TypeOf(JsonElement e) => e.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
+        static bool Flag(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.True;
+        if (pre.ValueKind == JsonValueKind.Object && TypeOf(pre) == "ByteLevel")
+        {
+            if (Flag(pre, "add_prefix_space")) throw bad("pre_tokenizer ByteLevel adds a prefix space, which this reader does not do.");
+            if (pre.TryGetProperty("use_regex", out var useRegex) && useRegex.ValueKind == JsonValueKind.False)
+                throw bad("pre_tokenizer ByteLevel without its regex and without a Split before it: no split to apply.");
+            return Gpt2SplitPattern;
+        }
+        if (pre.ValueKind == JsonValueKind.Object && TypeOf(pre) == "Sequence")
+        {
+            var parts = pre.GetProperty("pretokenizers").EnumerateArray().ToList();
+            if (parts.Count == 2 && TypeOf(parts[0]) == "Split" && TypeOf(parts[1]) == "ByteLevel" && !Flag(parts[1], "add_prefix_space") &&
+                parts[0].GetProperty("pattern").TryGetProperty("Regex", out var regex) &&
+                (!parts[0].TryGetProperty("behavior", out var behavior) || behavior.GetString() == "Isolated") && !Flag(parts[0], "invert") &&
+                !(parts[1].TryGetProperty("use_regex", out var inner) && inner.ValueKind == JsonValueKind.True))
+                return regex.GetString()!;
+        }
+        throw bad($"pre_tokenizer {(pre.ValueKind == JsonValueKind.Undefined ? "(none)" : pre.GetRawText())} is not one this reader knows " +
+                  "(ByteLevel with its regex, or Split(regex, Isolated) then ByteLevel).");
+    }
+
     static Dictionary<string, string> ReadSpecialTokenNames(string path)
     {
         var names = new Dictionary<string, string>();
@@ -105,7 +196,7 @@ public sealed class ModelTokenizer
                 // A token is written either as its text or as {"content": text, ...}.
                 var value = entry.Value;
                 if (value.ValueKind == JsonValueKind.Object && value.TryGetProperty("content", out var content)) value = content;
-                if (value.ValueKind == JsonValueKind.String) names[entry.Name] = value.GetString()!;
+                if (value.ValueKind == JsonValueKind.String && entry.Name.EndsWith("_token", StringComparison.Ordinal)) names[entry.Name] = value.GetString()!;
             }
         }
         catch (JsonException e) { throw new TokenizerFilesException(path, $"'{path}' is not valid JSON: {e.Message}"); }

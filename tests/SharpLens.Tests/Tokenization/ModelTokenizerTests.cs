@@ -107,6 +107,94 @@ public class ModelTokenizerTests
         finally { Directory.Delete(folder, recursive: true); }
     }
 
+    /// <summary>GPT-2's vocab and merges rewritten as a Hugging Face tokenizer.json (the layout Pythia, Qwen2 and Llama 3 ship).</summary>
+    static string WriteTokenizerJson(string folder, object preTokenizer, bool byteFallback = false, bool pairMerges = false)
+    {
+        Gpt2Reference.WriteHuggingFaceFiles(folder);
+        var vocab = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(Path.Combine(folder, "vocab.json")))!;
+        var mergeLines = File.ReadAllLines(Path.Combine(folder, "merges.txt")).Skip(1).Where(l => l.Length > 0).ToList();
+        File.Delete(Path.Combine(folder, "vocab.json"));
+        File.Delete(Path.Combine(folder, "merges.txt"));
+        var json = new Dictionary<string, object?>
+        {
+            ["version"] = "1.0",
+            ["added_tokens"] = new[] { new Dictionary<string, object> { ["id"] = 50256, ["content"] = "<|endoftext|>", ["special"] = true } },
+            ["normalizer"] = null,
+            ["pre_tokenizer"] = preTokenizer,
+            ["model"] = new Dictionary<string, object>
+            {
+                ["type"] = "BPE", ["byte_fallback"] = byteFallback, ["vocab"] = vocab,
+                ["merges"] = pairMerges ? mergeLines.Select(l => l.Split(' ')).ToList<object>() : mergeLines.ToList<object>(),
+            },
+            ["decoder"] = new Dictionary<string, object> { ["type"] = "ByteLevel" },
+        };
+        string path = Path.Combine(folder, "tokenizer.json");
+        File.WriteAllText(path, System.Text.Json.JsonSerializer.Serialize(json));
+        File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), """{"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "tokenizer_class": "GPTNeoXTokenizer"}""");
+        return path;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Tokenizer_json_with_gpt2s_vocab_and_merges_matches_the_built_in_gpt2(bool pairMerges)
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"sharplens-tokjson-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var preTokenizer = new Dictionary<string, object> { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = true, ["use_regex"] = true };
+            var fromJson = ModelTokenizer.FromTokenizerJson(WriteTokenizerJson(folder, preTokenizer, pairMerges: pairMerges));
+            const string text = "The Eiffel Tower is in Paris. It's 330 m tall; a café, 東京, 🤗.\n\n  Numbers: 3.14159 <|endoftext|>Next";
+            var ids = Gpt2.Encode(text);
+            Assert.Equal(ids, fromJson.Encode(text));
+            Assert.Equal(text, fromJson.Decode(ids));
+            Assert.Equal(50256, fromJson.BosTokenId);
+            Assert.Equal(50256, fromJson.EosTokenId);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    [Fact]
+    public void Tokenizer_json_split_regex_is_the_one_applied()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"sharplens-tokjson-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            // Llama 3 / Qwen2 style: Split by a regex (here: digits one at a time, as Qwen2 does), then ByteLevel without its own.
+            var preTokenizer = new Dictionary<string, object>
+            {
+                ["type"] = "Sequence",
+                ["pretokenizers"] = new object[]
+                {
+                    new Dictionary<string, object> { ["type"] = "Split", ["pattern"] = new Dictionary<string, string> { ["Regex"] = @"\p{N}| ?[^\s\p{N}]+|\s+" }, ["behavior"] = "Isolated", ["invert"] = false },
+                    new Dictionary<string, object> { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = false, ["use_regex"] = false },
+                },
+            };
+            var fromJson = ModelTokenizer.FromTokenizerJson(WriteTokenizerJson(folder, preTokenizer));
+            var ids = fromJson.Encode("year 2024");
+            Assert.Equal(["year", " ", "2", "0", "2", "4"], fromJson.ToStrTokens(ids)); // GPT-2's split would give " 2024" pieces
+            Assert.NotEqual(ids, Gpt2.Encode("year 2024"));
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    [Fact]
+    public void Sentencepiece_style_tokenizer_json_is_refused_by_name()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"sharplens-tokjson-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            string path = WriteTokenizerJson(folder, new Dictionary<string, object> { ["type"] = "Metaspace" }, byteFallback: true);
+            var e = Assert.Throws<TokenizerFilesException>(() => ModelTokenizer.FromTokenizerJson(path));
+            Assert.Contains("byte_fallback", e.Message);
+            Assert.Contains(path, e.Message);
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
     [Fact]
     public void Folder_without_merges_names_the_missing_file()
     {
