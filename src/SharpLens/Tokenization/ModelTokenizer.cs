@@ -25,11 +25,15 @@ public sealed class ModelTokenizer
         return new ModelTokenizer("gpt2", inner, vocabSize: endOfText + 1, bos: endOfText, eos: endOfText, pad: endOfText);
     });
 
-    readonly Tokenizer _inner;
+    readonly Func<string, IReadOnlyList<int>> _encode;
+    readonly Func<IEnumerable<int>, string?> _decode;
 
     ModelTokenizer(string name, Tokenizer inner, int vocabSize, int? bos, int? eos, int pad)
+        : this(name, text => inner.EncodeToIds(text), ids => inner.Decode(ids), vocabSize, bos, eos, pad) { }
+
+    ModelTokenizer(string name, Func<string, IReadOnlyList<int>> encode, Func<IEnumerable<int>, string?> decode, int vocabSize, int? bos, int? eos, int pad)
     {
-        (Name, _inner, VocabSize, BosTokenId, EosTokenId, PadTokenId) = (name, inner, vocabSize, bos, eos, pad);
+        (Name, _encode, _decode, VocabSize, BosTokenId, EosTokenId, PadTokenId) = (name, encode, decode, vocabSize, bos, eos, pad);
     }
 
     /// <summary>Where the tokenizer came from: "gpt2" or the folder it was read from.</summary>
@@ -92,6 +96,13 @@ public sealed class ModelTokenizer
         }
         return new ModelTokenizer(folder, inner, vocab.Values.Max() + 1, bos, eos, pad);
     }
+
+    /// <summary>
+    /// A llama2.c tokenizer as a model's tokenizer: ids 1 and 2 are BOS and EOS; text is encoded as llama2.c does (a
+    /// leading space piece, then score-ordered merges), with BOS put first by the model when asked.
+    /// </summary>
+    public static ModelTokenizer FromLlama2c(Llama2cTokenizer tokenizer, string name) =>
+        new(name, text => tokenizer.Encode(text, bos: false), tokenizer.Decode, tokenizer.VocabSize, Llama2cTokenizer.Bos, Llama2cTokenizer.Eos, pad: 0);
 
     /// <summary>
     /// Reads a byte-level BPE tokenizer from a Hugging Face <c>tokenizer.json</c> (what GPT-NeoX / Pythia, Qwen2 and
@@ -204,13 +215,13 @@ public sealed class ModelTokenizer
     }
 
     /// <summary>Token ids of the text, with no BOS added (special tokens written in the text become their ids).</summary>
-    public IReadOnlyList<int> Encode(string text) => _inner.EncodeToIds(text);
+    public IReadOnlyList<int> Encode(string text) => _encode(text);
 
     /// <summary>The text of these ids; bytes that do not complete a character become U+FFFD.</summary>
-    public string Decode(IEnumerable<int> ids) => _inner.Decode(CheckIds(ids)) ?? "";
+    public string Decode(IEnumerable<int> ids) => _decode(CheckIds(ids)) ?? "";
 
     /// <summary>Each id decoded alone, as TransformerLens's <c>to_str_tokens</c>: a token holding part of a character shows U+FFFD.</summary>
-    public IReadOnlyList<string> ToStrTokens(IEnumerable<int> ids) => [.. CheckIds(ids).Select(id => _inner.Decode([id]) ?? "")];
+    public IReadOnlyList<string> ToStrTokens(IEnumerable<int> ids) => [.. CheckIds(ids).Select(id => _decode([id]) ?? "")];
 
     /// <summary>The id of a text that is exactly one token; throws otherwise.</summary>
     public int ToSingleToken(string text)

@@ -135,4 +135,25 @@ public class Llama2cTests : IDisposable
         e = Assert.Throws<CheckpointException>(() => Llama2cCheckpoint.Read(flipped));
         Assert.Contains("sign of vocab_size", e.Message);
     }
+
+    [Fact]
+    public void Tokenizer_bin_beside_the_checkpoint_becomes_the_models_tokenizer()
+    {
+        // 67 pieces for the fixture's 67-token vocabulary: <unk> <s> </s>, space, a…z, a few merges, fillers.
+        var pieces = new List<string> { "<unk>", "<s>", "</s>", " " };
+        pieces.AddRange(Enumerable.Range('a', 26).Select(c => ((char)c).ToString()));
+        pieces.AddRange(["th", "he", "the", " the", "an", "and", " and", "nd"]);
+        while (pieces.Count < 67) pieces.Add($"<filler{pieces.Count}>");
+        var tokenizer = new SharpLens.Tokenization.Llama2cTokenizer(
+            [.. pieces.Select(p => System.Text.Encoding.UTF8.GetBytes(p))], [.. pieces.Select(p => (float)p.Length)]);
+        File.Copy(Fixture, Path.Combine(_folder, "model.bin"));
+        tokenizer.Write(Path.Combine(_folder, "tokenizer.bin"));
+
+        using var model = Llama2cConversion.Load(Path.Combine(_folder, "model.bin"));
+        using var tokens = model.ToTokens("the band");
+        long[] expected = [SharpLens.Tokenization.Llama2cTokenizer.Bos, .. tokenizer.Encode("the band", bos: false).Select(i => (long)i)];
+        Assert.Equal(expected, tokens[0].data<long>().ToArray());
+        Assert.Equal(" the", model.ToStrTokens(tokens)[1]); // llama2.c's leading space piece merged into " the"
+        Assert.Equal("the band", model.ToText(tokens));
+    }
 }

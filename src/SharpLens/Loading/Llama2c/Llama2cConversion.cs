@@ -27,7 +27,10 @@ namespace SharpLens.Loading.Llama2c;
 /// </remarks>
 public static class Llama2cConversion
 {
-    /// <summary>Loads a llama2.c <c>.bin</c> file; processed like any pretrained model unless <paramref name="processing"/> says otherwise.</summary>
+    /// <summary>
+    /// Loads a llama2.c <c>.bin</c> file; processed like any pretrained model unless <paramref name="processing"/> says
+    /// otherwise. A <c>tokenizer.bin</c> beside it becomes the model's tokenizer.
+    /// </summary>
     public static HookedTransformer Load(string path, ModelOptions? options = null, WeightProcessingOptions? processing = null)
     {
         path = Path.GetFullPath(path);
@@ -36,7 +39,11 @@ public static class Llama2cConversion
         try
         {
             (string configJson, hf) = ToHuggingFace(header, tensors, Path.GetFileNameWithoutExtension(path));
-            return HookedTransformer.FromHuggingFace(configJson, HuggingFaceTensorSource.From(hf, path), options, processing);
+            var model = HookedTransformer.FromHuggingFace(configJson, HuggingFaceTensorSource.From(hf, path), options, processing);
+            string tokenizerPath = Path.Combine(Path.GetDirectoryName(path)!, "tokenizer.bin");
+            if (File.Exists(tokenizerPath))
+                model.Tokenizer = Tokenization.ModelTokenizer.FromLlama2c(Tokenization.Llama2cTokenizer.Read(tokenizerPath, header.VocabSize), tokenizerPath);
+            return model;
         }
         finally
         {
