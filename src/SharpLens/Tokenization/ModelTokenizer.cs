@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
@@ -124,9 +125,12 @@ public sealed class ModelTokenizer
         if (type != "BPE") throw Bad($"model.type is \"{type}\"; only byte-level BPE tokenizer.json files are read (Unigram / WordPiece are not).");
         if (model.TryGetProperty("byte_fallback", out var fallback) && fallback.ValueKind == JsonValueKind.True)
             throw Bad("model.byte_fallback is true: a SentencePiece-style BPE (Llama 2, Mistral, Gemma), which this reader does not support yet; give token ids instead.");
-        if (root.TryGetProperty("normalizer", out var normalizer) && normalizer.ValueKind != JsonValueKind.Null &&
-            !(normalizer.TryGetProperty("type", out var nt) && nt.GetString() == "NFC"))
-            throw Bad($"normalizer {normalizer.GetRawText()} is not supported (only none or NFC).");
+        bool nfc = false;
+        if (root.TryGetProperty("normalizer", out var normalizer) && normalizer.ValueKind != JsonValueKind.Null)
+        {
+            nfc = normalizer.TryGetProperty("type", out var nt) && nt.GetString() == "NFC"; // Qwen2
+            if (!nfc) throw Bad($"normalizer {normalizer.GetRawText()} is not supported (only none or NFC).");
+        }
 
         string pattern = SplitPattern(root.TryGetProperty("pre_tokenizer", out var pre) ? pre : default, Bad);
         var vocab = model.GetProperty("vocab").EnumerateObject().ToDictionary(e => e.Name, e => e.Value.GetInt32());
@@ -165,7 +169,10 @@ public sealed class ModelTokenizer
             {
                 throw Bad($"could not build a BPE tokenizer from its vocab and merges: {e.Message}");
             }
-            return new ModelTokenizer(path, inner, vocab.Values.Max() + 1, bos, eos, pad);
+            int vocabSize = vocab.Values.Max() + 1;
+            return nfc
+                ? new ModelTokenizer(path, text => inner.EncodeToIds(text.Normalize(NormalizationForm.FormC)), ids => inner.Decode(ids), vocabSize, bos, eos, pad)
+                : new ModelTokenizer(path, inner, vocabSize, bos, eos, pad);
         }
         finally { Directory.Delete(temporary, recursive: true); }
     }

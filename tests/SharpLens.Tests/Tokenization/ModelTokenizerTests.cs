@@ -108,7 +108,7 @@ public class ModelTokenizerTests
     }
 
     /// <summary>GPT-2's vocab and merges rewritten as a Hugging Face tokenizer.json (the layout Pythia, Qwen2 and Llama 3 ship).</summary>
-    static string WriteTokenizerJson(string folder, object preTokenizer, bool byteFallback = false, bool pairMerges = false)
+    static string WriteTokenizerJson(string folder, object preTokenizer, bool byteFallback = false, bool pairMerges = false, object? normalizer = null)
     {
         Gpt2Reference.WriteHuggingFaceFiles(folder);
         var vocab = System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(Path.Combine(folder, "vocab.json")))!;
@@ -119,7 +119,7 @@ public class ModelTokenizerTests
         {
             ["version"] = "1.0",
             ["added_tokens"] = new[] { new Dictionary<string, object> { ["id"] = 50256, ["content"] = "<|endoftext|>", ["special"] = true } },
-            ["normalizer"] = null,
+            ["normalizer"] = normalizer,
             ["pre_tokenizer"] = preTokenizer,
             ["model"] = new Dictionary<string, object>
             {
@@ -176,6 +176,22 @@ public class ModelTokenizerTests
             var ids = fromJson.Encode("year 2024");
             Assert.Equal(["year", " ", "2", "0", "2", "4"], fromJson.ToStrTokens(ids)); // GPT-2's split would give " 2024" pieces
             Assert.NotEqual(ids, Gpt2.Encode("year 2024"));
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
+    [Fact]
+    public void Tokenizer_json_with_an_nfc_normalizer_composes_text_first()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"sharplens-tokjson-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            var preTokenizer = new Dictionary<string, object> { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["use_regex"] = true };
+            var nfc = ModelTokenizer.FromTokenizerJson(WriteTokenizerJson(folder, preTokenizer, normalizer: new Dictionary<string, string> { ["type"] = "NFC" }));
+            string decomposed = "cafe\u0301"; // e + combining acute: NFC makes it é
+            Assert.Equal(Gpt2.Encode("caf\u00e9"), nfc.Encode(decomposed));
+            Assert.NotEqual(Gpt2.Encode(decomposed), nfc.Encode(decomposed));
         }
         finally { Directory.Delete(folder, recursive: true); }
     }
