@@ -67,6 +67,32 @@ public class HookedSaeTransformerTests
     }
 
     [Fact]
+    public void Attribution_patching_reaches_features_and_they_add_up_with_the_error_to_the_hook()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = TestModels.RandomModel();
+        var g = new Generator(21);
+        var clean = torch.randint(0, model.Config.DVocab, [4, 8], generator: g);
+        var corrupted = clean.clone();
+        corrupted[.., 2] = torch.randint(0, model.Config.DVocab, [4], generator: g); // change one early token
+        using var pairs = new SharpLens.Techniques.Patching.PromptPairs(clean, corrupted,
+            torch.randint(0, model.Config.DVocab, [4], generator: g), torch.randint(0, model.Config.DVocab, [4], generator: g));
+        using var sae = RandomSae(Standard());
+        var spliced = new HookedSaeTransformer(model);
+        using var _ = spliced.AddSae(sae, useErrorTerm: true);
+
+        using var features = SharpLens.Techniques.Patching.AttributionPatching.AtHook(model, pairs, $"{Hook}.hook_sae_acts_post");
+        using var error = SharpLens.Techniques.Patching.AttributionPatching.AtHook(model, pairs, $"{Hook}.hook_sae_error");
+        using var output = SharpLens.Techniques.Patching.AttributionPatching.AtHook(model, pairs, $"{Hook}.hook_sae_output");
+        Assert.Equal(new long[] { 8, 64 }, features.Values.shape); // [pos, d_sae]
+        // output = acts · W_dec + b_dec + error, linear: the features' and the error's attributions add up to the output's.
+        var total = features.Values.sum(1) + error.Values.sum(1);
+        var expected = output.Values.sum(1);
+        Assert.True((total - expected).abs().max().item<float>() < 1e-3f * (1 + expected.abs().max().item<float>()));
+        Assert.True(features.Values.abs().max().item<float>() > 0); // the changed token reaches some feature
+    }
+
+    [Fact]
     public void Cache_records_sae_activations_under_hookedsaetransformer_names()
     {
         using var scope = torch.NewDisposeScope();

@@ -19,10 +19,43 @@ public static class AttributionPatching
         options ??= new PatchingOptions();
         var spec = SweepSpec.For(model, component, by ?? SweepSpec.DefaultBy(component));
         using var scope = NewDisposeScope();
+        var hooks = Enumerable.Range(0, model.Config.NLayers).Select(spec.HookName).ToList();
+        var (products, clean, corrupted) = Products(model, pairs, hooks, options, scope);
+        var perLayer = new List<Tensor>();
+        foreach (var product in products) // [batch, rest...]
+        {
+            var cell = product;
+            for (long d = product.dim() - 1; d >= 1; d--)
+                if (!spec.KeptDims.Contains((int)d - 1)) cell = cell.sum(d); // ends [batch, kept...]
+            // The metric is a mean over pairs, so its gradient already carries 1/batch: summing over pairs gives the mean effect.
+            perLayer.Add(cell.sum(0L)); // 0L: a plain 0 would bind to the dtype overload and sum everything
+        }
+        var values = (stack(perLayer) / (clean - corrupted)).to(ScalarType.Float32).cpu(); // [n_layers, kept...]
+        return new PatchingResult(component, spec.DimNames, values.DetachFromDisposeScope(), clean, corrupted, 2);
+    }
+
+    /// <summary>
+    /// Attribution patching of every element of one hook, whatever it is — a model activation or, with an SAE spliced in,
+    /// its features (<c>blocks.3.hook_resid_post.hook_sae_acts_post</c>): the estimated effect of patching each element
+    /// alone, [pos, rest of the hook's shape] (e.g. [pos, d_sae]), normalised as <see cref="Sweep"/> is.
+    /// </summary>
+    public static PatchingResult AtHook(HookedTransformer model, PromptPairs pairs, string hookName, PatchingOptions? options = null)
+    {
+        options ??= new PatchingOptions();
+        model.GetHookPoint(hookName); // a misspelt name fails here, with the closest names
+        using var scope = NewDisposeScope();
+        var (products, clean, corrupted) = Products(model, pairs, [hookName], options, scope);
+        var values = (products[0].sum(0L) / (clean - corrupted)).to(ScalarType.Float32).cpu(); // [pos, rest...]
+        string[] dims = ["pos", .. Enumerable.Range(1, (int)values.dim() - 1).Select(d => $"dim{d}")];
+        return new PatchingResult(hookName, dims, values.DetachFromDisposeScope(), clean, corrupted, 2);
+    }
+
+    /// <summary>(clean − corrupted activation) · ∂metric/∂activation at the corrupted run, per hook: [batch, ...] each.</summary>
+    static (List<Tensor> Products, double Clean, double Corrupted) Products(HookedTransformer model, PromptPairs pairs, List<string> hooks,
+        PatchingOptions options, DisposeScope scope)
+    {
         var device = model.embed.W_E.device;
         var mask = pairs.AttentionMask?.to(device);
-        var hooks = Enumerable.Range(0, model.Config.NLayers).Select(spec.HookName).ToList();
-
         Tensor cleanLogits;
         ActivationCache cleanCache;
         using (no_grad()) (cleanLogits, cleanCache) = model.RunWithCache(pairs.Clean.to(device), hooks, mask);
@@ -46,18 +79,8 @@ public static class AttributionPatching
             var inputs = hooks.Select(h => corruptedActs[h]).ToList();
             // Gradients with respect to the activations only: the weights' .grad stay untouched.
             var grads = autograd.grad([metric], inputs);
-            var perLayer = new List<Tensor>();
-            for (int l = 0; l < hooks.Count; l++)
-            {
-                var product = (cleanCache[hooks[l]] - inputs[l].detach()) * grads[l]; // [batch, rest...]
-                var cell = product;
-                for (long d = product.dim() - 1; d >= 1; d--)
-                    if (!spec.KeptDims.Contains((int)d - 1)) cell = cell.sum(d); // ends [batch, kept...]
-                // The metric is a mean over pairs, so its gradient already carries 1/batch: summing over pairs gives the mean effect.
-                perLayer.Add(cell.sum(0L)); // 0L: a plain 0 would bind to the dtype overload and sum everything
-            }
-            var values = (stack(perLayer) / (clean - corrupted)).to(ScalarType.Float32).cpu(); // [n_layers, kept...]
-            return new PatchingResult(component, spec.DimNames, values.DetachFromDisposeScope(), clean, corrupted, 2);
+            var products = hooks.Select((h, l) => (cleanCache[h] - inputs[l].detach()) * grads[l]).ToList(); // [batch, rest...] each
+            return (products, clean, corrupted);
         }
     }
 }

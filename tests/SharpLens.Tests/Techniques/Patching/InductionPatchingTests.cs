@@ -141,6 +141,15 @@ public class InductionPatchingTests(InductionPatchingFixture f, ITestOutputHelpe
     }
 
     [Fact]
+    public void Attribution_at_one_hook_sums_to_the_sweeps_cells_for_that_layer()
+    {
+        using var sweep = AttributionPatching.Sweep(f.Model, f.AnswerCorrupted, "resid_pre"); // [n_layers, pos]
+        using var atHook = AttributionPatching.AtHook(f.Model, f.AnswerCorrupted, "blocks.1.hook_resid_pre"); // [pos, d_model]
+        Assert.Equal(["pos", "dim1"], atHook.Dims);
+        Assert.True((atHook.Values.sum(1) - sweep.Values[1]).abs().max().item<float>() < 1e-5f);
+    }
+
+    [Fact]
     public void Patching_every_position_of_resid_pre_0_restores_the_clean_run_and_patching_what_did_not_change_does_nothing()
     {
         using var byLayer = ActivationPatching.Sweep(f.Model, f.AnswerCorrupted, "resid_pre", SweepBy.Layer);
