@@ -49,7 +49,12 @@ public sealed partial class BertWordPieceTokenizer
             Normalizer = WordPieceNormalizer.Uncased,
             PreTokenizer = WordPiecePreTokenizer.Instance,
         };
-        return new BertWordPieceTokenizer(BertTokenizer.Create(vocab, options), source);
+        // The lines are kept as the id → piece table (BertTokenizer decodes "##ing" as "ing", losing the word boundary).
+        using var reader = new StreamReader(vocab, leaveOpen: true);
+        string[] pieces = reader.ReadToEnd().Split('\n').Select(line => line.TrimEnd('\r')).ToArray();
+        if (pieces.Length > 0 && pieces[^1].Length == 0) pieces = pieces[..^1];
+        using var copy = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", pieces) + "\n"));
+        return new BertWordPieceTokenizer(BertTokenizer.Create(copy, options), source) { _pieces = pieces };
     }
 
     public static BertWordPieceTokenizer FromVocabFile(string path)
@@ -85,7 +90,13 @@ public sealed partial class BertWordPieceTokenizer
 
     /// <summary>The token strings of one text (sub-words start with "##"), for display.</summary>
     public IReadOnlyList<string> ToStrTokens(string text, bool addSpecialTokens = true) =>
-        [.. Encode(text, addSpecialTokens).Select(id => _inner.Decode([id]) ?? "")];
+        [.. Encode(text, addSpecialTokens).Select(Piece)];
+
+    string[] _pieces = [];
+
+    /// <summary>The vocabulary entry of an id as vocab.txt spells it: "##ing" for a word's continuation, "[CLS]" for a special token.</summary>
+    public string Piece(int id) => id >= 0 && id < _pieces.Length ? _pieces[id]
+        : throw new ArgumentOutOfRangeException(nameof(id), id, $"Token id {id} is outside the vocabulary of {Source} (0…{_pieces.Length - 1}).");
 
     public string Decode(IEnumerable<int> ids) => _inner.Decode(ids) ?? "";
 

@@ -25,6 +25,15 @@ public sealed class WordPieceTokenizerTests
     }
 
     [Fact]
+    public void Token_strings_keep_the_double_hash_of_word_continuations()
+    {
+        // Greedy longest-match-first over bert-base-uncased's vocabulary: "una" is a piece, so it wins over "un"
+        // (BERT's README shows un ##aff ##able for another vocabulary).
+        Assert.Equal(["[CLS]", "una", "##ffa", "##ble", "[SEP]"], Tokenizer.ToStrTokens("unaffable"));
+        Assert.Equal("[PAD]", Tokenizer.Piece(Tokenizer.PadTokenId));
+    }
+
+    [Fact]
     public void Accents_are_stripped_and_every_symbol_is_its_own_token()
     {
         Assert.Equal(Tokenizer.Encode("cafe"), Tokenizer.Encode("café"));

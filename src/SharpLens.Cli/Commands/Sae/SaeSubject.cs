@@ -88,7 +88,8 @@ sealed class SaeSubject : IDisposable
     /// <summary>Token strings for dashboards; organisms, which have no tokenizer, show BOS, Yes, No and t17-style ids.</summary>
     public IReadOnlyList<string> ToStrTokens(IReadOnlyList<int> ids)
     {
-        if (Encoder is not null) return [.. ids.Select(id => EncoderTokenizer.Decode([id]))];
+        // WordPiece: a "##" piece continues the word before it; any other piece starts a word, shown with a space as GPT-2's are.
+        if (Encoder is not null) return [.. ids.Select(id => EncoderTokenizer.Piece(id) is var p && p.StartsWith("##", StringComparison.Ordinal) ? p[2..] : " " + p)];
         if (_latent is not null) return [.. ids.Select(id => id switch { LatentSettings.Bos => "BOS", LatentSettings.Yes => "Yes", LatentSettings.No => "No", _ => $"t{id}" })];
         if (_induction is not null) return [.. ids.Select(id => id == InductionSettings.Bos ? "BOS" : $"t{id}")];
         return Decoder!.Tokenizer.ToStrTokens(ids);
