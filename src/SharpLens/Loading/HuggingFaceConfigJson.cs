@@ -29,8 +29,6 @@ public sealed class HuggingFaceConfigJson
         return new HuggingFaceConfigJson(File.ReadAllText(path), path);
     }
 
-    public bool Has(string key) => _json[key] is not null;
-
     /// <summary>The field's value, or default when it is absent or null.</summary>
     public T? Get<T>(string key)
     {

@@ -39,22 +39,12 @@ public static class HuggingFaceGpt2
     /// <summary>Reads a GPT-2 config.json into a <see cref="ModelConfig"/>; unsupported variants throw <see cref="CheckpointException"/>.</summary>
     public static ModelConfig ReadConfig(string configPath)
     {
-        configPath = Path.GetFullPath(configPath);
-        if (!File.Exists(configPath)) throw new FileNotFoundException($"No {ConfigFile} at '{configPath}': a Hugging Face model folder needs one beside its weights.", configPath);
-        JsonObject json;
-        try { json = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject ?? throw new JsonException("not a JSON object"); }
-        catch (JsonException e) { throw new CheckpointException(configPath, null, $"config.json is not a JSON object ({e.Message})."); }
-
-        CheckpointException Bad(string problem) => new(configPath, null, problem);
-        T? Get<T>(string key)
-        {
-            var node = json[key];
-            if (node is null) return default;
-            try { return node.GetValue<T>(); }
-            catch (Exception e) when (e is FormatException or InvalidOperationException) { throw Bad($"\"{key}\" is {node.ToJsonString()}, not a {typeof(T).Name}."); }
-        }
+        var json = HuggingFaceConfigJson.ReadFile(configPath);
+        configPath = json.Source;
+        CheckpointException Bad(string problem) => json.Problem(problem);
+        T? Get<T>(string key) => json.Get<T>(key);
         int Required(string key, string? alternative = null) =>
-            Get<int?>(key) ?? (alternative is null ? null : Get<int?>(alternative)) ?? throw Bad($"\"{key}\" is missing; a GPT-2 config.json needs it.");
+            json.Get<int?>(key) ?? (alternative is null ? json.Int(key) : json.Get<int?>(alternative) ?? json.Int(key));
 
         string? modelType = Get<string>("model_type");
         if (modelType is not null and not "gpt2")
