@@ -86,28 +86,11 @@ sealed class ModelArguments
             return LatentOrganism.TrainOrLoad(new LatentSettings(), organismCache).Model;
         if (Loading.Hub.ModelRegistry.TryGetRepoId(model, out _) || Loading.Hub.ModelRegistry.LooksLikeRepoId(model)) // gpt2, org/name: cache or download
             return HookedTransformer.FromPretrained(Commands.DownloadCommand.Resolve(model), processing: noProcessing ? WeightProcessingOptions.None : null);
-        var closest = Organisms.Keys.Where(o => Levenshtein(o, model) <= 3).Concat(Loading.Hub.ModelRegistry.Closest(model)).Take(3).ToList();
+        var closest = Loading.Hub.ModelRegistry.Closest(model, 3, Organisms.Keys);
         string suggestion = closest.Count > 0 ? $" Did you mean {string.Join(", ", closest)}?" : "";
         throw new ArgumentException(
             $"--model '{model}' is neither a folder, a file, a known model name, an org/name repo id, nor a built-in organism.{suggestion} " +
             $"Give a Hugging Face folder, a llama2.c .bin, a name (see `sharplens download --list`), all-MiniLM-L6-v2, or one of: {string.Join(", ", Organisms.Keys)}.", "--model");
-    }
-
-    static int Levenshtein(string a, string b)
-    {
-        var row = Enumerable.Range(0, b.Length + 1).ToArray();
-        for (int i = 1; i <= a.Length; i++)
-        {
-            int diagonal = row[0];
-            row[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-            {
-                int above = row[j];
-                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (char.ToLowerInvariant(a[i - 1]) == char.ToLowerInvariant(b[j - 1]) ? 0 : 1));
-                diagonal = above;
-            }
-        }
-        return row[b.Length];
     }
 }
 

@@ -66,9 +66,9 @@ public static class ModelRegistry
             && p.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'));
     }
 
-    /// <summary>The few known names nearest by edit distance (case ignored).</summary>
-    public static IReadOnlyList<string> Closest(string name, int count = 3) =>
-        [.. Names.Keys.OrderBy(k => Hooks.HookNotFoundException.EditDistance(name.ToLowerInvariant(), k.ToLowerInvariant())).ThenBy(k => k, StringComparer.Ordinal).Take(count)];
+    /// <summary>The few known names, and <paramref name="alsoConsider"/> (e.g. built-in organisms), nearest by edit distance (case ignored).</summary>
+    public static IReadOnlyList<string> Closest(string name, int count = 3, IEnumerable<string>? alsoConsider = null) =>
+        [.. Names.Keys.Concat(alsoConsider ?? []).Distinct().OrderBy(k => Hooks.HookNotFoundException.EditDistance(name.ToLowerInvariant(), k.ToLowerInvariant())).ThenBy(k => k, StringComparer.Ordinal).Take(count)];
 }
 
 /// <summary>A model name that is neither a known name, an <c>org/name</c> repo id, nor an existing folder.</summary>
