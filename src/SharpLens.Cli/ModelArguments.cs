@@ -50,7 +50,8 @@ sealed class ModelArguments
         return new LoadedModel(Load(parse), null);
     }
 
-    static bool IsBertFolder(string folder)
+    /// <summary>A folder whose config.json says model_type "bert": an encoder.</summary>
+    internal static bool IsBertFolder(string folder)
     {
         string config = Path.Combine(folder, "config.json");
         if (!File.Exists(config)) return false;

@@ -44,7 +44,7 @@ sealed class SaeSubject : IDisposable
     public static SaeSubject Load(string model, bool noProcessing, string? organismCache)
     {
         if (PretrainedEncoders.IsBuiltIn(model)) return new SaeSubject(model, null, PretrainedEncoders.Load(model), null);
-        if (Directory.Exists(model) && IsBertFolder(model))
+        if (Directory.Exists(model) && ModelArguments.IsBertFolder(model))
             return new SaeSubject(Path.GetFileName(Path.TrimEndingDirectorySeparator(model)), null, HookedEncoder.FromPretrained(model), null);
         if (model == "induction")
         {
@@ -58,12 +58,6 @@ sealed class SaeSubject : IDisposable
         }
         string name = Directory.Exists(model) ? Path.GetFileName(Path.TrimEndingDirectorySeparator(model)) : model;
         return new SaeSubject(name, ModelArguments.Load(model, noProcessing, organismCache), null, null);
-    }
-
-    static bool IsBertFolder(string folder)
-    {
-        string config = Path.Combine(folder, "config.json");
-        return File.Exists(config) && File.ReadAllText(config).Contains("\"bert\"", StringComparison.Ordinal);
     }
 
     /// <summary>Tokens per context when --context-size is not given: an organism's own sequence length, else 128.</summary>
