@@ -84,8 +84,9 @@ sealed class SaeSubject : IDisposable
     {
         // WordPiece: a "##" piece continues the word before it; any other piece starts a word, shown with a space as GPT-2's are.
         if (Encoder is not null) return [.. ids.Select(id => EncoderTokenizer.Piece(id) is var p && p.StartsWith("##", StringComparison.Ordinal) ? p[2..] : " " + p)];
-        if (_latent is not null) return [.. ids.Select(id => id switch { LatentSettings.Bos => "BOS", LatentSettings.Yes => "Yes", LatentSettings.No => "No", _ => $"t{id}" })];
-        if (_induction is not null) return [.. ids.Select(id => id == InductionSettings.Bos ? "BOS" : $"t{id}")];
+        // Organism tokens are symbols, not words: each shown as its own word so a context reads "BOS t26 t19 No".
+        if (_latent is not null) return [.. ids.Select(id => id switch { LatentSettings.Bos => "BOS", LatentSettings.Yes => " Yes", LatentSettings.No => " No", _ => $" t{id}" })];
+        if (_induction is not null) return [.. ids.Select(id => id == InductionSettings.Bos ? "BOS" : $" t{id}")];
         return Decoder!.Tokenizer.ToStrTokens(ids);
     }
 
