@@ -8,7 +8,7 @@ static class CommandErrors
     public static int Run(Func<int> body)
     {
         try { return body(); }
-        catch (Exception e) when (e is ArgumentException or HookNotFoundException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or InvalidOperationException or IOException)
+        catch (Exception e) when (e is SharpLensException or ArgumentException or HookNotFoundException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or InvalidOperationException or IOException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
