@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace SharpLens.Models;
 
 /// <summary>Text continuation: sample one token at a time, each step computing only the new position (key/value cache).</summary>
-public sealed partial class HookedTransformer
+public partial class HookedTransformer
 {
     /// <summary>
     /// Appends <paramref name="maxNewTokens"/> tokens to each sequence and returns [batch, pos + new]. Temperature 0

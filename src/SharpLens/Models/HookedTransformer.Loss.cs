@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace SharpLens.Models;
 
 /// <summary>Next-token cross-entropy, as TransformerLens's lm_cross_entropy_loss, padding-aware.</summary>
-public sealed partial class HookedTransformer
+public partial class HookedTransformer
 {
     /// <summary>
     /// −log p(token[t+1] | tokens ≤ t) for each t: [batch, pos − 1]. With an attention mask, a prediction counts only

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace SharpLens.Models;
 
-public sealed partial class HookedTransformer
+public partial class HookedTransformer
 {
     /// <summary>
     /// Builds a model from weights under TransformerLens's names (<c>embed.W_E</c>, <c>blocks.0.attn.W_Q</c>, ...).

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace SharpLens.Models;
 
 /// <summary>Text in and out: TransformerLens's to_tokens, to_str_tokens, to_string and running on a string.</summary>
-public sealed partial class HookedTransformer
+public partial class HookedTransformer
 {
     ModelTokenizer? _tokenizer;
 
@@ -15,12 +15,13 @@ public sealed partial class HookedTransformer
     /// </summary>
     public ModelTokenizer Tokenizer
     {
-        get => _tokenizer ??= Config.TokenizerName is { } name
+        get => _shared is not null ? _shared.Tokenizer : _tokenizer ??= Config.TokenizerName is { } name
             ? ModelTokenizer.ForName(name)
             : throw new MissingTokenizerException(
                 $"{Config.ModelName} has no tokenizer: set model.Tokenizer = ModelTokenizer.Gpt2() (or ModelTokenizer.FromFolder(path)), or name one in ModelConfig.TokenizerName.");
         set
         {
+            if (_shared is not null) { _shared.Tokenizer = value; return; }
             if (value.VocabSize > Config.DVocab)
                 throw new ArgumentException($"Tokenizer {value.Name} has {value.VocabSize} ids but {Config.ModelName} has d_vocab = {Config.DVocab}: its ids would not fit the embedding.", nameof(value));
             _tokenizer = value;
@@ -28,7 +29,7 @@ public sealed partial class HookedTransformer
     }
 
     /// <summary>The tokenizer if one was set or already created, without creating one.</summary>
-    internal ModelTokenizer? TokenizerIfSet => _tokenizer;
+    internal ModelTokenizer? TokenizerIfSet => _shared is not null ? _shared.TokenizerIfSet : _tokenizer;
 
     /// <summary>Token ids [1, pos] int64 of one text, BOS first unless <paramref name="prependBos"/> is false.</summary>
     public Tensor ToTokens(string text, bool prependBos = true) => tensor(EncodeIds(text, prependBos).Select(i => (long)i).ToArray()).unsqueeze(0); // [1, pos]

@@ -15,7 +15,7 @@ namespace SharpLens.Models;
 /// <remarks>
 /// tokens → embed (+ pos_embed) → blocks[0..n_layers) → ln_final → unembed → logits [batch, pos, d_vocab].
 /// </remarks>
-public sealed partial class HookedTransformer : nn.Module
+public partial class HookedTransformer : HookedRootModule
 {
     public Embed embed;
     public PosEmbed? pos_embed;
@@ -25,40 +25,65 @@ public sealed partial class HookedTransformer : nn.Module
     readonly HookPoint hook_embed;
     readonly HookPoint? hook_pos_embed;
     readonly RotaryEmbedding? _rotary;
-    readonly HookPointSet _hooks = new();
+    readonly HookedTransformer? _shared; // set when this is a second view of another model's modules (see the protected constructor)
+    ModelOptions _options;
 
-    public ModelConfig Config { get; }
-    public ModelOptions Options { get; private set; }
+    public override ModelConfig Config { get; }
+    public ModelOptions Options
+    {
+        get => _shared?.Options ?? _options;
+        private set { if (_shared is not null) _shared.Options = value; else _options = value; }
+    }
 
-    /// <summary>Every hook point, by TransformerLens name, in the order the forward pass reaches them.</summary>
-    public IReadOnlyDictionary<string, HookPoint> HookDict => _hooks.ByName;
+    public override Device Device => embed.W_E.device;
 
     /// <summary>Builds a model with random weights (normal with std <see cref="ModelConfig.InitRange"/>, biases 0).</summary>
     public HookedTransformer(ModelConfig config, ModelOptions? options = null, long seed = 0) : this(config, options, (long?)seed) { }
 
     /// <param name="seed">null leaves the weights uninitialised, for loaders that overwrite every one of them.</param>
-    HookedTransformer(ModelConfig config, ModelOptions? options, long? seed) : base("HookedTransformer")
+    HookedTransformer(ModelConfig config, ModelOptions? options, long? seed) : base("HookedTransformer", new HookPointSet())
     {
         TorchNative.EnsureLoaded();
         Config = config.Validated();
-        Options = options ?? new ModelOptions();
+        _options = options ?? new ModelOptions();
         var cfg = Config;
 
         embed = new Embed(cfg);
-        hook_embed = _hooks.Create("hook_embed");
+        hook_embed = HookPoints.Create("hook_embed");
         if (cfg.PositionalEmbeddingType == PositionalEmbedding.Learned)
         {
             pos_embed = new PosEmbed(cfg);
-            hook_pos_embed = _hooks.Create("hook_pos_embed");
+            hook_pos_embed = HookPoints.Create("hook_pos_embed");
         }
         if (cfg.PositionalEmbeddingType == PositionalEmbedding.Rotary) _rotary = new RotaryEmbedding(cfg);
-        blocks = new ModuleList<TransformerBlock>([.. Enumerable.Range(0, cfg.NLayers).Select(l => new TransformerBlock(cfg, l, _hooks))]);
-        ln_final = Norm.Create(cfg, cfg.FinalNormalization, "ln_final", _hooks);
+        blocks = new ModuleList<TransformerBlock>([.. Enumerable.Range(0, cfg.NLayers).Select(l => new TransformerBlock(cfg, l, HookPoints))]);
+        ln_final = Norm.Create(cfg, cfg.FinalNormalization, "ln_final", HookPoints);
         unembed = new Unembed(cfg);
         RegisterComponents();
 
         if (seed is { } s) InitializeWeights(s);
         this.to(Options.DType).to(Options.TorchDevice);
+    }
+
+    /// <summary>
+    /// A second view of <paramref name="model"/>: the same modules, parameters, hook points, options and tokenizer, so
+    /// running either runs both. A subclass that changes what runs through the hook points (an SAE splice) is then itself
+    /// the hooked model, as SAELens's HookedSAETransformer is a HookedTransformer.
+    /// </summary>
+    protected HookedTransformer(HookedTransformer model) : base("HookedTransformer", model.HookPoints)
+    {
+        _shared = model._shared ?? model;
+        Config = model.Config;
+        _options = model.Options;
+        embed = model.embed;
+        pos_embed = model.pos_embed;
+        blocks = model.blocks;
+        ln_final = model.ln_final;
+        unembed = model.unembed;
+        hook_embed = model.hook_embed;
+        hook_pos_embed = model.hook_pos_embed;
+        _rotary = model._rotary;
+        RegisterComponents();
     }
 
     /// <summary>A model whose parameters are allocated but not initialised: every one must be overwritten.</summary>
@@ -78,7 +103,7 @@ public sealed partial class HookedTransformer : nn.Module
 
     /// <summary>Logits [batch, pos, d_vocab] for token ids [batch, pos] (or [pos]).</summary>
     /// <param name="attentionMask">[batch, pos]: 1 for real tokens, 0 for padding (see <c>ToTokens</c> for batches).</param>
-    public Tensor Run(Tensor tokens, Tensor? attentionMask = null)
+    public override Tensor Run(Tensor tokens, Tensor? attentionMask = null)
     {
         using var scope = torch.NewDisposeScope();
         return Forward(tokens, attentionMask).MoveToOuterDisposeScope();

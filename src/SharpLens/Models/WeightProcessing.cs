@@ -203,7 +203,7 @@ public static class WeightProcessing
             $"The state dict has no tensor '{name}', which weight processing needs; is it a state dict of a model with this config (TransformerLens names)?");
 }
 
-public sealed partial class HookedTransformer
+public partial class HookedTransformer
 {
     /// <summary>A copy of this model with TransformerLens's weight processing applied (see <see cref="WeightProcessing"/>).</summary>
     public HookedTransformer ProcessWeights(WeightProcessingOptions? options = null) => WeightProcessing.Process(this, options);

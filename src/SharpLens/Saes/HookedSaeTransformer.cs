@@ -6,7 +6,9 @@ using static TorchSharp.torch;
 namespace SharpLens.Saes;
 
 /// <summary>
-/// A <see cref="HookedTransformer"/> with SAEs spliced in, like SAELens's HookedSAETransformer: the forward pass runs
+/// A <see cref="HookedTransformer"/> with SAEs spliced in, like SAELens's HookedSAETransformer (a subclass): it is the
+/// same model — the same modules, weights and hook points as the one it is built on — so every technique takes it
+/// directly. The forward pass runs
 /// through each SAE's output at its hook, and the SAE's own hook points join the model's own hook dictionary under
 /// names "&lt;hook&gt;.hook_sae_acts_post" etc. while spliced, so the model's RunWithCache records features and
 /// RunWithHooks, steering and every other tool that finds hooks by name patches, ablates or steers them.
@@ -16,17 +18,15 @@ namespace SharpLens.Saes;
 /// leaves everything downstream exact until a feature is changed). A transcoder reads its input hook and replaces its
 /// output hook (<see cref="SaeMetadata.HookNameOut"/>); its hook points are named after the input hook.
 /// </remarks>
-public sealed class HookedSaeTransformer(HookedTransformer model)
+public sealed class HookedSaeTransformer(HookedTransformer model) : HookedTransformer(model)
 {
     readonly List<Splice> _splices = [];
 
+    /// <summary>The model this one was built on; it shares everything, so while SAEs are spliced it runs through them too.</summary>
     public HookedTransformer Model { get; } = model;
 
     /// <summary>The SAEs spliced in now, by the hook they read.</summary>
     public IReadOnlyDictionary<string, Sae> Saes => _splices.ToDictionary(s => s.HookName, s => s.Sae);
-
-    /// <summary>Every hook point: the model's, then each spliced SAE's (the model's own dictionary holds both while spliced).</summary>
-    public IReadOnlyDictionary<string, HookPoint> HookDict => Model.HookDict;
 
     /// <summary>
     /// Splices an SAE in at <paramref name="hookName"/> (default: the hook in its metadata) until the handle is disposed
@@ -36,27 +36,27 @@ public sealed class HookedSaeTransformer(HookedTransformer model)
     {
         hookName ??= sae.Config.Metadata.HookName
             ?? throw new ArgumentException("The SAE's metadata names no hook; say where to splice it (hookName), e.g. 'blocks.0.hook_resid_pre'.", nameof(hookName));
-        Model.GetHookPoint(hookName);
+        GetHookPoint(hookName);
         if (_splices.Any(s => s.HookName == hookName))
             throw new InvalidOperationException($"An SAE is already spliced at '{hookName}'; remove it (dispose its handle or ResetSaes) first.");
         sae.UseErrorTerm = useErrorTerm;
         sae.NameHooks(hookName);
 
         var splice = new Splice(this, sae, hookName);
-        splice.Handles.Add(Model.AdoptHookPoints([.. sae.HookPoints]));
+        splice.Handles.Add(AdoptHookPoints([.. sae.HookPoints]));
         if (sae.Config.IsTranscoder)
         {
             string outName = sae.Config.Metadata.HookNameOut
                 ?? throw new ArgumentException("A transcoder needs the hook it writes to: set Metadata.HookNameOut (SAELens's hook_name_out).", nameof(sae));
-            Model.GetHookPoint(outName);
-            splice.Handles.Add(Model.AddHook(hookName, (x, _) => { splice.Capture(x); return null; }));
-            splice.Handles.Add(Model.AddHook(outName, (y, _) =>
+            GetHookPoint(outName);
+            splice.Handles.Add(AddHook(hookName, (x, _) => { splice.Capture(x); return null; }));
+            splice.Handles.Add(AddHook(outName, (y, _) =>
             {
                 using var x = splice.TakeCaptured(outName);
                 return sae.Forward(x, target: y);
             }));
         }
-        else splice.Handles.Add(Model.AddHook(hookName, (x, _) => sae.Forward(x)));
+        else splice.Handles.Add(AddHook(hookName, (x, _) => sae.Forward(x)));
         _splices.Add(splice);
         return splice;
     }
@@ -67,21 +67,11 @@ public sealed class HookedSaeTransformer(HookedTransformer model)
         foreach (var splice in _splices.ToList()) splice.Dispose();
     }
 
-    public Tensor Run(Tensor tokens, Tensor? attentionMask = null) => Model.Run(tokens, attentionMask);
-
-    /// <summary>Runs with these forward hooks, on model or SAE hook points, for this call only.</summary>
-    public Tensor RunWithHooks(Tensor tokens, IEnumerable<(string Name, HookFunction Hook)> forwardHooks, Tensor? attentionMask = null)
+    /// <summary>Takes the SAEs out; the shared modules belong to <see cref="Model"/> and are left to it.</summary>
+    protected override void Dispose(bool disposing)
     {
-        using var _ = Hooks(forwardHooks);
-        return Model.Run(tokens, attentionMask);
+        if (disposing) ResetSaes();
     }
-
-    /// <summary>Runs and records the activations, model and SAE, whose names pass the filter (all when null).</summary>
-    public (Tensor Logits, ActivationCache Cache) RunWithCache(Tensor tokens, Func<string, bool>? namesFilter = null, Tensor? attentionMask = null) =>
-        Model.RunWithCache(tokens, namesFilter, attentionMask);
-
-    /// <summary>Attaches forward hooks on model or SAE hook points until disposed; every name is checked first.</summary>
-    public IDisposable Hooks(IEnumerable<(string Name, HookFunction Hook)> forward) => Model.Hooks(forward);
 
     sealed class Splice(HookedSaeTransformer owner, Sae sae, string hookName) : IDisposable
     {

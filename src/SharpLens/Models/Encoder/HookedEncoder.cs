@@ -17,39 +17,36 @@ namespace SharpLens.Models.Encoder;
 /// Parameters: embed.embed.W_E, embed.pos_embed.W_pos, embed.token_type_embed.W_token_type, embed.ln.w/b,
 /// blocks.{l}.attn.*, blocks.{l}.ln1.w/b, blocks.{l}.mlp.*, blocks.{l}.ln2.w/b, mlm_head.W/b, mlm_head.ln.w/b, unembed.W_U/b_U.
 /// </remarks>
-public sealed partial class HookedEncoder : nn.Module
+public sealed partial class HookedEncoder : HookedRootModule
 {
     public BertEmbed embed;
     public ModuleList<BertBlock> blocks;
     public BertMlmHead? mlm_head;
     public Unembed? unembed;
     readonly HookPoint hook_full_embed;
-    readonly HookPointSet _hooks = new();
 
-    public ModelConfig Config { get; }
+    public override ModelConfig Config { get; }
     public ModelOptions Options { get; private set; }
     public bool HasMlmHead => mlm_head is not null;
-
-    /// <summary>Every hook point, by TransformerLens name, in the order the forward pass reaches them.</summary>
-    public IReadOnlyDictionary<string, HookPoint> HookDict => _hooks.ByName;
+    public override Device Device => embed.embed.W_E.device;
 
     /// <summary>Builds an encoder with random weights (normal with std <see cref="ModelConfig.InitRange"/>, biases 0, norms 1).</summary>
     /// <param name="withMlmHead">Add the masked-LM head and unembedding (BertForMaskedLM); without it the output is the last hidden state (BertModel).</param>
     public HookedEncoder(ModelConfig config, bool withMlmHead = false, ModelOptions? options = null, long seed = 0)
         : this(config, withMlmHead, options, (long?)seed) { }
 
-    HookedEncoder(ModelConfig config, bool withMlmHead, ModelOptions? options, long? seed) : base("HookedEncoder")
+    HookedEncoder(ModelConfig config, bool withMlmHead, ModelOptions? options, long? seed) : base("HookedEncoder", new HookPointSet())
     {
         TorchNative.EnsureLoaded();
         Config = config.Validated();
         if (Config.AttnOnly) throw new ArgumentException("A BERT encoder has an MLP in every block; AttnOnly must be false.", nameof(config));
         Options = options ?? new ModelOptions();
-        embed = new BertEmbed(Config, _hooks);
-        hook_full_embed = _hooks.Create("hook_full_embed");
-        blocks = new ModuleList<BertBlock>([.. Enumerable.Range(0, Config.NLayers).Select(l => new BertBlock(Config, l, _hooks))]);
+        embed = new BertEmbed(Config, HookPoints);
+        hook_full_embed = HookPoints.Create("hook_full_embed");
+        blocks = new ModuleList<BertBlock>([.. Enumerable.Range(0, Config.NLayers).Select(l => new BertBlock(Config, l, HookPoints))]);
         if (withMlmHead)
         {
-            mlm_head = new BertMlmHead(Config, _hooks);
+            mlm_head = new BertMlmHead(Config, HookPoints);
             unembed = new Unembed(Config);
         }
         RegisterComponents();
@@ -87,6 +84,25 @@ public sealed partial class HookedEncoder : nn.Module
         var output = mlm_head is null ? hidden : unembed!.Forward(mlm_head.Forward(hidden)); // [batch, pos, d_vocab]
         return output.MoveToOuterDisposeScope();
     }
+
+    /// <summary>Output for tokens with every token type 0 (see the overload with token type ids).</summary>
+    public override Tensor Run(Tensor tokens, Tensor? attentionMask = null) => Run(tokens, attentionMask, null);
+
+    /// <summary>Runs with these forward hooks (and token type ids) for this call only; they are removed even if it throws.</summary>
+    public Tensor RunWithHooks(Tensor tokens, IEnumerable<(string Name, HookFunction Hook)> forwardHooks,
+        Tensor? attentionMask, Tensor? tokenTypeIds)
+    {
+        using var _ = Hooks(forwardHooks);
+        return Run(tokens, attentionMask, tokenTypeIds);
+    }
+
+    /// <summary>
+    /// Runs (see <see cref="Run(Tensor, Tensor?, Tensor?)"/> for the output) and records the activations at every hook
+    /// point whose name passes <paramref name="namesFilter"/> (all of them when null).
+    /// </summary>
+    public (Tensor Output, ActivationCache Cache) RunWithCache(Tensor tokens, Func<string, bool>? namesFilter,
+        Tensor? attentionMask, Tensor? tokenTypeIds, Device? cacheDevice = null) =>
+        Record(NamesPassing(namesFilter), () => Run(tokens, attentionMask, tokenTypeIds), cacheDevice);
 
     /// <summary>The last hidden state [batch, pos, d_model] (what BertModel calls last_hidden_state), whether or not there is a head.</summary>
     public Tensor Encode(Tensor tokens, Tensor? attentionMask = null, Tensor? tokenTypeIds = null)

@@ -21,7 +21,7 @@ public static class ModelActivations
     /// (<c>hook_z</c> [batch, pos, head, d_head] → [batch, pos, head·d_head]). The forward pass stops at the last
     /// of these hooks: later blocks and the unembedding never run.
     /// </summary>
-    public static ActivationReader Reader(HookedTransformer model, params string[] hookNames)
+    public static ActivationReader Reader(HookedRootModule model, params string[] hookNames)
     {
         if (hookNames.Length == 0) throw new ArgumentException("Name at least one hook to read.", nameof(hookNames));
         foreach (string name in hookNames) model.GetHookPoint(name);

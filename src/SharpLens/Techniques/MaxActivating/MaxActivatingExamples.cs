@@ -1,3 +1,4 @@
+using SharpLens.Hooks;
 using SharpLens.Models;
 using SharpLens.Tokenization;
 using static TorchSharp.torch;
@@ -51,7 +52,7 @@ public sealed record MaxActivatingResult(ActivationTarget Target, IReadOnlyList<
 public static class MaxActivatingExamples
 {
     /// <summary>Over batches of token ids [batch, pos] (sequences of one length, no padding).</summary>
-    public static MaxActivatingResult Find(HookedTransformer model, ActivationTarget target, IEnumerable<Tensor> batches,
+    public static MaxActivatingResult Find(HookedRootModule model, ActivationTarget target, IEnumerable<Tensor> batches,
         MaxActivatingSettings? settings = null) =>
         Run(model, target, batches.Select(b => (b, (Tensor?)null)), settings ?? new());
 
@@ -73,7 +74,7 @@ public static class MaxActivatingExamples
         return Run(model, target, batches, settings);
     }
 
-    static MaxActivatingResult Run(HookedTransformer model, ActivationTarget target, IEnumerable<(Tensor Tokens, Tensor? Mask)> batches,
+    static MaxActivatingResult Run(HookedRootModule model, ActivationTarget target, IEnumerable<(Tensor Tokens, Tensor? Mask)> batches,
         MaxActivatingSettings settings)
     {
         settings = settings.Validated();

@@ -1,3 +1,4 @@
+using SharpLens.Hooks;
 using SharpLens.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -57,7 +58,7 @@ public static class Ablation
     /// Token ids [R, pos′] for Mean (default: the clean prompts) or [R, pos] of the prompts' length for Resample (default: the
     /// corrupted prompts); prompt b takes reference row b mod R.
     /// </param>
-    public static AblationResult Sweep(HookedTransformer model, PromptPairs pairs, AblationUnit unit, AblationKind kind = AblationKind.Zero,
+    public static AblationResult Sweep(HookedRootModule model, PromptPairs pairs, AblationUnit unit, AblationKind kind = AblationKind.Zero,
         Tensor? reference = null, PatchingOptions? options = null)
     {
         options ??= new PatchingOptions();
@@ -73,7 +74,7 @@ public static class Ablation
         var spec = SweepSpec.For(model, component, by);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var device = model.embed.W_E.device;
+        var device = model.Device;
         var mask = pairs.AttentionMask?.to(device);
         var hooks = Enumerable.Range(0, model.Config.NLayers).Select(spec.HookName).ToList();
         var (logits, cache) = model.RunWithCache(pairs.Clean.to(device), hooks, mask);
@@ -94,9 +95,9 @@ public static class Ablation
     }
 
     /// <summary>Per layer [1, pos, rest...]: the mean over every real reference token (batch and position).</summary>
-    static List<Tensor> MeanSources(HookedTransformer model, Tensor reference, Tensor? referenceMask, List<string> hooks, SweepSpec spec, long positions)
+    static List<Tensor> MeanSources(HookedRootModule model, Tensor reference, Tensor? referenceMask, List<string> hooks, SweepSpec spec, long positions)
     {
-        var device = model.embed.W_E.device;
+        var device = model.Device;
         if (reference.dim() == 1) reference = reference.unsqueeze(0);
         var (_, cache) = model.RunWithCache(reference.to(device), hooks, referenceMask?.to(device));
         using (cache)
@@ -115,12 +116,12 @@ public static class Ablation
     }
 
     /// <summary>Per layer [B, rest...]: prompt b takes reference row b mod R.</summary>
-    static List<Tensor> ResampleSources(HookedTransformer model, Tensor reference, PromptPairs pairs, List<string> hooks)
+    static List<Tensor> ResampleSources(HookedRootModule model, Tensor reference, PromptPairs pairs, List<string> hooks)
     {
         if (reference.dim() == 1) reference = reference.unsqueeze(0);
         if (reference.shape[1] != pairs.Positions)
             throw new ArgumentException($"Resample ablation needs reference prompts of the prompts' length ({pairs.Positions} tokens); got [{string.Join(", ", reference.shape)}].", nameof(reference));
-        var device = model.embed.W_E.device;
+        var device = model.Device;
         var rows = arange(pairs.Count, dtype: ScalarType.Int64) % reference.shape[0];
         var (_, cache) = model.RunWithCache(reference.index_select(0, rows).to(device), hooks);
         using (cache) return hooks.Select(h => cache[h].clone()).ToList();

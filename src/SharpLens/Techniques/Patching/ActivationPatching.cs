@@ -1,3 +1,4 @@
+using SharpLens.Hooks;
 using SharpLens.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -17,13 +18,13 @@ public static class ActivationPatching
     /// [n_layers, pos, n_heads]; by Layer [n_layers]; by Neuron [n_layers, d_mlp]. The default split is Position for
     /// residual components and Head for head components.
     /// </summary>
-    public static PatchingResult Sweep(HookedTransformer model, PromptPairs pairs, string component, SweepBy? by = null, PatchingOptions? options = null)
+    public static PatchingResult Sweep(HookedRootModule model, PromptPairs pairs, string component, SweepBy? by = null, PatchingOptions? options = null)
     {
         options ??= new PatchingOptions();
         var spec = SweepSpec.For(model, component, by ?? SweepSpec.DefaultBy(component));
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var device = model.embed.W_E.device;
+        var device = model.Device;
         var mask = pairs.AttentionMask?.to(device);
         var hooks = Enumerable.Range(0, model.Config.NLayers).Select(spec.HookName).ToList();
         var (cleanLogits, cache) = model.RunWithCache(pairs.Clean.to(device), hooks, mask);

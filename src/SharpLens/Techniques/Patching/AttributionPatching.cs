@@ -14,7 +14,7 @@ namespace SharpLens.Techniques.Patching;
 public static class AttributionPatching
 {
     /// <summary>The same components, splits and result shapes as <see cref="ActivationPatching.Sweep"/>.</summary>
-    public static PatchingResult Sweep(HookedTransformer model, PromptPairs pairs, string component, SweepBy? by = null, PatchingOptions? options = null)
+    public static PatchingResult Sweep(HookedRootModule model, PromptPairs pairs, string component, SweepBy? by = null, PatchingOptions? options = null)
     {
         options ??= new PatchingOptions();
         var spec = SweepSpec.For(model, component, by ?? SweepSpec.DefaultBy(component));
@@ -39,7 +39,7 @@ public static class AttributionPatching
     /// its features (<c>blocks.3.hook_resid_post.hook_sae_acts_post</c>): the estimated effect of patching each element
     /// alone, [pos, rest of the hook's shape] (e.g. [pos, d_sae]), normalised as <see cref="Sweep"/> is.
     /// </summary>
-    public static PatchingResult AtHook(HookedTransformer model, PromptPairs pairs, string hookName, PatchingOptions? options = null)
+    public static PatchingResult AtHook(HookedRootModule model, PromptPairs pairs, string hookName, PatchingOptions? options = null)
     {
         options ??= new PatchingOptions();
         model.GetHookPoint(hookName); // a misspelt name fails here, with the closest names
@@ -51,10 +51,10 @@ public static class AttributionPatching
     }
 
     /// <summary>(clean − corrupted activation) · ∂metric/∂activation at the corrupted run, per hook: [batch, ...] each.</summary>
-    static (List<Tensor> Products, double Clean, double Corrupted) Products(HookedTransformer model, PromptPairs pairs, List<string> hooks,
+    static (List<Tensor> Products, double Clean, double Corrupted) Products(HookedRootModule model, PromptPairs pairs, List<string> hooks,
         PatchingOptions options, DisposeScope scope)
     {
-        var device = model.embed.W_E.device;
+        var device = model.Device;
         var mask = pairs.AttentionMask?.to(device);
         Tensor cleanLogits;
         ActivationCache cleanCache;

@@ -16,7 +16,7 @@ internal static class PatchSweepEngine
     /// The mean metric over the base prompts for each cell, shaped [n_layers, kept dims...] on the CPU (float64).
     /// <paramref name="sources"/> gives, per layer, the replacement activation [B or 1, rest...].
     /// </summary>
-    public static (Tensor Values, int ForwardPasses) Run(HookedTransformer model, SweepSpec spec, Tensor baseTokens, Tensor? attentionMask,
+    public static (Tensor Values, int ForwardPasses) Run(HookedRootModule model, SweepSpec spec, Tensor baseTokens, Tensor? attentionMask,
         Tensor lastPositions, Tensor answers, Tensor wrongAnswers, IReadOnlyList<Tensor> sources, PatchingOptions options, string label)
     {
         int layers = model.Config.NLayers;

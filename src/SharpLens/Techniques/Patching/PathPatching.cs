@@ -28,14 +28,14 @@ public readonly record struct PathReceiver(int Layer, string Input, int? Head = 
 /// </summary>
 public static class PathPatching
 {
-    public static double Run(HookedTransformer model, PromptPairs pairs, IReadOnlyCollection<HeadId> senders,
+    public static double Run(HookedRootModule model, PromptPairs pairs, IReadOnlyCollection<HeadId> senders,
         IReadOnlyCollection<PathReceiver> receivers, PatchingMetric metric = PatchingMetric.LogitDifference)
     {
         if (senders.Count == 0 || receivers.Count == 0) throw new ArgumentException("Give at least one sender head and one receiver.", nameof(senders));
         var receiverHooks = receivers.Select(r => ReceiverHook(model, r, senders)).Distinct().ToList();
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var device = model.embed.W_E.device;
+        var device = model.Device;
         var mask = pairs.AttentionMask?.to(device);
         var clean = pairs.Clean.to(device);
         var corrupted = pairs.Corrupted.to(device);
@@ -78,7 +78,7 @@ public static class PathPatching
     }
 
     /// <summary>Path patching with each head in turn as the only sender: [n_layers, n_heads] (heads at or after the receivers' layer give 0).</summary>
-    public static float[,] SweepSenders(HookedTransformer model, PromptPairs pairs, IReadOnlyCollection<PathReceiver> receivers,
+    public static float[,] SweepSenders(HookedRootModule model, PromptPairs pairs, IReadOnlyCollection<PathReceiver> receivers,
         PatchingMetric metric = PatchingMetric.LogitDifference)
     {
         int layers = model.Config.NLayers, heads = model.Config.NHeads, firstReceiver = receivers.Min(r => r.Layer);
@@ -89,7 +89,7 @@ public static class PathPatching
         return result;
     }
 
-    static string ReceiverHook(HookedTransformer model, PathReceiver receiver, IReadOnlyCollection<HeadId> senders)
+    static string ReceiverHook(HookedRootModule model, PathReceiver receiver, IReadOnlyCollection<HeadId> senders)
     {
         bool headInput = receiver.Input is "q" or "k" or "v";
         if (!headInput && receiver.Input is not ("resid_pre" or "resid_mid" or "resid_post"))

@@ -30,7 +30,7 @@ internal sealed record SweepSpec(string Component, SweepBy By, int[] KeptDims, s
     public string HookName(int layer) => ActivationCache.ActName(Component, layer);
 
     /// <summary>The spec for a component and split, or an error that says which splits the component allows.</summary>
-    public static SweepSpec For(HookedTransformer model, string component, SweepBy by)
+    public static SweepSpec For(HookedRootModule model, string component, SweepBy by)
     {
         bool residual = ResidualComponents.Contains(component), head = HeadComponents.Contains(component), neuron = component == "post";
         if (!residual && !head && !neuron)

@@ -1,3 +1,4 @@
+using SharpLens.Hooks;
 using SharpLens.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -17,14 +18,14 @@ public sealed record ProbeResult(string Hook, double TrainAccuracy, double TestA
 public static class ProbeSweep
 {
     /// <summary>The residual stream at each depth: hook_embed, resid_pre of every layer, then the final resid_post.</summary>
-    public static IReadOnlyList<string> ResidualHooks(HookedTransformer model) =>
+    public static IReadOnlyList<string> ResidualHooks(HookedRootModule model) =>
         [.. Enumerable.Range(0, model.Config.NLayers).Select(l => $"blocks.{l}.hook_resid_pre").Prepend("hook_embed")
             .Append($"blocks.{model.Config.NLayers - 1}.hook_resid_post")];
 
     /// <summary>Activations [n, d] (or [n, head, d_head] for per-head hooks) at each hook, at the last real token of each prompt (or at <paramref name="position"/>).</summary>
     /// <param name="tokens">[n, pos]</param>
     /// <param name="attentionMask">[n, pos] 1 for real tokens (right padding); null when no prompt is padded</param>
-    public static Dictionary<string, Tensor> Activations(HookedTransformer model, Tensor tokens, IReadOnlyList<string> hooks,
+    public static Dictionary<string, Tensor> Activations(HookedRootModule model, Tensor tokens, IReadOnlyList<string> hooks,
         Tensor? attentionMask = null, int? position = null)
     {
         using var scope = NewDisposeScope();
@@ -51,7 +52,7 @@ public static class ProbeSweep
 
     /// <summary>Fits one probe per hook on a seeded train split and scores it on the held-out rest.</summary>
     /// <param name="labels">[n] class ids</param>
-    public static List<ProbeResult> Run(HookedTransformer model, Tensor tokens, Tensor labels, IReadOnlyList<string>? hooks = null,
+    public static List<ProbeResult> Run(HookedRootModule model, Tensor tokens, Tensor labels, IReadOnlyList<string>? hooks = null,
         ProbeKind kind = ProbeKind.Logistic, ProbeSettings? settings = null, Tensor? attentionMask = null, int? position = null)
     {
         settings = (settings ?? new ProbeSettings()).Validated();

@@ -1,3 +1,4 @@
+using SharpLens.Hooks;
 using SharpLens.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -26,7 +27,7 @@ public static class Steering
     /// </summary>
     /// <param name="positive">[n₊, pos] tokens</param>
     /// <param name="negative">[n₋, pos′] tokens</param>
-    public static Tensor ContrastiveVector(HookedTransformer model, string hook, Tensor positive, Tensor negative,
+    public static Tensor ContrastiveVector(HookedRootModule model, string hook, Tensor positive, Tensor negative,
         Tensor? positiveMask = null, Tensor? negativeMask = null)
     {
         model.GetHookPoint(hook);
@@ -40,7 +41,7 @@ public static class Steering
     /// Adds coefficient × direction at <paramref name="hook"/> on every forward pass (generation included) until the
     /// returned handle is disposed: <c>using (Steering.Apply(model, hook, v, 4)) model.Generate(...);</c>
     /// </summary>
-    public static IDisposable Apply(HookedTransformer model, string hook, Tensor direction, double coefficient,
+    public static IDisposable Apply(HookedRootModule model, string hook, Tensor direction, double coefficient,
         SteeringPositions positions = SteeringPositions.All)
     {
         var point = model.GetHookPoint(hook);
@@ -61,7 +62,7 @@ public static class Steering
     }
 
     /// <summary>Logits [batch, pos, d_vocab] with the steering applied for this call only.</summary>
-    public static Tensor Run(HookedTransformer model, Tensor tokens, string hook, Tensor direction, double coefficient,
+    public static Tensor Run(HookedRootModule model, Tensor tokens, string hook, Tensor direction, double coefficient,
         SteeringPositions positions = SteeringPositions.All)
     {
         using var _ = Apply(model, hook, direction, coefficient, positions);

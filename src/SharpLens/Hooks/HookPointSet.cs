@@ -2,7 +2,7 @@ using SharpLens.Hooks;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SharpLens.Models.Components;
+namespace SharpLens.Hooks;
 
 /// <summary>
 /// Collects the hook points of a model as its components create them, in forward order, and does for the model what
