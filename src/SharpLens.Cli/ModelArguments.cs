@@ -1,19 +1,16 @@
 using System.CommandLine;
 using SharpLens.Models;
 using SharpLens.Models.Encoder;
-using SharpLens.Organisms;
+using SharpLens.Loading;
 
 namespace SharpLens.Cli;
 
-/// <summary>The --model and --no-processing options every model-reading command shares, and how a model is found.</summary>
+/// <summary>The --model and --no-processing options every model-reading command shares; <see cref="ModelLoader"/> finds the model.</summary>
 sealed class ModelArguments
 {
-    /// <summary>Built-in model organisms, usable wherever a model is asked for.</summary>
-    public static readonly IReadOnlyDictionary<string, string> Organisms = new Dictionary<string, string>
-    {
-        ["induction"] = "the tour's 2-layer attention-only induction organism (trained on first use, then cached)",
-        ["latent"] = "a 2-layer organism with a planted binary latent: it answers Yes (id 1) when the first token after BOS is in a secret set, else No (id 2) (trained on first use, then cached)",
-    };
+    /// <summary>The named models (built-in organisms), usable wherever a model is asked for.</summary>
+    public static IReadOnlyDictionary<string, string> Organisms =>
+        ModelLoader.Named.Values.OrderBy(m => m.Name, StringComparer.Ordinal).ToDictionary(m => m.Name, m => m.Description);
 
     public Option<string> Model { get; } = new("--model")
     {
@@ -44,54 +41,27 @@ sealed class ModelArguments
     /// <summary>A decoder or an encoder: what <c>logits</c> and <c>cache</c> accept.</summary>
     public LoadedModel LoadAny(ParseResult parse)
     {
-        string model = parse.GetValue(Model)!;
-        if (PretrainedEncoders.IsBuiltIn(model)) return new LoadedModel(null, PretrainedEncoders.Load(model));
-        if (Directory.Exists(model) && IsBertFolder(model)) return new LoadedModel(null, HookedEncoder.FromPretrained(model));
-        return new LoadedModel(Load(parse), null);
+        var loaded = ModelLoader.Load(parse.GetValue(Model)!, Options(parse.GetValue(NoProcessing), parse.GetValue(OrganismCache)));
+        return new LoadedModel(loaded as HookedTransformer, loaded as HookedEncoder);
     }
 
-    /// <summary>A folder whose config.json says model_type "bert": an encoder.</summary>
-    internal static bool IsBertFolder(string folder)
+    /// <summary>The library loader's options for these arguments; downloads draw progress bars.</summary>
+    public static ModelLoadOptions Options(bool noProcessing, string? organismCache) => new()
     {
-        string config = Path.Combine(folder, "config.json");
-        if (!File.Exists(config)) return false;
-        try { return System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(config))?["model_type"]?.GetValue<string>() == "bert"; }
-        catch (System.Text.Json.JsonException) { return false; }
-    }
+        Processing = noProcessing ? WeightProcessingOptions.None : null,
+        CacheFolder = organismCache,
+        ResolveFromHub = name => Commands.DownloadCommand.Resolve(name),
+    };
 
-    /// <summary>A llama2.c checkpoint is a bare file of int32 header and floats; a PyTorch .bin is a zip ("PK").</summary>
-    static bool IsLlama2cFile(string path)
-    {
-        using var stream = File.OpenRead(path);
-        Span<byte> magic = stackalloc byte[2];
-        return stream.Read(magic) == 2 && !(magic[0] == (byte)'P' && magic[1] == (byte)'K');
-    }
-
+    /// <summary>A decoder, through <see cref="ModelLoader.LoadDecoder"/>; the errors name --model.</summary>
     public static HookedTransformer Load(string model, bool noProcessing, string? organismCache = null)
     {
-        if (PretrainedEncoders.IsBuiltIn(model))
-            throw new ArgumentException($"--model {model} is an encoder (BERT): this command needs a decoder. Encoders work with logits, cache and sae.", "--model");
-        if (File.Exists(model))
-            return IsLlama2cFile(model)
-                ? Loading.Llama2c.Llama2cConversion.Load(model, processing: noProcessing ? WeightProcessingOptions.None : null)
-                // model.safetensors, pytorch_model.bin, config.json: the folder it sits in
-                : HookedTransformer.FromPretrained(Path.GetDirectoryName(Path.GetFullPath(model))!, processing: noProcessing ? WeightProcessingOptions.None : null);
-        if (Directory.Exists(model))
-            return HookedTransformer.FromPretrained(model, processing: noProcessing ? WeightProcessingOptions.None : null);
-        if (model == "induction")
+        try { return ModelLoader.LoadDecoder(model, Options(noProcessing, organismCache)); }
+        catch (NotADecoderException)
         {
-            var organism = InductionOrganism.TrainOrLoad(new InductionSettings(), organismCache);
-            return organism.Model; // the organism's model is the whole of it; disposing the model frees it
+            throw new ArgumentException($"--model {model} is an encoder (BERT): this command needs a decoder. Encoders work with logits, cache and sae.", "--model");
         }
-        if (model == "latent")
-            return LatentOrganism.TrainOrLoad(new LatentSettings(), organismCache).Model;
-        if (Loading.Hub.ModelRegistry.TryGetRepoId(model, out _) || Loading.Hub.ModelRegistry.LooksLikeRepoId(model)) // gpt2, org/name: cache or download
-            return HookedTransformer.FromPretrained(Commands.DownloadCommand.Resolve(model), processing: noProcessing ? WeightProcessingOptions.None : null);
-        var closest = Loading.Hub.ModelRegistry.Closest(model, 3, Organisms.Keys);
-        string suggestion = closest.Count > 0 ? $" Did you mean {string.Join(", ", closest)}?" : "";
-        throw new ArgumentException(
-            $"--model '{model}' is neither a folder, a file, a known model name, an org/name repo id, nor a built-in organism.{suggestion} " +
-            $"Give a Hugging Face folder, a llama2.c .bin, a name (see `sharplens download --list`), all-MiniLM-L6-v2, or one of: {string.Join(", ", Organisms.Keys)}.", "--model");
+        catch (UnknownModelException e) { throw new ArgumentException($"--model {e.Message}", "--model", e); }
     }
 }
 

@@ -58,11 +58,7 @@ sealed class PromptArguments
     }
 
     /// <summary>A readable label for a token: its text when the model has a tokenizer, else its id.</summary>
-    public static string Describe(HookedTransformer model, long id)
-    {
-        if (model.Config.TokenizerName is null) return $"#{id}";
-        return System.Text.Json.JsonSerializer.Serialize(model.Tokenizer.ToStrTokens([(int)id])[0]);
-    }
+    public static string Describe(HookedTransformer model, long id) => Reports.LogitLensReport.TokenName(model, id);
 
     /// <summary>One token id from --X TEXT (must be a single token) or --X-token ID.</summary>
     public static long SingleToken(HookedTransformer model, string? text, long? id, string option)

@@ -70,42 +70,17 @@ public static class PatchCommand
         {
             string image = Path.ChangeExtension(output, ".png");
             var table = result.ToArray2D();
-            IReadOnlyList<string>? columns = component == "z" ? null : TokenLabels(model, pairs);
+            IReadOnlyList<string>? columns = component == "z" ? null : PatchingReport.TokenLabels(model, pairs);
             PlotFiles.Heatmap(image, table, $"Activation patching: {component} (1 = clean restored)", "layer",
                 component == "z" ? "head" : "position", columnLabels: columns);
             Console.WriteLine($"heatmap → {Path.GetFullPath(image)}");
         }
         if (html is not null)
         {
-            Report(model, pairs, result).Save(html);
+            PatchingReport.Build(model, pairs, result).Save(html);
             Console.WriteLine($"report → {Path.GetFullPath(html)}");
         }
         return 0;
-    }
-
-    /// <summary>The sweep as one HTML page: the two metric values, then the heatmap with token strings along the positions.</summary>
-    internal static HtmlReport Report(HookedTransformer model, PromptPairs pairs, PatchingResult result)
-    {
-        var table = result.ToArray2D();
-        bool byHead = result.Component == "z";
-        var rows = Enumerable.Range(0, table.GetLength(0)).Select(l => l.ToString()).ToList();
-        var columns = byHead ? [.. Enumerable.Range(0, table.GetLength(1)).Select(h => h.ToString())] : TokenLabels(model, pairs)!;
-        var flat = table.Cast<float>().ToList();
-        string heatmap = Svg.Heatmap(table, rows, columns, "layer", byHead ? "head" : "position",
-            min: Math.Min(0, flat.Min()), max: Math.Max(1, flat.Max()), cell: 22, annotate: true);
-        return new HtmlReport($"Activation patching: {result.Component}")
-            .Paragraph("Each cell: the corrupted run with that one activation taken from the clean run. Metric: logit difference " +
-                       "answer − wrong at the last position, normalised so 0 = corrupted and 1 = clean.", "lead")
-            .Figures([("clean logit diff", result.CleanMetric.ToString("0.000")), ("corrupted logit diff", result.CorruptedMetric.ToString("0.000")),
-                      ("model", model.Config.ModelName)])
-            .Gallery([($"{result.Component} [{string.Join(", ", result.Dims)}]", heatmap)]);
-    }
-
-    static IReadOnlyList<string>? TokenLabels(HookedTransformer model, PromptPairs pairs)
-    {
-        var ids = pairs.Clean[0].data<long>().ToArray();
-        try { return [.. model.ToStrTokens(pairs.Clean[0]).Select((t, i) => $"{i} {t}")]; }
-        catch (MissingTokenizerException) { return [.. ids.Select((t, i) => $"{i}:{t}")]; }
     }
 
     internal static PromptPairs Pairs(HookedTransformer model, string? clean, string? corrupted, string? cleanTokens, string? corruptedTokens,
@@ -118,14 +93,7 @@ public static class PatchCommand
         if (answerText == answerIds || (answerText && (answer is null || wrong is null)) || (answerIds && (answerToken is null || wrongToken is null)))
             throw new ArgumentException("Give either --answer and --wrong (text) or --answer-token and --wrong-token (ids), not a mix.");
         long a = answerToken ?? model.ToSingleToken(answer!), w = wrongToken ?? model.ToSingleToken(wrong!);
-        if (text)
-        {
-            using var c = model.ToTokens(clean!);
-            using var x = model.ToTokens(corrupted!);
-            if (c.shape[1] != x.shape[1])
-                throw new ArgumentException($"--clean has {c.shape[1]} tokens but --corrupted has {x.shape[1]}; patching lines positions up, so change words that keep the token count.");
-            return new PromptPairs(c, x, tensor(new[] { a }), tensor(new[] { w }));
-        }
+        if (text) return PromptPairs.FromTexts(model, [clean!], [corrupted!], [a], [w]);
         var cleanIds = ParseIds(cleanTokens!, "--clean-tokens");
         var corruptedIds = ParseIds(corruptedTokens!, "--corrupted-tokens");
         if (cleanIds.Length != corruptedIds.Length)

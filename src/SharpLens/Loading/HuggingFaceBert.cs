@@ -57,9 +57,7 @@ public static class HuggingFaceBert
             throw Bad($"position_embedding_type is \"{Get<string>("position_embedding_type")}\"; only absolute (learned) positions are supported.");
         int dModel = Required("hidden_size"), nHeads = Required("num_attention_heads");
         if (dModel % nHeads != 0) throw Bad($"hidden_size = {dModel} is not divisible by num_attention_heads = {nHeads}.");
-        Activation actFn;
-        try { actFn = ModelConfig.ParseActivation(Get<string>("hidden_act") ?? "gelu"); }
-        catch (NotSupportedException e) { throw Bad(e.Message); }
+        Activation actFn = json.Activation("hidden_act", "gelu");
 
         return new ModelConfig
         {

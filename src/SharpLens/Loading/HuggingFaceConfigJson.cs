@@ -46,6 +46,13 @@ public sealed class HuggingFaceConfigJson
     public double Double(string key, double fallback) => Get<double?>(key) ?? fallback;
     public bool Bool(string key, bool fallback) => Get<bool?>(key) ?? fallback;
 
+    /// <summary>An activation function by its Hugging Face name ("gelu_new", "silu", ...); an unsupported one names the field.</summary>
+    public Models.Activation Activation(string key, string fallback)
+    {
+        try { return Models.ModelConfig.ParseActivation(Get<string>(key) ?? fallback); }
+        catch (NotSupportedException e) { throw Problem(e.Message); }
+    }
+
     /// <summary>A list of strings (such as layer_types), or null when absent.</summary>
     public IReadOnlyList<string>? Strings(string key)
     {

@@ -54,10 +54,7 @@ public static class HuggingFaceGpt2
 
         int dModel = Required("n_embd"), nHeads = Required("n_head");
         if (dModel % nHeads != 0) throw Bad($"n_embd = {dModel} is not divisible by n_head = {nHeads}.");
-        string activation = Get<string>("activation_function") ?? "gelu_new";
-        Activation actFn;
-        try { actFn = ModelConfig.ParseActivation(activation); }
-        catch (NotSupportedException e) { throw Bad(e.Message); }
+        Activation actFn = json.Activation("activation_function", "gelu_new");
 
         return new ModelConfig
         {

@@ -28,9 +28,7 @@ public static class HuggingFaceGptNeoX
         if (dModel % nHeads != 0) throw json.Problem($"hidden_size = {dModel} is not divisible by num_attention_heads = {nHeads}.");
         int dHead = dModel / nHeads;
         if (json.IsSet("rope_scaling")) throw json.Problem($"rope_scaling is {json.Raw("rope_scaling")}; rotary scaling is not supported yet.");
-        Activation act;
-        try { act = ModelConfig.ParseActivation(json.Get<string>("hidden_act") ?? "gelu"); }
-        catch (NotSupportedException e) { throw json.Problem(e.Message); }
+        Activation act = json.Activation("hidden_act", "gelu");
         return new ModelConfig
         {
             DModel = dModel,

@@ -49,9 +49,7 @@ public static class HuggingFaceLlama
         int dHead = json.Get<int?>("head_dim") ?? (dModel % nHeads == 0 ? dModel / nHeads : throw json.Problem($"hidden_size = {dModel} is not divisible by num_attention_heads = {nHeads}, and head_dim is not given."));
         int nKv = json.Int("num_key_value_heads", nHeads);
         if (nKv <= 0 || nHeads % nKv != 0) throw json.Problem($"num_key_value_heads = {nKv} must divide num_attention_heads = {nHeads}.");
-        Activation act;
-        try { act = ModelConfig.ParseActivation(json.Get<string>(activationKey) ?? defaultActivation); }
-        catch (NotSupportedException e) { throw json.Problem(e.Message); }
+        Activation act = json.Activation(activationKey, defaultActivation);
         return new ModelConfig
         {
             DModel = dModel,

@@ -140,21 +140,32 @@ public sealed class Sae : nn.Module
     /// <summary>The architecture's encoder on a processed input: features and the pre-activations hook_sae_acts_pre saw.</summary>
     internal (Tensor Acts, Tensor Pre) Activate(Tensor sae_in)
     {
+        var (pre, gate) = PreActivations(sae_in);
+        return (Hook(hook_sae_acts_post, Nonlinearity(pre, gate)), pre);
+    }
+
+    /// <summary>
+    /// The encoder's affine maps, through hook_sae_acts_pre: pre-activations [..., d_sae]; for gated SAEs these are the
+    /// magnitude path's, and <c>Gate</c> is the gate path's (null otherwise). Training reads these too.
+    /// </summary>
+    internal (Tensor Pre, Tensor? Gate) PreActivations(Tensor sae_in)
+    {
         if (Config.Architecture == SaeArchitecture.Gated)
         {
             var gate = sae_in.matmul(W_enc) + b_gate!; // [..., d_sae]
-            var magnitude = Hook(hook_sae_acts_pre, sae_in.matmul(W_enc * r_mag!.exp()) + b_mag!); // [..., d_sae]
-            return (Hook(hook_sae_acts_post, (gate > 0).to(magnitude.dtype) * magnitude.relu()), magnitude);
+            return (Hook(hook_sae_acts_pre, sae_in.matmul(W_enc * r_mag!.exp()) + b_mag!), gate); // [..., d_sae]
         }
-        var pre = Hook(hook_sae_acts_pre, sae_in.matmul(W_enc) + b_enc!); // [..., d_sae]
-        var acts = Config.Architecture switch
-        {
-            SaeArchitecture.TopK => TopKRelu(pre, Config.K),
-            SaeArchitecture.JumpReLU or SaeArchitecture.BatchTopK => pre.relu() * (pre > threshold!).to(pre.dtype),
-            _ => pre.relu(),
-        };
-        return (Hook(hook_sae_acts_post, acts), pre);
+        return (Hook(hook_sae_acts_pre, sae_in.matmul(W_enc) + b_enc!), null); // [..., d_sae]
     }
+
+    /// <summary>The architecture's activation at inference: ReLU, top-k, a threshold, or the gate's step times ReLU.</summary>
+    internal Tensor Nonlinearity(Tensor pre, Tensor? gate) => Config.Architecture switch
+    {
+        SaeArchitecture.Gated => (gate! > 0).to(pre.dtype) * pre.relu(),
+        SaeArchitecture.TopK => TopKRelu(pre, Config.K),
+        SaeArchitecture.JumpReLU or SaeArchitecture.BatchTopK => pre.relu() * (pre > threshold!).to(pre.dtype),
+        _ => pre.relu(),
+    };
 
     /// <summary>Keeps the k largest entries of the last dimension, ReLU'd; the rest are 0.</summary>
     internal static Tensor TopKRelu(Tensor pre, int k)

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using SharpLens.Loading;
+using SharpLens.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -20,9 +21,9 @@ namespace SharpLens.Saes;
 /// </remarks>
 public sealed class SaeTrainer : IDisposable
 {
-    const string StateFile = "trainer_state.safetensors", StateJson = "trainer.json";
+    const string StateFile = "trainer_state.safetensors", StateJson = "trainer.json", OptimizerFile = "optimizer.safetensors";
 
-    readonly List<(string Name, Parameter P, Tensor M, Tensor V)> _adam = [];
+    readonly NamedAdamW _adam;
     readonly Parameter? _logThreshold; // JumpReLU trains log θ; the SAE's threshold follows it
     Tensor _stepsSinceFired;            // [d_sae]
     readonly bool _unitNorm;
@@ -57,13 +58,19 @@ public sealed class SaeTrainer : IDisposable
                 if (fresh) sae.threshold!.copy_(_logThreshold.exp());
             }
         }
+        var optimised = new List<(string, Parameter)>();
         foreach (var (name, p) in sae.named_parameters())
         {
             if (name == "threshold") { p.requires_grad = false; continue; }
-            _adam.Add((name, p, torch.zeros_like(p).DetachFromDisposeScope(), torch.zeros_like(p).DetachFromDisposeScope()));
+            optimised.Add((name, p));
         }
-        if (_logThreshold is not null)
-            _adam.Add(("log_threshold", _logThreshold, torch.zeros_like(_logThreshold).DetachFromDisposeScope(), torch.zeros_like(_logThreshold).DetachFromDisposeScope()));
+        if (_logThreshold is not null) optimised.Add(("log_threshold", _logThreshold));
+        // Adam, as SAELens trains: no weight decay. With unit-norm decoder rows, the part of W_dec's gradient that
+        // would only change a row's length is dropped before each step.
+        _adam = new NamedAdamW(optimised, settings.LearningRate, settings.Beta1, settings.Beta2, weightDecay: 0)
+        {
+            BeforeStep = _unitNorm ? ProjectDecoderGradient : null,
+        };
         _stepsSinceFired = torch.zeros(sae.Config.DSae, ScalarType.Int64).DetachFromDisposeScope();
     }
 
@@ -124,9 +131,14 @@ public sealed class SaeTrainer : IDisposable
         double sparsity = Settings.SparsityWarmupSteps > 0 ? Math.Min(1.0, (Step + 1.0) / Settings.SparsityWarmupSteps) : 1.0;
         var (loss, mse, acts, output, pre) = Losses(x, y, sparsity);
         double l0;
-        foreach (var (_, p, _, _) in _adam) p.grad?.zero_();
+        foreach (var (_, p) in _adam.Parameters) p.grad?.zero_();
         loss.backward();
-        AdamStep(lr);
+        _adam.Step(lr);
+        using (torch.no_grad())
+        {
+            if (_unitNorm) Sae.W_dec.div_(Sae.W_dec.norm(1, keepdim: true));
+            if (_logThreshold is not null) Sae.threshold!.copy_(_logThreshold.exp());
+        }
 
         using (torch.no_grad())
         {
@@ -166,16 +178,17 @@ public sealed class SaeTrainer : IDisposable
         var sae = Sae;
         var cfg = sae.Config;
         var (sae_in, norm) = sae.ProcessInput(x);
-        Tensor acts, pre, extra;
+        // The SAE's own encoder; only what exists in training alone is written here.
+        var (pre, gate) = sae.PreActivations(sae_in); // [batch, d_sae]
+        Tensor acts, extra;
         var decoderNorms = sae.W_dec.norm(1); // [d_sae]
         switch (cfg.Architecture)
         {
             case SaeArchitecture.Gated:
             {
-                var gate = sae_in.matmul(sae.W_enc) + sae.b_gate!; // [batch, d_sae]
-                pre = sae_in.matmul(sae.W_enc * sae.r_mag!.exp()) + sae.b_mag!; // [batch, d_sae]
-                acts = gate.gt(0).to(pre.dtype) * pre.relu();
-                var gateActs = gate.relu();
+                acts = sae.Nonlinearity(pre, gate);
+                // The gate's auxiliary loss: its ReLU is sparse, and alone (through a frozen decoder) reconstructs the input.
+                var gateActs = gate!.relu();
                 var viaGate = gateActs.matmul(sae.W_dec.detach()) + sae.b_dec.detach(); // [batch, d_in]
                 extra = Settings.L1Coefficient * sparsity * (gateActs * decoderNorms).sum(-1).mean()
                         + (viaGate - x).pow(2).sum(-1).mean();
@@ -183,7 +196,7 @@ public sealed class SaeTrainer : IDisposable
             }
             case SaeArchitecture.JumpReLU:
             {
-                pre = sae_in.matmul(sae.W_enc) + sae.b_enc!; // [batch, d_sae]
+                // The straight-through estimator: the threshold θ = exp(log θ) is learnt through a rectangle kernel.
                 var theta = _logThreshold!.exp(); // [d_sae]
                 var above = pre.gt(theta).to(pre.dtype).detach();
                 double eps = Settings.JumpReLUBandwidth;
@@ -197,20 +210,16 @@ public sealed class SaeTrainer : IDisposable
                 extra = Settings.L0Coefficient * sparsity * l0;
                 break;
             }
+            case SaeArchitecture.BatchTopK:
+                acts = BatchTopK(pre, cfg.K); // batch-wide top-k while training; the threshold it learns is the inference rule
+                extra = torch.zeros(1, dtype: pre.dtype).squeeze();
+                break;
             default:
-            {
-                pre = sae_in.matmul(sae.W_enc) + sae.b_enc!; // [batch, d_sae]
-                acts = cfg.Architecture switch
-                {
-                    SaeArchitecture.TopK => Sae.TopKRelu(pre, cfg.K),
-                    SaeArchitecture.BatchTopK => BatchTopK(pre, cfg.K),
-                    _ => pre.relu(),
-                };
-                extra = cfg.Architecture is SaeArchitecture.TopK or SaeArchitecture.BatchTopK
+                acts = sae.Nonlinearity(pre, gate);
+                extra = cfg.Architecture is SaeArchitecture.TopK
                     ? torch.zeros(1, dtype: pre.dtype).squeeze()
                     : Settings.L1Coefficient * sparsity * acts.matmul(decoderNorms).mean(); // Σ_i f_i ‖W_dec,i‖, mean over inputs
                 break;
-            }
         }
         var output = sae.DecodeWith(acts, norm, x); // [batch, d_out]
         var mse = (output - y).pow(2).sum(-1).mean();
@@ -254,26 +263,11 @@ public sealed class SaeTrainer : IDisposable
         Sae.threshold!.fill_(TopKThreshold);
     }
 
-    void AdamStep(double lr)
+    /// <summary>W_dec's gradient less its component along each (unit) row: the step then only turns rows, never stretches them.</summary>
+    static void ProjectDecoderGradient(IReadOnlyList<(string Name, Parameter Parameter)> parameters)
     {
-        using var _ = torch.no_grad();
-        int t = Step + 1;
-        double b1 = Settings.Beta1, b2 = Settings.Beta2;
-        double correction1 = 1 - Math.Pow(b1, t), correction2 = 1 - Math.Pow(b2, t);
-        foreach (var (name, p, m, v) in _adam)
-        {
-            var g = p.grad;
-            if (g is null) continue;
-            // With unit-norm decoder rows, the part of the gradient that would only change a row's length is dropped.
-            if (_unitNorm && name == "W_dec") g = g - (g * p).sum(1, keepdim: true) * p;
-            m.mul_(b1).add_(g, alpha: 1 - b1);
-            v.mul_(b2).addcmul_(g, g, value: 1 - b2);
-            // In-place where possible: these tensors are as large as the weights, and the step is memory-bound.
-            using var denominator = v.sqrt().div_(Math.Sqrt(correction2)).add_(1e-8);
-            p.addcdiv_(m, denominator, value: -lr / correction1);
-        }
-        if (_unitNorm) Sae.W_dec.div_(Sae.W_dec.norm(1, keepdim: true));
-        if (_logThreshold is not null) Sae.threshold!.copy_(_logThreshold.exp());
+        foreach (var (name, p) in parameters)
+            if (name == "W_dec" && p.grad is { } g) g.sub_((g * p).sum(1, keepdim: true) * p);
     }
 
     /// <summary>
@@ -298,10 +292,11 @@ public sealed class SaeTrainer : IDisposable
         Sae.W_dec.index_copy_(0, dead, directions * Sae.W_dec.norm(1).masked_select(alive).mean().clamp_min(1e-8));
         Sae.W_enc.index_copy_(1, dead, (directions * (0.2 * encoderNorm)).t());
         Sae.b_enc!.index_fill_(0, dead, 0.0);
-        foreach (var (name, _, m, v) in _adam)
+        foreach (var (name, dim) in new[] { ("W_dec", 0), ("b_enc", 0), ("W_enc", 1) })
         {
-            if (name == "W_dec" || name == "b_enc") { m.index_fill_(0, dead, 0.0); v.index_fill_(0, dead, 0.0); }
-            if (name == "W_enc") { m.index_fill_(1, dead, 0.0); v.index_fill_(1, dead, 0.0); }
+            var state = _adam.StateOf(name);
+            state.exp_avg.index_fill_(dim, dead, 0.0);
+            state.exp_avg_sq.index_fill_(dim, dead, 0.0);
         }
         _stepsSinceFired.index_fill_(0, dead, 0);
     }
@@ -313,12 +308,8 @@ public sealed class SaeTrainer : IDisposable
     public void SaveCheckpoint(string folder)
     {
         SaeFiles.Save(Sae, folder);
+        _adam.Save(Path.Combine(folder, OptimizerFile));
         var state = new List<KeyValuePair<string, Tensor>>();
-        foreach (var (name, p, m, v) in _adam)
-        {
-            state.Add(new($"exp_avg.{name}", m));
-            state.Add(new($"exp_avg_sq.{name}", v));
-        }
         if (_logThreshold is not null) state.Add(new("log_threshold", _logThreshold.detach()));
         state.Add(new("steps_since_fired", _stepsSinceFired));
         SafeTensorsWriter.Write(Path.Combine(folder, StateFile), state);
@@ -351,13 +342,20 @@ public sealed class SaeTrainer : IDisposable
         }
         var trainer = new SaeTrainer(sae, settings, fresh: false) { Step = (int)json["step"]!, TopKThreshold = (double)json["topk_threshold"]!, NormScalingFactor = (double?)json["norm_scaling_factor"] };
         using var file = SafeTensorsFile.Open(Path.Combine(folder, StateFile));
+        string optimizer = Path.Combine(folder, OptimizerFile);
+        if (File.Exists(optimizer)) trainer._adam.Load(optimizer);
+        else
+            // Checkpoints written before the trainer used NamedAdamW kept the moments (same names) in trainer_state.
+            using (torch.no_grad())
+                foreach (var (name, _) in trainer._adam.Parameters)
+                {
+                    var s = trainer._adam.StateOf(name);
+                    file.ReadInto($"exp_avg.{name}", s.exp_avg);
+                    file.ReadInto($"exp_avg_sq.{name}", s.exp_avg_sq);
+                    s.step = trainer.Step;
+                }
         using (torch.no_grad())
         {
-            foreach (var (name, _, m, v) in trainer._adam)
-            {
-                file.ReadInto($"exp_avg.{name}", m);
-                file.ReadInto($"exp_avg_sq.{name}", v);
-            }
             if (trainer._logThreshold is not null)
             {
                 file.ReadInto("log_threshold", trainer._logThreshold);
@@ -370,7 +368,7 @@ public sealed class SaeTrainer : IDisposable
 
     public void Dispose()
     {
-        foreach (var (_, _, m, v) in _adam) { m.Dispose(); v.Dispose(); }
+        _adam.Dispose();
         _logThreshold?.Dispose();
         _stepsSinceFired.Dispose();
     }

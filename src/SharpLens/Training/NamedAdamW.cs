@@ -18,20 +18,40 @@ namespace SharpLens.Training;
 /// </summary>
 internal sealed class NamedAdamW : IDisposable
 {
-    const string ExpAvg = "exp_avg.", ExpAvgSq = "exp_avg_sq.", MaxExpAvgSq = "max_exp_avg_sq.", Step = "step.";
+    const string ExpAvg = "exp_avg.", ExpAvgSq = "exp_avg_sq.", MaxExpAvgSq = "max_exp_avg_sq.", StepKey = "step.";
 
     /// <summary>The optimised parameters, in the order AdamW holds their state: the one list both are built from.</summary>
     public IReadOnlyList<(string Name, Parameter Parameter)> Parameters { get; }
     public AdamW Optimizer { get; }
 
     public NamedAdamW(IEnumerable<(string name, Parameter parameter)> parameters, TrainingSettings settings)
+        : this(parameters, settings.LearningRate, settings.Beta1, settings.Beta2, settings.WeightDecay) { }
+
+    public NamedAdamW(IEnumerable<(string name, Parameter parameter)> parameters, double learningRate, double beta1, double beta2, double weightDecay)
     {
         Parameters = [.. parameters.Select(p => (p.name, p.parameter))];
         var duplicate = Parameters.GroupBy(p => p.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw new ArgumentException($"Parameter '{duplicate.Key}' is listed twice; each optimised parameter needs one name.", nameof(parameters));
-        Optimizer = optim.AdamW(Parameters.Select(p => p.Parameter), lr: settings.LearningRate, beta1: settings.Beta1,
-            beta2: settings.Beta2, weight_decay: settings.WeightDecay);
+        Optimizer = optim.AdamW(Parameters.Select(p => p.Parameter), lr: learningRate, beta1: beta1, beta2: beta2, weight_decay: weightDecay);
     }
+
+    /// <summary>
+    /// Called before every <see cref="Step"/> with the parameters, their gradients in place: the place to change a
+    /// gradient before AdamW reads it (an SAE drops the part of W_dec's gradient that would only change row lengths).
+    /// </summary>
+    public Action<IReadOnlyList<(string Name, Parameter Parameter)>>? BeforeStep { get; init; }
+
+    /// <summary>One AdamW step at this learning rate, after <see cref="BeforeStep"/>.</summary>
+    public void Step(double learningRate)
+    {
+        foreach (var group in Optimizer.ParamGroups) group.LearningRate = learningRate;
+        using (no_grad()) BeforeStep?.Invoke(Parameters);
+        Optimizer.step();
+    }
+
+    /// <summary>One parameter's live AdamW state (its step count and moments), by name.</summary>
+    public AdamW.State StateOf(string name) =>
+        StatesByName().TryGetValue(name, out var state) ? state : throw new ArgumentException($"'{name}' is not an optimised parameter.", nameof(name));
 
     /// <summary>Each parameter's live AdamW state, by name (TorchSharp lists states in the parameters' order).</summary>
     Dictionary<string, AdamW.State> StatesByName()
@@ -53,7 +73,7 @@ internal sealed class NamedAdamW : IDisposable
             tensors.Add(new(ExpAvg + name, state.exp_avg));
             tensors.Add(new(ExpAvgSq + name, state.exp_avg_sq));
             if (state.max_exp_avg_sq is { } max) tensors.Add(new(MaxExpAvgSq + name, max));
-            metadata[Step + name] = state.step.ToString(CultureInfo.InvariantCulture);
+            metadata[StepKey + name] = state.step.ToString(CultureInfo.InvariantCulture);
         }
         SafeTensorsWriter.Write(path, tensors, metadata);
     }
@@ -65,7 +85,7 @@ internal sealed class NamedAdamW : IDisposable
     public void Load(string path)
     {
         using var file = SafeTensorsFile.Open(path);
-        var saved = file.Metadata.Keys.Where(k => k.StartsWith(Step, StringComparison.Ordinal)).Select(k => k[Step.Length..]).ToList();
+        var saved = file.Metadata.Keys.Where(k => k.StartsWith(StepKey, StringComparison.Ordinal)).Select(k => k[StepKey.Length..]).ToList();
         CheckNames(path, saved);
         using var _ = no_grad();
         foreach (var (name, state) in StatesByName())
@@ -78,7 +98,7 @@ internal sealed class NamedAdamW : IDisposable
                 catch (ArgumentException e) { throw new CheckpointException(path, prefix + name, $"does not fit parameter '{name}' ({e.Message}); the model's shapes changed since this checkpoint was written: resume with the settings it was trained with, or use another checkpoint folder."); }
             }
             if (state.max_exp_avg_sq is { } max && file.Contains(MaxExpAvgSq + name)) file.ReadInto(MaxExpAvgSq + name, max);
-            string step = file.Metadata[Step + name];
+            string step = file.Metadata[StepKey + name];
             state.step = long.TryParse(step, NumberStyles.None, CultureInfo.InvariantCulture, out long s) ? s
                 : throw new CheckpointException(path, null, $"metadata step.{name} is '{step}', not a step count; the file is damaged: resume from an earlier checkpoint.");
         }

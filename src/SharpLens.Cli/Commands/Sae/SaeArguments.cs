@@ -1,3 +1,4 @@
+using SharpLens.Saes.Data;
 using System.CommandLine;
 using TorchSharp;
 
@@ -31,7 +32,7 @@ sealed class SaeArguments
     public SaeSubject LoadSubject(ParseResult parse)
     {
         torch.set_num_threads(Math.Max(1, parse.GetValue(Threads)));
-        return SaeSubject.Load(parse.GetValue(Model)!, parse.GetValue(NoProcessing), parse.GetValue(OrganismCache));
+        return SaeSubject.Load(parse.GetValue(Model)!, ModelArguments.Options(parse.GetValue(NoProcessing), parse.GetValue(OrganismCache)));
     }
 
     public SaeDataSource Data(ParseResult parse) =>

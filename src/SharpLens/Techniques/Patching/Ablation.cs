@@ -74,13 +74,12 @@ public static class Ablation
         var spec = SweepSpec.For(model, component, by);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var device = model.Device;
-        var mask = pairs.AttentionMask?.to(device);
-        var hooks = Enumerable.Range(0, model.Config.NLayers).Select(spec.HookName).ToList();
-        var (logits, cache) = model.RunWithCache(pairs.Clean.to(device), hooks, mask);
+        using var onDevice = pairs.To(model.Device);
+        var hooks = spec.HookNames(model.Config.NLayers);
+        var (logits, cache) = model.RunWithCache(onDevice.Clean, hooks, onDevice.AttentionMask);
         using (cache)
         {
-            double baseline = PatchingMetrics.PerPrompt(options.Metric, logits, pairs).mean().item<float>();
+            double baseline = PatchingMetrics.PerPrompt(options.Metric, logits, onDevice).mean().item<float>();
             var sources = kind switch
             {
                 AblationKind.Zero => hooks.Select(h => zeros_like(cache[h][0..1])).ToList(),
@@ -88,7 +87,7 @@ public static class Ablation
                 AblationKind.Resample => ResampleSources(model, reference ?? pairs.Corrupted, pairs, hooks),
                 _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown ablation kind."),
             };
-            var (metric, passes) = PatchSweepEngine.Run(model, spec, pairs.Clean.to(device), mask, pairs.LastPositions, pairs.Answers, pairs.WrongAnswers,
+            var (metric, passes) = PatchSweepEngine.Run(model, spec, onDevice.Clean, onDevice.AttentionMask, onDevice.LastPositions, onDevice.Answers, onDevice.WrongAnswers,
                 sources, options, $"{kind} ablation of {unit}");
             return new AblationResult(unit, kind, spec.DimNames, metric.to(ScalarType.Float32).DetachFromDisposeScope(), baseline, passes + 1);
         }

@@ -19,8 +19,7 @@ public static class AttributionPatching
         options ??= new PatchingOptions();
         var spec = SweepSpec.For(model, component, by ?? SweepSpec.DefaultBy(component));
         using var scope = NewDisposeScope();
-        var hooks = Enumerable.Range(0, model.Config.NLayers).Select(spec.HookName).ToList();
-        var (products, clean, corrupted) = Products(model, pairs, hooks, options, scope);
+        var (products, clean, corrupted) = Products(model, pairs, spec.HookNames(model.Config.NLayers), options, scope);
         var perLayer = new List<Tensor>();
         foreach (var product in products) // [batch, rest...]
         {
@@ -54,15 +53,14 @@ public static class AttributionPatching
     static (List<Tensor> Products, double Clean, double Corrupted) Products(HookedRootModule model, PromptPairs pairs, List<string> hooks,
         PatchingOptions options, DisposeScope scope)
     {
-        var device = model.Device;
-        var mask = pairs.AttentionMask?.to(device);
+        using var onDevice = pairs.To(model.Device);
         Tensor cleanLogits;
         ActivationCache cleanCache;
-        using (no_grad()) (cleanLogits, cleanCache) = model.RunWithCache(pairs.Clean.to(device), hooks, mask);
+        using (no_grad()) (cleanLogits, cleanCache) = model.RunWithCache(onDevice.Clean, hooks, onDevice.AttentionMask);
         using (cleanCache)
         using (enable_grad())
         {
-            double clean = PatchingMetrics.PerPrompt(options.Metric, cleanLogits, pairs).mean().item<float>();
+            double clean = PatchingMetrics.PerPrompt(options.Metric, cleanLogits, onDevice).mean().item<float>();
             var corruptedActs = new Dictionary<string, Tensor>();
             // A model with frozen weights builds no graph: start one at the embedding so the activations still get gradients.
             HookFunction startGraph = (activation, _) => activation.requires_grad ? null : activation.detach().requires_grad_(true);
@@ -70,10 +68,10 @@ public static class AttributionPatching
             HookFunction record = (activation, hook) => { corruptedActs[hook.Name] = activation.DetachFromDisposeScope(); return null; };
             Tensor corruptedLogits;
             using (model.Hooks([("hook_embed", startGraph), .. hooks.Select(h => (h, record))]))
-                corruptedLogits = model.Run(pairs.Corrupted.to(device), mask);
-            var metric = PatchingMetrics.PerPrompt(options.Metric, corruptedLogits, pairs).mean();
+                corruptedLogits = model.Run(onDevice.Corrupted, onDevice.AttentionMask);
+            var metric = PatchingMetrics.PerPrompt(options.Metric, corruptedLogits, onDevice).mean();
             double corrupted = metric.item<float>();
-            PatchingMetrics.Normalise(clean, clean, corrupted);
+            PatchingMetrics.CheckSpan(clean, corrupted);
 
             foreach (var act in corruptedActs.Values) scope.Attach(act);
             var inputs = hooks.Select(h => corruptedActs[h]).ToList();

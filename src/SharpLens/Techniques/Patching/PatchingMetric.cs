@@ -41,13 +41,16 @@ public static class PatchingMetrics
         PerPrompt(metric, logits, pairs.LastPositions, pairs.Answers, pairs.WrongAnswers);
 
     /// <summary>(value − corrupted) / (clean − corrupted): 0 where the patch changed nothing, 1 where it restored the clean run.</summary>
-    public static double Normalise(double value, double clean, double corrupted)
+    public static double Normalise(double value, double clean, double corrupted) => (value - corrupted) / CheckSpan(clean, corrupted);
+
+    /// <summary>clean − corrupted, the normaliser; a patching experiment whose two runs agree cannot be normalised and is an error.</summary>
+    public static double CheckSpan(double clean, double corrupted)
     {
         double span = clean - corrupted;
         if (Math.Abs(span) < 1e-12)
             throw new PatchingException("The clean and corrupted prompts give the same metric, so nothing can be normalised: " +
                 "choose a corruption that changes the answer (check the answer and wrong-answer tokens).");
-        return (value - corrupted) / span;
+        return span;
     }
 }
 

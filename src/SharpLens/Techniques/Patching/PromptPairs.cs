@@ -71,8 +71,16 @@ public sealed class PromptPairs : IDisposable
     public static PromptPairs FromTexts(HookedTransformer model, IReadOnlyList<string> clean, IReadOnlyList<string> corrupted,
         IReadOnlyList<string> answers, IReadOnlyList<string> wrongAnswers, bool prependBos = true)
     {
-        if (clean.Count != corrupted.Count || clean.Count != answers.Count || clean.Count != wrongAnswers.Count)
-            throw new ArgumentException($"Give as many corrupted prompts, answers and wrong answers as clean prompts ({clean.Count}); got {corrupted.Count}, {answers.Count}, {wrongAnswers.Count}.", nameof(corrupted));
+        CheckCounts(clean, corrupted, answers.Count, wrongAnswers.Count);
+        return FromTexts(model, clean, corrupted, [.. answers.Select(a => (long)model.ToSingleToken(a))],
+            [.. wrongAnswers.Select(a => (long)model.ToSingleToken(a))], prependBos);
+    }
+
+    /// <summary>As the other overload, with the answers given as token ids.</summary>
+    public static PromptPairs FromTexts(HookedTransformer model, IReadOnlyList<string> clean, IReadOnlyList<string> corrupted,
+        IReadOnlyList<long> answers, IReadOnlyList<long> wrongAnswers, bool prependBos = true)
+    {
+        CheckCounts(clean, corrupted, answers.Count, wrongAnswers.Count);
         using var scope = NewDisposeScope();
         var (cleanTokens, cleanMask) = model.ToTokens(clean, prependBos, PaddingSide.Right);
         var (corruptedTokens, corruptedMask) = model.ToTokens(corrupted, prependBos, PaddingSide.Right);
@@ -82,10 +90,14 @@ public sealed class PromptPairs : IDisposable
             if (lengths[i].item<long>() != corruptedLengths[i].item<long>())
                 throw new ArgumentException($"Pair {i}: the clean prompt \"{clean[i]}\" has {lengths[i].item<long>()} tokens but the corrupted \"{corrupted[i]}\" has " +
                     $"{corruptedLengths[i].item<long>()}; patching lines positions up, so choose a corruption that keeps the token count.", nameof(corrupted));
-        var answerIds = tensor(answers.Select(a => (long)model.ToSingleToken(a)).ToArray());
-        var wrongIds = tensor(wrongAnswers.Select(a => (long)model.ToSingleToken(a)).ToArray());
         bool padded = cleanMask.min().item<long>() == 0;
-        return new PromptPairs(cleanTokens, corruptedTokens, answerIds, wrongIds, padded ? cleanMask : null);
+        return new PromptPairs(cleanTokens, corruptedTokens, tensor(answers.ToArray()), tensor(wrongAnswers.ToArray()), padded ? cleanMask : null);
+    }
+
+    static void CheckCounts(IReadOnlyList<string> clean, IReadOnlyList<string> corrupted, int answers, int wrongAnswers)
+    {
+        if (clean.Count != corrupted.Count || clean.Count != answers || clean.Count != wrongAnswers)
+            throw new ArgumentException($"Give as many corrupted prompts, answers and wrong answers as clean prompts ({clean.Count}); got {corrupted.Count}, {answers}, {wrongAnswers}.", nameof(corrupted));
     }
 
     /// <summary>Consecutive slices of at most <paramref name="size"/> pairs (each a new object the caller disposes).</summary>

@@ -29,6 +29,9 @@ internal sealed record SweepSpec(string Component, SweepBy By, int[] KeptDims, s
 
     public string HookName(int layer) => ActivationCache.ActName(Component, layer);
 
+    /// <summary>The component's hook at every layer, in order.</summary>
+    public List<string> HookNames(int layers) => [.. Enumerable.Range(0, layers).Select(HookName)];
+
     /// <summary>The spec for a component and split, or an error that says which splits the component allows.</summary>
     public static SweepSpec For(HookedRootModule model, string component, SweepBy by)
     {

