@@ -104,9 +104,13 @@ public static class ModelLoader
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { return false; }
     }
 
-    /// <summary>A llama2.c checkpoint is a bare file of int32 header and floats; a PyTorch .bin is a zip ("PK").</summary>
+    /// <summary>
+    /// A llama2.c checkpoint is a bare file of int32 header and floats; a PyTorch .bin is a zip ("PK"), and a
+    /// Hugging Face folder's config.json or .safetensors stand for their folder.
+    /// </summary>
     static bool IsLlama2cFile(string path)
     {
+        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)) return false;
         using var stream = File.OpenRead(path);
         Span<byte> magic = stackalloc byte[2];
         return stream.Read(magic) == 2 && !(magic[0] == (byte)'P' && magic[1] == (byte)'K');
