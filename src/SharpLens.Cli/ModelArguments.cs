@@ -2,6 +2,7 @@ using System.CommandLine;
 using SharpLens.Models;
 using SharpLens.Models.Encoder;
 using SharpLens.Loading;
+using SharpLens.Organisms;
 
 namespace SharpLens.Cli;
 
@@ -51,6 +52,8 @@ sealed class ModelArguments
         Processing = noProcessing ? WeightProcessingOptions.None : null,
         CacheFolder = organismCache,
         ResolveFromHub = name => Commands.DownloadCommand.Resolve(name),
+        // An organism that must be trained first says so, with a progress bar.
+        LoadNamed = (named, options) => Organism.IsName(named.Name) ? OrganismDisplay.Load(named.Name, options.CacheFolder) : named.Load(options),
     };
 
     /// <summary>A decoder, through <see cref="ModelLoader.LoadDecoder"/>; the errors name --model.</summary>

@@ -24,6 +24,8 @@ public sealed record ModelLoadOptions
     /// <see cref="Hub"/> and <see cref="DownloadProgress"/>. (The CLI passes one that draws progress bars.)
     /// </summary>
     public Func<string, string>? ResolveFromHub { get; init; }
+    /// <summary>How a named model is built; default its own <see cref="NamedModel.Load"/>. (The CLI shows a progress bar while an organism trains.)</summary>
+    public Func<NamedModel, ModelLoadOptions, HookedRootModule>? LoadNamed { get; init; }
 }
 
 /// <summary>A model the loader knows by name and builds itself (an organism trained on first use, then cached).</summary>
@@ -65,7 +67,7 @@ public static class ModelLoader
         if (Directory.Exists(nameOrPath)) return LoadFolder(nameOrPath, options);
         NamedModel? named;
         lock (_named) _named.TryGetValue(nameOrPath, out named);
-        if (named is not null) return named.Load(options);
+        if (named is not null) return options.LoadNamed?.Invoke(named, options) ?? named.Load(options);
         if (ModelRegistry.TryGetRepoId(nameOrPath, out _) || ModelRegistry.LooksLikeRepoId(nameOrPath))
             return LoadFolder((options.ResolveFromHub ?? (n => ModelResolver.ResolveFolder(n, options.Hub, options.DownloadProgress)))(nameOrPath), options);
         var closest = ModelRegistry.Closest(nameOrPath, 3, Named.Keys);

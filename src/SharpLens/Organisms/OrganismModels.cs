@@ -10,13 +10,10 @@ namespace SharpLens.Organisms;
 /// </summary>
 public static class OrganismModels
 {
-    public static readonly NamedModel Induction = new("induction",
-        "the tour's 2-layer attention-only induction organism (trained on first use, then cached)",
-        options => InductionOrganism.TrainOrLoad(new InductionSettings(), options.CacheFolder).Model); // the organism's model is the whole of it
+    // The organism's model is the whole of it: disposing the model frees the organism.
+    public static readonly NamedModel Induction = new("induction", Organism.Names["induction"], options => Organism.Load("induction", cacheRoot: options.CacheFolder));
 
-    public static readonly NamedModel Latent = new("latent",
-        "a 2-layer organism with a planted binary latent: it answers Yes (id 1) when the first token after BOS is in a secret set, else No (id 2) (trained on first use, then cached)",
-        options => LatentOrganism.TrainOrLoad(new LatentSettings(), options.CacheFolder).Model);
+    public static readonly NamedModel Latent = new("latent", Organism.Names["latent"], options => Organism.Load("latent", cacheRoot: options.CacheFolder));
 
 #pragma warning disable CA2255 // a library module initializer on purpose: it only adds two entries to the loader's table
     [ModuleInitializer]
