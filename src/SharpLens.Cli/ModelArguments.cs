@@ -46,6 +46,9 @@ sealed class ModelArguments
         return new LoadedModel(loaded as HookedTransformer, loaded as HookedEncoder);
     }
 
+    /// <summary>A folder whose config.json says model_type "bert": an encoder (<see cref="ModelLoader.IsEncoderFolder"/>).</summary>
+    internal static bool IsBertFolder(string folder) => ModelLoader.IsEncoderFolder(folder);
+
     /// <summary>The library loader's options for these arguments; downloads draw progress bars.</summary>
     public static ModelLoadOptions Options(bool noProcessing, string? organismCache) => new()
     {
