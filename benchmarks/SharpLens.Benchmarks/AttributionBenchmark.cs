@@ -68,10 +68,10 @@ public static class AttributionBenchmark
                 int nActive = (int)graph!.ActiveFeatures.shape[0];
                 int nf = graph.NFeatures;
                 int passes = (graph.NLogits + batch - 1) / batch + (nf + batch - 1) / batch;
-                long total = nActive + (layers + 1) * (long)(n + 1) + graph.NLogits;
+                long total = nActive + (layers + 1) * (long)graph.NPos + graph.NLogits;
                 long formula = 4L * (nf + graph.NLogits) * total + 4L * graph.NNodes * graph.NNodes;
-                rows.Add(new AttributionBenchmarkRow(n + 1, nActive, nf, passes, seconds, fb, peak, fbPeak, formula));
-                log?.WriteLine($"{n + 1} tokens: {nActive} active, {nf} nodes, {seconds:0.00} s graph vs {fb:0.000} s fwd+bwd, peak {peak / 1e6:0.0} MB vs {fbPeak / 1e6:0.0} MB, formula {formula / 1e6:0.0} MB");
+                rows.Add(new AttributionBenchmarkRow(graph.NPos, nActive, nf, passes, seconds, fb, peak, fbPeak, formula));
+                log?.WriteLine($"{graph.NPos} tokens: {nActive} active, {nf} nodes, {seconds:0.00} s graph vs {fb:0.000} s fwd+bwd, peak {peak / 1e6:0.0} MB vs {fbPeak / 1e6:0.0} MB, formula {formula / 1e6:0.0} MB");
             }
         }
         return rows;

@@ -7,7 +7,7 @@ try
 {
     if (args.Length > 0 && args[0] == "--graph") // attribution graphs: 16/64/256-token prompts against a plain forward + backward
     {
-        foreach (var row in AttributionBenchmark.Run([15, 63, 255], log: Console.Out))
+        foreach (var row in AttributionBenchmark.Run([16, 64, 256], log: Console.Out))
             Console.WriteLine($"{row.Tokens} tokens: time ×{row.TimeRatio:0} of fwd+bwd, memory ×{row.MemoryRatio:0.0}, {row.BackwardPasses} backward passes");
         return 0;
     }
