@@ -16,5 +16,7 @@ root.Subcommands.Add(CacheCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
 root.Subcommands.Add(SaeCommand.Create());
+root.Subcommands.Add(TokenizeCommand.Create());
+root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());
 return await root.Parse(args).InvokeAsync();
