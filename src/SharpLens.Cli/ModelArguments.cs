@@ -12,6 +12,8 @@ sealed class ModelArguments
     public static readonly IReadOnlyDictionary<string, string> Organisms = new Dictionary<string, string>
     {
         ["induction"] = "the tour's 2-layer attention-only induction organism (trained on first use, then cached)",
+        [BrownLanguageModel.Name] = "a 4-layer GPT-2 (d_model 128) trained by the project on the Brown Corpus (real English; trained on first use, about 45 minutes on a loaded 2-core CPU, then cached)",
+        [BrownLanguageModel.TinyName] = "a 2-layer GPT-2 (d_model 64) trained on the Brown Corpus in a few minutes (for tests and quick looks; trained on first use, then cached)",
         ["latent"] = "a 2-layer organism with a planted binary latent: it answers Yes (id 1) when the first token after BOS is in a secret set, else No (id 2) (trained on first use, then cached)",
     };
 
@@ -83,6 +85,15 @@ sealed class ModelArguments
             var organism = InductionOrganism.TrainOrLoad(new InductionSettings(), organismCache);
             return organism.Model; // the organism's model is the whole of it; disposing the model frees it
         }
+        if (BrownLanguageModel.IsName(model))
+        {
+            string name = model.ToLowerInvariant();
+            string folder = BrownLanguageModel.IsCached(name, organismCache) ? BrownLanguageModel.FolderFor(name, organismCache)
+                : TrainingDisplay.Run($"Training {name} (first use)", BrownLanguageModel.Settings(name).Steps,
+                    progress => BrownLanguageModel.EnsureTrained(name, organismCache, progress, new ConsoleLog()),
+                    Commands.TrainCommand.Describe(BrownLanguageModel.Settings(name)), plainLines: 40);
+            return HookedTransformer.FromPretrained(folder, processing: noProcessing ? WeightProcessingOptions.None : null);
+        }
         if (model == "latent")
             return LatentOrganism.TrainOrLoad(new LatentSettings(), organismCache).Model;
         if (Loading.Hub.ModelRegistry.TryGetRepoId(model, out _) || Loading.Hub.ModelRegistry.LooksLikeRepoId(model)) // gpt2, org/name: cache or download
@@ -93,6 +104,12 @@ sealed class ModelArguments
             $"--model '{model}' is neither a folder, a file, a known model name, an org/name repo id, nor a built-in organism.{suggestion} " +
             $"Give a Hugging Face folder, a llama2.c .bin, a name (see `sharplens download --list`), all-MiniLM-L6-v2, or one of: {string.Join(", ", Organisms.Keys)}.", "--model");
     }
+}
+
+/// <summary>Preparation messages (downloading, tokenizing) on standard error, so they never mix with a command's output.</summary>
+sealed class ConsoleLog : IProgress<string>
+{
+    public void Report(string value) => Console.Error.WriteLine(value);
 }
 
 /// <summary>Exactly one of a decoder or an encoder, as a command loaded it; disposing frees it.</summary>

@@ -16,4 +16,6 @@ root.Subcommands.Add(CacheCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
 root.Subcommands.Add(SaeCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(TrainCommand.CreateFinetune());
 return await root.Parse(args).InvokeAsync();
