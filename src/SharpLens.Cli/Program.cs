@@ -18,4 +18,5 @@ root.Subcommands.Add(DownloadCommand.Create());
 root.Subcommands.Add(SaeCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(TrainCommand.CreateFinetune());
+root.Subcommands.Add(GraphCommand.Create());
 return await root.Parse(args).InvokeAsync();
