@@ -18,5 +18,7 @@ root.Subcommands.Add(DownloadCommand.Create());
 root.Subcommands.Add(SaeCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(TrainCommand.CreateFinetune());
+root.Subcommands.Add(TokenizeCommand.Create());
+root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());
 return await root.Parse(args).InvokeAsync();

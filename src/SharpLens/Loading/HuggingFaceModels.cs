@@ -16,6 +16,7 @@ public static class HuggingFaceModels
     [
         HuggingFaceLlama.Family, HuggingFaceMistral.Family, HuggingFaceQwen2.Family,
         HuggingFaceGemma.Family, HuggingFaceGemma2.Family, HuggingFaceGptNeoX.Family,
+        HuggingFaceQwen3.Family, HuggingFaceGemma3.Family, HuggingFacePhi3.Family, HuggingFaceOlmo2.Family, HuggingFaceMixtral.Family,
     ];
 
     /// <summary>Every model_type this loader reads.</summary>
@@ -29,11 +30,19 @@ public static class HuggingFaceModels
             $"model_type is {(type is null ? "missing" : $"\"{type}\"")}; supported model types are {string.Join(", ", SupportedModelTypes)}.");
     }
 
+    /// <summary>The family's reading of the config, after checking no field that changes the maths went unread.</summary>
+    static ModelConfig ReadChecked(HuggingFaceFamily family, HuggingFaceConfigJson json)
+    {
+        var config = family.ReadConfig(json);
+        HuggingFaceConfigFields.CheckNothingIgnored(json, family.ModelType);
+        return config;
+    }
+
     /// <summary>A config.json's text read as a <see cref="ModelConfig"/>; <paramref name="source"/> names it in errors.</summary>
     public static ModelConfig ReadConfig(string configJson, string source = "config.json")
     {
         var json = new HuggingFaceConfigJson(configJson, source);
-        return FamilyOf(json).ReadConfig(json);
+        return ReadChecked(FamilyOf(json), json);
     }
 
     /// <summary>
@@ -57,7 +66,7 @@ public static class HuggingFaceModels
     static HookedTransformer Load(HuggingFaceConfigJson json, HuggingFaceTensorSource tensors, ModelOptions? options)
     {
         var family = FamilyOf(json);
-        var config = family.ReadConfig(json);
+        var config = ReadChecked(family, json);
         Dictionary<string, Tensor> stateDict;
         // The converted tensors are temporaries: the model copies them into its own parameters.
         using (var scope = torch.NewDisposeScope())
