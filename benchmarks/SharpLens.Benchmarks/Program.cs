@@ -2,9 +2,17 @@ using SharpLens.Benchmarks;
 
 // dotnet run --project benchmarks/SharpLens.Benchmarks -c Release -- [--json] [--seq-len N] [--layers N] [--repeats N] [--threads N]
 //   or -- --patching [--layers N] [--patch-tokens N]: the resid_pre patching sweep (batched vs per cell vs attribution)
+//   or -- --tracing [--layers N] [--repeats N]: a trace's overhead over a plain forward and over the equivalent hooks
 // `sharplens bench` runs the same code with the same options.
 try
 {
+    if (args.Contains("--tracing"))
+    {
+        int Arg(string name, int fallback) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
+        var tracing = TracingBenchmark.Run(Arg("--layers", 12), Arg("--seq-len", 64), Arg("--repeats", 15));
+        Console.WriteLine(args.Contains("--json") ? tracing.ToJson() : tracing.ToTable());
+        return 0;
+    }
     var (options, json, patchTokens) = BenchmarkArguments.Parse(args);
     if (patchTokens is int tokens)
     {
