@@ -6,6 +6,12 @@ using SharpLens.Benchmarks;
 // `sharplens bench` runs the same code with the same options.
 try
 {
+    if (args.Length > 0 && args[0] == "--graph") // attribution graphs: 16/64/256-token prompts against a plain forward + backward
+    {
+        foreach (var row in AttributionBenchmark.Run([16, 64, 256], log: Console.Out))
+            Console.WriteLine($"{row.Tokens} tokens: time ×{row.TimeRatio:0} of fwd+bwd, memory ×{row.MemoryRatio:0.0}, {row.BackwardPasses} backward passes");
+        return 0;
+    }
     if (args.Contains("--tracing"))
     {
         int Arg(string name, int fallback) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
