@@ -71,6 +71,12 @@ sealed class ModelArguments
     }
 }
 
+/// <summary>Preparation messages (downloading, tokenizing) on standard error, so they never mix with a command's output.</summary>
+sealed class ConsoleLog : IProgress<string>
+{
+    public void Report(string value) => Console.Error.WriteLine(value);
+}
+
 /// <summary>Exactly one of a decoder or an encoder, as a command loaded it; disposing frees it.</summary>
 sealed record LoadedModel(HookedTransformer? Decoder, HookedEncoder? Encoder) : IDisposable
 {

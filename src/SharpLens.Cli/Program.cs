@@ -16,6 +16,8 @@ root.Subcommands.Add(CacheCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
 root.Subcommands.Add(SaeCommand.Create());
+root.Subcommands.Add(TrainCommand.Create());
+root.Subcommands.Add(TrainCommand.CreateFinetune());
 root.Subcommands.Add(PlanCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using SharpLens.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -182,6 +184,91 @@ public static class HuggingFaceLlama
         sd["unembed.b_U"] = torch.zeros(vocab);
         tensors.CheckAllUsed(cfg.ModelName, n => n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal));
         return sd;
+    }
+
+    /// <summary>
+    /// Writes config.json and model.safetensors in LlamaForCausalLM's layout (the class remarks, read backwards) into
+    /// <paramref name="folder"/>, so the folder loads here and in Hugging Face transformers. Only a plain Llama can be
+    /// saved: RMSNorm, rotary positions over all of d_head without scaling, a SwiGLU MLP, no biases, no GQA, untied embeddings.
+    /// </summary>
+    public static void Save(HookedTransformer model, string folder, int? eosTokenId = null)
+    {
+        var cfg = model.Config;
+        var problems = new List<string>();
+        if (cfg.NormalizationType != Normalization.RMS || cfg.FinalNormalization != Normalization.RMS) problems.Add($"normalization is {cfg.NormalizationType} (Llama has RMSNorm with a weight)");
+        if (cfg.PositionalEmbeddingType != PositionalEmbedding.Rotary || cfg.RotaryDimensions != cfg.DHead || cfg.UseNtkByPartsRope) problems.Add("positions are not plain rotary over all of d_head");
+        if (!cfg.GatedMlp || cfg.AttnOnly || cfg.ActFn != Activation.Silu) problems.Add("the MLP is not SwiGLU");
+        if (cfg.NKeyValueHeads is not null) problems.Add("grouped-query attention is not written yet");
+        if (cfg.TiedEmbeddings) problems.Add("tied embeddings are not written yet");
+        if (cfg.ParallelAttnMlp || cfg.UseNormalizationBeforeAndAfter || cfg.AttnScale is not null || cfg.UseLocalAttn) problems.Add("the block is not Llama's");
+        if (problems.Count == 0)
+            using (torch.NewDisposeScope())
+            using (torch.no_grad())
+                foreach (var (name, p) in model.named_parameters())
+                    if (name[(name.LastIndexOf('.') + 1)..].TrimStart('_').StartsWith("b_", StringComparison.Ordinal) && p.count_nonzero().item<long>() != 0)
+                        problems.Add($"{name} is not zero (Llama has no biases)");
+        if (problems.Count > 0)
+            throw new NotSupportedException($"{cfg.ModelName} cannot be saved in the Hugging Face Llama layout: {string.Join("; ", problems)}.");
+
+        long d = cfg.DModel, h = cfg.NHeads, dh = cfg.DHead;
+        var weights = new List<(string Name, Func<Tensor> Hf)> { ("model.embed_tokens.weight", () => model.embed.W_E) };
+        Tensor HeadsOut(Tensor W) => W.permute(0, 2, 1).reshape(W.shape[0] * dh, d); // [heads, d_model, d_head] → [heads·d_head, d_model]
+        for (int l = 0; l < cfg.NLayers; l++)
+        {
+            var block = model.blocks[l];
+            string p = $"model.layers.{l}";
+            weights.Add(($"{p}.input_layernorm.weight", () => block.ln1.w!));
+            weights.Add(($"{p}.self_attn.q_proj.weight", () => HeadsOut(block.attn.W_Q)));
+            weights.Add(($"{p}.self_attn.k_proj.weight", () => HeadsOut(block.attn._W_K)));
+            weights.Add(($"{p}.self_attn.v_proj.weight", () => HeadsOut(block.attn._W_V)));
+            weights.Add(($"{p}.self_attn.o_proj.weight", () => block.attn.W_O.permute(2, 0, 1).reshape(d, h * dh))); // [d_model, heads·d_head]
+            weights.Add(($"{p}.post_attention_layernorm.weight", () => block.ln2!.w!));
+            weights.Add(($"{p}.mlp.gate_proj.weight", () => block.mlp!.W_gate!.t()));
+            weights.Add(($"{p}.mlp.up_proj.weight", () => block.mlp!.W_in.t()));
+            weights.Add(($"{p}.mlp.down_proj.weight", () => block.mlp!.W_out.t()));
+        }
+        weights.Add(("model.norm.weight", () => model.ln_final.w!));
+        weights.Add(("lm_head.weight", () => model.unembed.W_U.t()));
+
+        var dtype = model.embed.W_E.dtype;
+        var specs = new List<SafeTensorSpec>();
+        using (torch.NewDisposeScope())
+        using (torch.no_grad())
+            foreach (var (name, hf) in weights) specs.Add(new SafeTensorSpec(name, dtype, hf().shape));
+        var byName = weights.ToDictionary(w => w.Name, w => w.Hf);
+        folder = Path.GetFullPath(folder);
+        Directory.CreateDirectory(folder);
+        var config = new JsonObject
+        {
+            ["architectures"] = new JsonArray("LlamaForCausalLM"),
+            ["model_type"] = "llama",
+            ["hidden_size"] = cfg.DModel,
+            ["intermediate_size"] = cfg.DMlp,
+            ["num_hidden_layers"] = cfg.NLayers,
+            ["num_attention_heads"] = cfg.NHeads,
+            ["num_key_value_heads"] = cfg.NHeads,
+            ["head_dim"] = cfg.DHead,
+            ["max_position_embeddings"] = cfg.NCtx,
+            ["vocab_size"] = cfg.DVocab,
+            ["hidden_act"] = "silu",
+            ["rms_norm_eps"] = cfg.Eps,
+            ["rope_theta"] = cfg.RotaryBase,
+            ["attention_bias"] = false,
+            ["mlp_bias"] = false,
+            ["tie_word_embeddings"] = false,
+            ["initializer_range"] = cfg.InitializerRange ?? 0.02,
+            ["bos_token_id"] = cfg.BosTokenId,
+            ["eos_token_id"] = eosTokenId ?? cfg.BosTokenId,
+            ["torch_dtype"] = dtype switch { ScalarType.Float16 => "float16", ScalarType.BFloat16 => "bfloat16", _ => "float32" },
+        }.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        string configTemp = SafeTensorsWriter.TempPathBeside(Path.Combine(folder, "config.json"));
+        try
+        {
+            File.WriteAllText(configTemp, config);
+            using (torch.no_grad()) SafeTensorsWriter.Write(Path.Combine(folder, SafeTensorsCheckpoint.SingleFile), specs, name => byName[name]());
+            File.Move(configTemp, Path.Combine(folder, "config.json"), overwrite: true);
+        }
+        finally { File.Delete(configTemp); }
     }
 
     /// <summary>A fused nn.Linear weight cut along its output rows into parts of these sizes (Phi-3's qkv_proj, gate_up_proj).</summary>

@@ -19,6 +19,8 @@ public static class Organism
     {
         ["induction"] = "the tour's 2-layer attention-only induction organism (trained on first use, then cached)",
         ["latent"] = "a 2-layer organism with a planted binary latent: it answers Yes (id 1) when the first token after BOS is in a secret set, else No (id 2) (trained on first use, then cached)",
+        [BrownLanguageModel.Name] = "a 4-layer GPT-2 (d_model 128) trained by the project on the Brown Corpus: real English (trained on first use, about 40 minutes on a loaded 2-core CPU, then cached)",
+        [BrownLanguageModel.TinyName] = "a 2-layer GPT-2 (d_model 64) trained on the Brown Corpus in a few minutes, for tests and quick looks (trained on first use, then cached)",
     };
 
     /// <summary>Whether <paramref name="name"/> is a built-in organism (case-sensitive, as the CLI's --model).</summary>
@@ -40,6 +42,7 @@ public static class Organism
     {
         "induction" => IsCached(new InductionSettings(), cacheRoot),
         "latent" => IsCached(new LatentSettings(), cacheRoot),
+        BrownLanguageModel.Name or BrownLanguageModel.TinyName => BrownLanguageModel.IsCached(name, cacheRoot),
         _ => throw Unknown(name),
     };
 
@@ -55,6 +58,8 @@ public static class Organism
     {
         "induction" => Induction(progress, cacheRoot).Model,
         "latent" => Latent(progress, cacheRoot).Model,
+        BrownLanguageModel.Name or BrownLanguageModel.TinyName => BrownLanguageModel.Load(name, cacheRoot, progress: progress ?? FirstRunLog(name, cacheRoot),
+            log: new Progress<string>(Console.Error.WriteLine)),
         _ => throw Unknown(name),
     };
 
@@ -63,6 +68,7 @@ public static class Organism
     {
         "induction" => new InductionSettings().Steps,
         "latent" => new LatentSettings().Steps,
+        BrownLanguageModel.Name or BrownLanguageModel.TinyName => BrownLanguageModel.Settings(name).Steps,
         _ => throw Unknown(name),
     };
 

@@ -75,11 +75,16 @@ public static class Trainer
 
                 var batch = nextBatch(step, generator);
                 optimizer.zero_grad();
-                var loss = options.Loss is { } lossOf ? lossOf(model, batch) : NextTokenLoss(model, batch.Tokens, batch.LossMask);
-                loss.backward();
+                double loss = 0;
+                foreach (var micro in MicroBatches(batch, settings.MicroBatches))
+                {
+                    var microLoss = (options.Loss is { } lossOf ? lossOf(model, micro) : NextTokenLoss(model, micro.Tokens, micro.LossMask)) / settings.MicroBatches;
+                    microLoss.backward();
+                    loss += microLoss.ToDouble();
+                }
                 if (settings.MaxGradNorm is double maxNorm) nn.utils.clip_grad_norm_(parameters, maxNorm);
                 optimizer.step();
-                losses.Add(loss.ToDouble());
+                losses.Add(loss);
 
                 int done = step + 1;
                 if (options.TestLoss is { } testLoss && (done % options.EvaluateEvery == 0 || done == settings.Steps))
@@ -111,6 +116,21 @@ public static class Trainer
             ResumedFrom = start > 0 ? start : null,
             CheckpointsWritten = written,
         };
+    }
+
+    /// <summary>The batch cut into <paramref name="count"/> equal parts along its first dimension (itself when count is 1).</summary>
+    static IEnumerable<TrainingBatch> MicroBatches(TrainingBatch batch, int count)
+    {
+        if (count == 1) { yield return batch; yield break; }
+        long rows = batch.Tokens.shape[0];
+        if (rows % count != 0)
+            throw new ArgumentException($"A batch of {rows} rows cannot be split into {count} equal micro-batches; make the batch a multiple of TrainingSettings.MicroBatches.");
+        long size = rows / count;
+        for (long i = 0; i < count; i++)
+        {
+            var rowsOf = TensorIndex.Slice(i * size, (i + 1) * size);
+            yield return new TrainingBatch(batch.Tokens[rowsOf], batch.LossMask?[rowsOf], batch.Targets?[rowsOf]);
+        }
     }
 
     /// <summary>The last complete checkpoint at or before <paramref name="maxStep"/>, if any.</summary>

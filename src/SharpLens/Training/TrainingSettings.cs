@@ -23,6 +23,12 @@ public sealed record TrainingSettings
     public double MinLearningRateFraction { get; init; } = 0.1;
     /// <summary>Clip the global gradient norm to this; null leaves gradients alone.</summary>
     public double? MaxGradNorm { get; init; } = 1.0;
+    /// <summary>
+    /// Gradient accumulation: each step's batch is split into this many equal micro-batches along its first dimension,
+    /// each run forward and backward on its own, their gradients summed (each loss divided by the count), then one
+    /// optimiser step. The same step as the whole batch at once, in 1/n of the activation memory.
+    /// </summary>
+    public int MicroBatches { get; init; } = 1;
     /// <summary>Seeds the batches; the same seed gives the same run.</summary>
     public long Seed { get; init; }
 
@@ -41,6 +47,7 @@ public sealed record TrainingSettings
         if (Steps <= 0) throw new ArgumentException($"TrainingSettings.Steps must be positive, got {Steps}.", nameof(Steps));
         if (BatchSize <= 0) throw new ArgumentException($"TrainingSettings.BatchSize must be positive, got {BatchSize}.", nameof(BatchSize));
         if (LearningRate <= 0) throw new ArgumentException($"TrainingSettings.LearningRate must be positive, got {LearningRate}.", nameof(LearningRate));
+        if (MicroBatches <= 0) throw new ArgumentException($"TrainingSettings.MicroBatches must be positive, got {MicroBatches}.", nameof(MicroBatches));
         if (WarmupSteps < 0) throw new ArgumentException($"TrainingSettings.WarmupSteps must not be negative, got {WarmupSteps}.", nameof(WarmupSteps));
         return this;
     }

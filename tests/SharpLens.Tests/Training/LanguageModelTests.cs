@@ -1,0 +1,243 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SharpLens.Corpora;
+using SharpLens.Models;
+using SharpLens.Tokenization;
+using SharpLens.Training;
+using SharpLens.Training.LanguageModels;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpLens.Tests.Training;
+
+/// <summary>
+/// `train` / `finetune` on real text (the Brown excerpt fixture, as JSONL documents of two sentences): saved folders
+/// load back with equal logits and carry Hugging Face's field names, a SIGKILLed run resumes bit-identically, a
+/// fine-tune lowers its own validation loss and leaves the base untouched, and bad input fails cleanly.
+/// </summary>
+public sealed class LanguageModelTests : IDisposable
+{
+    readonly string _root = Directory.CreateTempSubdirectory("sharplens-lm").FullName;
+    static readonly BrownCorpus Excerpt = BrownCorpus.Open(Path.Combine(AppContext.BaseDirectory, "Fixtures", "brown-excerpt"));
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    /// <summary>The excerpt's sentences (of one genre, or all) as a .jsonl corpus, two sentences per document.</summary>
+    string Jsonl(string name, string? genre = null, int repeat = 1)
+    {
+        var sentences = Excerpt.Sentences(genre).Select(s => s.Text).ToList();
+        string path = Path.Combine(_root, name + ".jsonl");
+        var lines = new List<string>();
+        for (int r = 0; r < repeat; r++)
+            for (int i = 0; i < sentences.Count; i += 2)
+                lines.Add(new JsonObject { ["text"] = string.Join(" ", sentences.Skip(i).Take(2)) }.ToJsonString());
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    LanguageModelSettings Tiny(string corpus, LanguageModelArchitecture arch = LanguageModelArchitecture.Gpt2) => new()
+    {
+        Corpus = corpus, Architecture = arch, Layers = 1, DModel = 32, Heads = 2, Context = 16, VocabSize = 320,
+        Steps = 12, BatchSize = 4, LearningRate = 3e-3, WarmupSteps = 2, EvaluateEvery = 6, EvaluationWindows = 4, CheckpointEvery = null,
+        ValidationFraction = 0.2, Seed = 5,
+    };
+
+    LanguageModelRunOptions Run(bool resume = false) => new() { CacheRoot = Path.Combine(_root, "cache"), Resume = resume };
+
+    static string Sha(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));
+
+    [Fact]
+    public void Trained_bpe_tokenizer_json_gives_the_same_ids_in_hugging_face_tokenizers_and_here()
+    {
+        var texts = Excerpt.Texts().ToList();
+        var bpe = ByteLevelBpeTrainer.Train(texts, new ByteLevelBpeSettings(400, ["<|endoftext|>"]));
+        Assert.Equal(400, bpe.VocabSize);
+        Assert.Equal(399, bpe.SpecialTokenId("<|endoftext|>"));
+        bpe.SaveTo(_root, "<|endoftext|>", "<|endoftext|>", 1024, "GPT2TokenizerFast");
+        string json = Path.Combine(_root, "tokenizer.json");
+
+        var ours = ModelTokenizer.FromTokenizerJson(json);
+        using var hf = new Tokenizers.DotNet.Tokenizer(vocabPath: json);
+        string[] extra =
+        [
+            "naïve café — 日本語 🙂 Ünïcödé", "  several   spaces\n\nand\tnewlines  ", "don't I'll we've they're it's", "12345 3.14159 1/2",
+            "The Fulton County Grand Jury said Friday<|endoftext|>An investigation", "",
+        ];
+        foreach (string text in texts.Concat(extra))
+        {
+            var expected = hf.Encode(text).Select(i => (int)i).ToArray();
+            Assert.Equal(expected, ours.Encode(text).ToArray());
+            Assert.Equal(text, ours.Decode(expected));
+        }
+        Assert.Equal(399, ours.BosTokenId);
+        Assert.Equal(399, ours.EosTokenId);
+        // The corpus's words became tokens: " the" is one token.
+        Assert.Single(ours.Encode(" the"));
+    }
+
+    [Fact]
+    public void Vocabulary_below_256_bytes_plus_special_tokens_is_refused_by_name()
+    {
+        var e = Assert.Throws<TokenizerTrainingException>(() => ByteLevelBpeTrainer.Train(["a b"], new ByteLevelBpeSettings(256, ["<|endoftext|>"])));
+        Assert.Contains("257", e.Message);
+        var tooSmall = Tiny(Jsonl("all")) with { VocabSize = 200 };
+        var s = Assert.Throws<LanguageModelSettingsException>(() => tooSmall.Validated());
+        Assert.Contains("--vocab-size 200", s.Message);
+    }
+
+    [Theory]
+    [InlineData(LanguageModelArchitecture.Gpt2, "gpt2")]
+    [InlineData(LanguageModelArchitecture.Llama, "llama")]
+    public void Saved_folder_loads_back_with_equal_logits_and_hugging_face_field_names(LanguageModelArchitecture arch, string modelType)
+    {
+        string output = Path.Combine(_root, "model");
+        var result = LanguageModelTrainer.Train(Tiny(Jsonl("all", repeat: 2), arch), output, Run());
+        using var trained = result.Model;
+        Assert.True(result.Record.TrainLosses[^1] < result.Record.TrainLosses[0], "training lowers the loss");
+
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "config.json")))!.AsObject();
+        Assert.Equal(modelType, config["model_type"]!.GetValue<string>());
+        string[] fields = arch == LanguageModelArchitecture.Gpt2
+            ? ["n_embd", "n_layer", "n_head", "n_positions", "vocab_size", "activation_function", "layer_norm_epsilon", "bos_token_id", "eos_token_id", "architectures"]
+            : ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "rms_norm_eps", "rope_theta", "vocab_size", "hidden_act"];
+        foreach (string field in fields) Assert.True(config.ContainsKey(field), $"config.json lacks {field}");
+        Assert.Equal(320, config["vocab_size"]!.GetValue<int>());
+        foreach (string file in new[] { "model.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "training.json" })
+            Assert.True(File.Exists(Path.Combine(output, file)), file);
+        Assert.Empty(Directory.GetDirectories(_root, "model.tmp-*"));
+
+        using var tokens = randint(0, 320, [2, 16], dtype: ScalarType.Int64);
+        using var loaded = HookedTransformer.FromPretrained(output, processing: WeightProcessingOptions.None);
+        using (no_grad())
+        {
+            using var expected = trained.Run(tokens);
+            using var actual = loaded.Run(tokens);
+            Assert.Equal(0f, (expected - actual).abs().max().item<float>());
+        }
+        // The folder's own tokenizer comes with it.
+        Assert.Equal(320, loaded.Tokenizer.VocabSize);
+        Assert.Equal(loaded.Tokenizer.Encode("The jury said"), ModelTokenizer.FromTokenizerJson(Path.Combine(output, "tokenizer.json")).Encode("The jury said"));
+    }
+
+    [Fact]
+    public void Finetune_on_one_genre_lowers_that_genres_validation_loss_and_leaves_the_base_unchanged()
+    {
+        string baseFolder = Path.Combine(_root, "base");
+        LanguageModelTrainer.Train(Tiny(Jsonl("all", repeat: 2)) with { Steps = 10 }, baseFolder, Run()).Model.Dispose();
+        var before = Directory.GetFiles(baseFolder).ToDictionary(f => Path.GetFileName(f)!, Sha);
+
+        string tuned = Path.Combine(_root, "tuned");
+        var settings = Tiny(Jsonl("romance", genre: "romance", repeat: 3)) with { Steps = 15, LearningRate = 3e-3, WarmupSteps = 1 };
+        var result = LanguageModelTrainer.Finetune(baseFolder, settings, tuned, Run());
+        using var model = result.Model;
+
+        Assert.NotNull(result.Record.InitialValidationLoss);
+        Assert.True(result.Record.ValidationLoss < result.Record.InitialValidationLoss - 0.05,
+            $"romance validation loss {result.Record.InitialValidationLoss:0.000} → {result.Record.ValidationLoss:0.000}");
+        Assert.Equal(before, Directory.GetFiles(baseFolder).ToDictionary(f => Path.GetFileName(f)!, Sha));
+        Assert.Equal(Sha(Path.Combine(baseFolder, "tokenizer.json")), Sha(Path.Combine(tuned, "tokenizer.json")));
+        var baseConfig = JsonNode.Parse(File.ReadAllText(Path.Combine(baseFolder, "config.json")))!.ToJsonString();
+        Assert.Equal(baseConfig, JsonNode.Parse(File.ReadAllText(Path.Combine(tuned, "config.json")))!.ToJsonString());
+        Assert.Equal(baseFolder, result.Record.BaseModel);
+
+        var tooLong = Assert.Throws<LanguageModelSettingsException>(() => LanguageModelTrainer.Finetune(baseFolder, settings with { Context = 32 }, Path.Combine(_root, "long"), Run()));
+        Assert.Contains("n_ctx = 16", tooLong.Message);
+        Assert.False(Directory.Exists(Path.Combine(_root, "long")));
+    }
+
+    [Fact]
+    public void Bad_corpora_fail_with_a_clear_error_and_write_no_folder()
+    {
+        string output = Path.Combine(_root, "out");
+        string empty = Path.Combine(_root, "empty.txt");
+        File.WriteAllText(empty, "\n\n  \n");
+        var e = Assert.Throws<CorpusInputException>(() => LanguageModelTrainer.Train(Tiny(empty), output, Run()));
+        Assert.Contains("is empty", e.Message);
+
+        string small = Path.Combine(_root, "small.jsonl");
+        File.WriteAllLines(small, ["{\"text\": \"A short document.\"}", "{\"text\": \"Another one.\"}", "{\"text\": \"And a third.\"}"]);
+        var s = Assert.Throws<CorpusInputException>(() => LanguageModelTrainer.Train(Tiny(small) with { Context = 64 }, output, Run()));
+        Assert.Contains("smaller than one context", s.Message);
+
+        string broken = Path.Combine(_root, "broken.jsonl");
+        File.WriteAllLines(broken, ["{\"text\": \"fine\"}", "{\"body\": \"no text field\"}"]);
+        var b = Assert.Throws<CorpusFormatException>(() => LanguageModelTrainer.Train(Tiny(broken), output, Run()));
+        Assert.Equal(2, b.Line);
+
+        Assert.Throws<CorpusInputException>(() => LanguageModelTrainer.Train(Tiny("brown:nonsense-genre"), output, Run() with { BrownFolder = Excerpt.Folder }));
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Fact]
+    public void A_failing_writer_leaves_no_half_written_model_folder()
+    {
+        string output = Path.Combine(_root, "full-disk");
+        LanguageModelFolder.AfterWeightsWritten = _ => throw new IOException("No space left on device");
+        try
+        {
+            var e = Assert.Throws<IOException>(() => LanguageModelTrainer.Train(Tiny(Jsonl("all", repeat: 2)) with { Steps = 2 }, output, Run()));
+            Assert.Contains("No space left", e.Message);
+        }
+        finally { LanguageModelFolder.AfterWeightsWritten = null; }
+        Assert.False(Directory.Exists(output));
+        Assert.Empty(Directory.GetDirectories(_root, "full-disk.tmp-*"));
+    }
+
+    [Fact]
+    public void A_run_killed_with_SIGKILL_resumes_to_bit_identical_weights()
+    {
+        string corpus = Jsonl("all", repeat: 3);
+        var settings = Tiny(corpus) with { Steps = 150, CheckpointEvery = 5 };
+        string[] Args(string output, bool resume) =>
+        [
+            "train", "--corpus", corpus, "--layers", "1", "--d-model", "32", "--heads", "2", "--context", "16", "--vocab-size", "320",
+            "--steps", "150", "--batch-size", "4", "--lr", "0.003", "--warmup", "2", "--eval-every", "6", "--eval-windows", "4", "--checkpoint-every", "5",
+            "--validation-fraction", "0.2", "--seed", "5", "--threads", "1", "--cache", Path.Combine(_root, "cache"), "--out", output, .. resume ? new[] { "--resume" } : [],
+        ];
+
+        // The uninterrupted run, in this process on one thread.
+        string straight = Path.Combine(_root, "straight");
+        int threads = torch.get_num_threads();
+        torch.set_num_threads(1);
+        try { LanguageModelTrainer.Train(settings, straight, Run()).Model.Dispose(); }
+        finally { torch.set_num_threads(threads); }
+
+        // The same run in a CLI process, killed once its checkpoint at step 10 exists, then resumed.
+        string killed = Path.Combine(_root, "killed");
+        using (var process = Cli(Args(killed, resume: false)))
+        {
+            string step10 = TrainingCheckpoint.FolderFor(killed + ".checkpoints", 10);
+            var clock = Stopwatch.StartNew();
+            while (!Directory.Exists(step10) && !process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(3)) Thread.Sleep(20);
+            if (process.HasExited) Assert.Fail("the run ended before it could be killed: " + process.StandardError.ReadToEnd());
+            process.Kill(); // SIGKILL on Linux
+            process.WaitForExit();
+        }
+        Assert.False(Directory.Exists(killed), "a killed run leaves no model folder: " + string.Join(", ", Directory.GetFileSystemEntries(_root).Select(Path.GetFileName)));
+        int lastCheckpoint = TrainingCheckpoint.List(killed + ".checkpoints").Max(c => c.Step);
+        Assert.InRange(lastCheckpoint, 10, 145);
+
+        using (var resumed = Cli(Args(killed, resume: true)))
+        {
+            string output = resumed.StandardOutput.ReadToEnd();
+            resumed.WaitForExit();
+            Assert.True(resumed.ExitCode == 0, output + resumed.StandardError.ReadToEnd());
+            Assert.Contains($"Resumed from the checkpoint at step {lastCheckpoint}", output);
+        }
+        Assert.Equal(Sha(Path.Combine(straight, "model.safetensors")), Sha(Path.Combine(killed, "model.safetensors")));
+        var a = LanguageModelFolder.ReadRecord(straight)!;
+        var b = LanguageModelFolder.ReadRecord(killed)!;
+        Assert.Equal(a.TrainLosses, b.TrainLosses);
+        Assert.Equal(a.ValidationLoss, b.ValidationLoss);
+    }
+
+    static Process Cli(IEnumerable<string> args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "SharpLens.Cli.dll"));
+        foreach (string arg in args) start.ArgumentList.Add(arg);
+        return Process.Start(start)!;
+    }
+}
