@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using TorchSharp;
@@ -180,8 +181,25 @@ public sealed record ModelConfig
     public static JsonSerializerOptions Json => IO.SharpLensJson.Options;
 
     public string ToJson() => IO.SharpLensJson.Serialize(this);
-    public static ModelConfig FromJson(string json) =>
-        (IO.SharpLensJson.Deserialize<ModelConfig>(json) ?? throw new JsonException("empty model config")).Validated();
+    public static ModelConfig FromJson(string json)
+    {
+        // Source-generated deserialisation gives every init-only property the JSON lacks default(T), not its
+        // initializer (rotary_base 0, eps 0): lay the file's fields over a config that holds the defaults.
+        var given = JsonNode.Parse(json) as JsonObject ?? throw new JsonException("a model config must be a JSON object");
+        var merged = JsonNode.Parse(DefaultsJson)!.AsObject();
+        foreach (var (name, value) in given) merged[name] = value?.DeepClone();
+        return (IO.SharpLensJson.Deserialize<ModelConfig>(merged.ToJsonString()) ?? throw new JsonException("empty model config")).Validated();
+    }
+
+    /// <summary>Every optional field at its default, the required ones left out (so a config missing one is still refused).</summary>
+    static readonly string DefaultsJson = DefaultsWithoutRequired();
+
+    static string DefaultsWithoutRequired()
+    {
+        var defaults = JsonNode.Parse(new ModelConfig { DModel = 1, NLayers = 1, NHeads = 1, DHead = 1, DVocab = 1, NCtx = 1 }.ToJson())!.AsObject();
+        foreach (string required in new[] { "d_model", "n_layers", "n_heads", "d_head", "d_vocab", "n_ctx" }) defaults.Remove(required);
+        return defaults.ToJsonString();
+    }
 
     /// <summary>Parses TransformerLens / Hugging Face activation names.</summary>
     public static Activation ParseActivation(string name) => name.ToLowerInvariant() switch
