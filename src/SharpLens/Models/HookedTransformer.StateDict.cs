@@ -131,7 +131,7 @@ public sealed partial class HookedTransformer
 }
 
 /// <summary>A state dict that does not fit the model: a missing, unexpected or misshapen tensor, named.</summary>
-public sealed class StateDictException(string tensorName, string message) : ArgumentException(message, "stateDict")
+public sealed class StateDictException(string tensorName, string message) : SharpLensArgumentException("stateDict", message)
 {
     public string TensorName { get; } = tensorName;
 }

@@ -90,4 +90,4 @@ public sealed partial class HookedTransformer
 }
 
 /// <summary>Text was given to a model that has no tokenizer (or no BOS token to prepend).</summary>
-public sealed class MissingTokenizerException(string message) : InvalidOperationException(message);
+public sealed class MissingTokenizerException(string message) : SharpLensException(message);

@@ -85,7 +85,7 @@ public static class OrganismCache
             model.eval();
             return (model, new TrainingRecord(training.Losses, TimeSpan.FromSeconds(training.ElapsedSeconds)));
         }
-        catch (Exception e) when (e is IOException or JsonException or ArgumentException or InvalidOperationException or
+        catch (Exception e) when (e is SharpLensException or IOException or JsonException or ArgumentException or InvalidOperationException or
                                       UnauthorizedAccessException or InvalidDataException)
         {
             return null;

@@ -252,7 +252,7 @@ public sealed class ModelTokenizer
 }
 
 /// <summary>A tokenizer file is missing or unreadable; <see cref="Path"/> names it.</summary>
-public sealed class TokenizerFilesException(string path, string message) : IOException(message)
+public sealed class TokenizerFilesException(string path, string message) : SharpLensFileException(path, null, message)
 {
     public string Path { get; } = path;
 }
