@@ -59,9 +59,15 @@ sealed class ModelArguments
         catch (System.Text.Json.JsonException) { return false; }
     }
 
-    /// <summary>A llama2.c checkpoint is a bare file of int32 header and floats; a PyTorch .bin is a zip ("PK").</summary>
+    /// <summary>
+    /// A llama2.c checkpoint is a bare file of int32 header and floats; a PyTorch .bin is a zip ("PK"). A file with a
+    /// Hugging Face name (model.safetensors, *.json, a shard) is never llama2.c, whatever its first bytes.
+    /// </summary>
     static bool IsLlama2cFile(string path)
     {
+        string name = Path.GetFileName(path);
+        if (name.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+            || name.StartsWith("pytorch_model", StringComparison.Ordinal)) return false;
         using var stream = File.OpenRead(path);
         Span<byte> magic = stackalloc byte[2];
         return stream.Read(magic) == 2 && !(magic[0] == (byte)'P' && magic[1] == (byte)'K');

@@ -12,10 +12,11 @@ public static class AtomicFile
     public const string TemporaryMarker = ".tmp-";
 
     /// <summary>A fresh temporary path beside <paramref name="path"/> (same folder; nothing is created).</summary>
-    public static string TemporaryFor(string path)
+    public static string TemporaryFor(string path, bool keepExtension = false)
     {
         path = Path.GetFullPath(path);
-        return Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}{TemporaryMarker}{Guid.NewGuid():N}");
+        string extension = keepExtension ? Path.GetExtension(path) : "";
+        return Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}{TemporaryMarker}{Guid.NewGuid():N}{extension}");
     }
 
     /// <summary>Whether a file or folder name is one of this class's temporaries (a leftover of a killed run).</summary>
@@ -25,14 +26,15 @@ public static class AtomicFile
     /// Writes <paramref name="path"/> by letting <paramref name="writeTemporary"/> write a temporary path (for APIs that
     /// take a path, e.g. a safetensors writer), then renaming it over the target.
     /// </summary>
-    public static void WriteVia(string path, Action<string> writeTemporary)
+    /// <param name="keepExtension">End the temporary's name with the target's extension, for writers that choose the format by it.</param>
+    public static void WriteVia(string path, Action<string> writeTemporary, bool keepExtension = false)
     {
         path = Path.GetFullPath(path);
         CreateParent(path);
-        string temporary = TemporaryFor(path);
+        string temporary = TemporaryFor(path, keepExtension);
         try
         {
-            Guard(path, () => writeTemporary(temporary));
+            writeTemporary(temporary); // the writer's own errors pass through unchanged
             if (!File.Exists(temporary)) throw new SharpLensInternalException($"the writer for {path} did not write its temporary file {temporary}.");
             Guard(path, () => File.Move(temporary, path, overwrite: true));
         }
@@ -75,7 +77,7 @@ public static class AtomicFile
         Guard(folder, () => Directory.CreateDirectory(temporary));
         try
         {
-            Guard(folder, () => write(temporary));
+            write(temporary);
             Guard(folder, () => ReplaceFolder(temporary, folder));
         }
         finally
@@ -101,7 +103,10 @@ public static class AtomicFile
 
     static void CreateParent(string path) => Guard(path, () => Directory.CreateDirectory(Path.GetDirectoryName(path)!));
 
-    /// <summary>The file system refusing an output (no space, no permission, a file where a folder should be) is the user's to fix: say which output.</summary>
+    /// <summary>
+    /// The file system refusing this class's own steps (creating the folder, the rename) is the user's to fix (no space, no
+    /// permission, a file where a folder should be): say which output. A writer's own exceptions are not wrapped.
+    /// </summary>
     static void Guard(string target, Action action)
     {
         try { action(); }
@@ -130,7 +135,7 @@ public static class AtomicFile
             CreateParent(path);
             string temporary = TemporaryFor(path);
             _staged.Add((temporary, path));
-            Guard(path, () => writeTemporary(temporary));
+            writeTemporary(temporary);
             if (!File.Exists(temporary)) throw new SharpLensInternalException($"the writer for {path} did not write its temporary file {temporary}.");
         }
 

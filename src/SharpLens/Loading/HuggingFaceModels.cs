@@ -33,7 +33,7 @@ public static class HuggingFaceModels
     public static ModelConfig ReadConfig(string configJson, string source = "config.json")
     {
         var json = new HuggingFaceConfigJson(configJson, source);
-        return FamilyOf(json).ReadConfig(json);
+        return json.Checked(() => FamilyOf(json).ReadConfig(json));
     }
 
     /// <summary>
@@ -57,7 +57,9 @@ public static class HuggingFaceModels
     static HookedTransformer Load(HuggingFaceConfigJson json, HuggingFaceTensorSource tensors, ModelOptions? options)
     {
         var family = FamilyOf(json);
-        var config = family.ReadConfig(json);
+        var config = json.Checked(() => family.ReadConfig(json));
+        // Before anything is allocated: the config must describe a model these weights can fill, in memory this machine has.
+        ModelSizeCheck.AgainstWeights(config, tensors.StoredElements, json.Source, tensors.Source, json);
         Dictionary<string, Tensor> stateDict;
         // The converted tensors are temporaries: the model copies them into its own parameters.
         using (var scope = torch.NewDisposeScope())

@@ -46,11 +46,16 @@ public sealed partial class HookedTransformer
             // tokenizer.json only (Pythia, Qwen2, Llama 3): read it if it is a byte-level BPE; otherwise leave the model
             // without one, and text input says what is missing.
             try { raw.Tokenizer = Tokenization.ModelTokenizer.FromTokenizerJson(Path.Combine(folder, "tokenizer.json")); }
-            catch (Tokenization.TokenizerFilesException) { }
+            catch (Tokenization.TokenizerFilesException e) { raw.TokenizerRefusal = e.Message; }
         }
         processing ??= WeightProcessingOptions.Default;
         if (processing == WeightProcessingOptions.None) return raw;
-        using (raw) return raw.ProcessWeights(processing);
+        using (raw)
+        {
+            var processed = raw.ProcessWeights(processing);
+            processed.TokenizerRefusal = raw.TokenizerRefusal;
+            return processed;
+        }
     }
 
     /// <summary>
@@ -72,7 +77,7 @@ public sealed partial class HookedTransformer
     /// </summary>
     public void Save(string folder, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        Organisms.OrganismCache.WriteAtomically(folder, temporary => WriteTo(temporary, metadata));
+        IO.AtomicFile.WriteFolder(folder, temporary => WriteTo(temporary, metadata));
     }
 
     /// <summary>Writes config.json and model.safetensors into an existing folder (for callers that write more beside them).</summary>

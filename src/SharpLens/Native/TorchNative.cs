@@ -113,9 +113,7 @@ public static class TorchNative
                 $"{original} does not list {MissingVersion} as a requirement, so marking it weak cannot help."));
         Directory.CreateDirectory(dir);
         // Write beside the target and rename, so a crash never leaves a half-written library to be loaded later.
-        string temp = target + "." + Environment.ProcessId + ".tmp";
-        File.WriteAllBytes(temp, bytes);
-        File.Move(temp, target, overwrite: true);
+        IO.AtomicFile.WriteAllBytes(target, bytes);
         return target;
     }
 
