@@ -60,14 +60,7 @@ public sealed record BenchmarkResult
     public double CacheExtraOverCached => (double)CacheExtraBytes / CachedTensorBytes; // target within 1 ± 0.10
     public double CachePeakOverCached => (double)CachePeakBytes / CachedTensorBytes;
 
-    static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
-
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => JsonSerializer.Serialize(this, BenchmarkJsonContext.Default.BenchmarkResult);
 
     /// <summary>A plain-text table: each measurement, then each target with its ratio and whether it was met.</summary>
     public string ToTable()

@@ -19,7 +19,7 @@ public sealed record PatchingTimings(int Layers, int Positions, double BatchedSe
         $"  batched is {PerCellSeconds / BatchedSeconds:0.0}× faster than one pass per cell; attribution {BatchedSeconds / AttributionSeconds:0.0}× faster than batched",
         $"  largest |batched − per-cell| difference: {MaxDifference:0.0e+00}");
 
-    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this);
+    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this, PatchingJsonContext.Default.PatchingTimings);
 }
 
 /// <summary>

@@ -9,11 +9,7 @@ namespace SharpLens.Cli;
 sealed class ModelArguments
 {
     /// <summary>Built-in model organisms, usable wherever a model is asked for.</summary>
-    public static readonly IReadOnlyDictionary<string, string> Organisms = new Dictionary<string, string>
-    {
-        ["induction"] = "the tour's 2-layer attention-only induction organism (trained on first use, then cached)",
-        ["latent"] = "a 2-layer organism with a planted binary latent: it answers Yes (id 1) when the first token after BOS is in a secret set, else No (id 2) (trained on first use, then cached)",
-    };
+    public static IReadOnlyDictionary<string, string> Organisms => Organism.Names;
 
     public Option<string> Model { get; } = new("--model")
     {
@@ -84,13 +80,8 @@ sealed class ModelArguments
                 : HookedTransformer.FromPretrained(Path.GetDirectoryName(Path.GetFullPath(model))!, processing: noProcessing ? WeightProcessingOptions.None : null);
         if (Directory.Exists(model))
             return HookedTransformer.FromPretrained(model, processing: noProcessing ? WeightProcessingOptions.None : null);
-        if (model == "induction")
-        {
-            var organism = InductionOrganism.TrainOrLoad(new InductionSettings(), organismCache);
-            return organism.Model; // the organism's model is the whole of it; disposing the model frees it
-        }
-        if (model == "latent")
-            return LatentOrganism.TrainOrLoad(new LatentSettings(), organismCache).Model;
+        if (Organism.IsName(model))
+            return OrganismDisplay.Load(model, organismCache); // the organism's model is the whole of it; disposing the model frees it
         if (Loading.Hub.ModelRegistry.TryGetRepoId(model, out _) || Loading.Hub.ModelRegistry.LooksLikeRepoId(model)) // gpt2, org/name: cache or download
             return HookedTransformer.FromPretrained(Commands.DownloadCommand.Resolve(model), processing: noProcessing ? WeightProcessingOptions.None : null);
         var closest = Loading.Hub.ModelRegistry.Closest(model, 3, Organisms.Keys);

@@ -19,6 +19,7 @@ root.Subcommands.Add(CacheCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
 root.Subcommands.Add(SaeCommand.Create());
+root.Subcommands.Add(GraphCommand.Create());
 try
 {
     var parsed = root.Parse(args);

@@ -61,7 +61,7 @@ sealed class PromptArguments
     public static string Describe(HookedTransformer model, long id)
     {
         if (model.Config.TokenizerName is null) return $"#{id}";
-        return System.Text.Json.JsonSerializer.Serialize(model.Tokenizer.ToStrTokens([(int)id])[0]);
+        return System.Text.Json.JsonSerializer.Serialize(model.Tokenizer.ToStrTokens([(int)id])[0], CliJsonContext.Default.String);
     }
 
     /// <summary>One token id from --X TEXT (must be a single token) or --X-token ID.</summary>

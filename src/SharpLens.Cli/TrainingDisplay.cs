@@ -18,7 +18,7 @@ static class TrainingDisplay
             int every = Math.Max(1, totalSteps / plainLines);
             return train(new Callback(p =>
             {
-                if (p.Step % every == 0 || p.Step == p.TotalSteps) Console.WriteLine($"{describe(p)}  {p.Elapsed.TotalSeconds,7:0.0} s");
+                if (p.Step % every == 0 || p.Step == p.TotalSteps) Console.WriteLine($"{describe(p)}  {p.Elapsed.TotalSeconds,7:0.0} s{Remaining(p)}");
             }));
         }
 
@@ -37,6 +37,10 @@ static class TrainingDisplay
             });
         return result;
     }
+
+    /// <summary>", about 42 s left" from the pace so far (nothing at the last step).</summary>
+    static string Remaining(TrainingProgress p) => p.Step <= 0 || p.Step >= p.TotalSteps ? ""
+        : $", about {p.Elapsed.TotalSeconds / p.Step * (p.TotalSteps - p.Step):0} s left";
 
     /// <summary>Reports synchronously on the training thread (unlike <see cref="Progress{T}"/>, which posts to the thread pool).</summary>
     sealed class Callback(Action<TrainingProgress> report) : IProgress<TrainingProgress>

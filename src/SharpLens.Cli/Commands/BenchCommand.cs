@@ -40,7 +40,7 @@ static class BenchCommand
                 {
                     var g = GrokkingTrainingBenchmark.Run(steps: 20, threads: options.Threads ?? 1);
                     Console.WriteLine(asJson
-                        ? System.Text.Json.JsonSerializer.Serialize(g, new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower, WriteIndented = true })
+                        ? System.Text.Json.JsonSerializer.Serialize(g, BenchmarkJsonContext.Default.GrokkingTrainingResult)
                         : $"grokking model (p = 113, full batch), {g.Threads} thread(s): {g.StepsPerSecond:F2} steps/s; " +
                           $"ceiling {g.CeilingStepsPerSecond:F2} steps/s ({g.FlopsPerStep / 1e9:F1} GFLOP per step at {g.GemmGflops:F1} GFLOP/s GEMM); {g.ShareOfCeiling:P0} of the ceiling");
                     return 0;
@@ -49,7 +49,7 @@ static class BenchCommand
                 {
                     var r = SaeTrainingBenchmark.Run(threads: options.Threads ?? 1);
                     Console.WriteLine(asJson
-                        ? System.Text.Json.JsonSerializer.Serialize(r, new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower, WriteIndented = true })
+                        ? System.Text.Json.JsonSerializer.Serialize(r, BenchmarkJsonContext.Default.SaeTrainingResult)
                         : $"SAE training (d_in {r.DIn}, d_sae {r.DSae}, batch {r.Batch}), {r.Threads} thread(s): {r.TokensPerSecond:F0} tokens/s; " +
                           $"ceiling {r.CeilingTokensPerSecond:F0} tokens/s (five GEMMs at {r.GemmGflops:F1} GFLOP/s); {r.ShareOfCeiling:P0} of the ceiling; peak +{r.PeakExtraBytes / 1048576.0:F0} MiB");
                     return 0;

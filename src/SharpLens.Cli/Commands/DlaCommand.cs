@@ -49,12 +49,13 @@ public static class DlaCommand
                 string path = parse.GetValue(outOption)!;
                 NumpyFiles.SaveNpy(path, tensor(values.Select(v => (float)v).ToArray())); // [components]
                 string sidecar = Path.ChangeExtension(path, ".json");
-                var summary = new Dictionary<string, object>
+                var summary = new System.Text.Json.Nodes.JsonObject
                 {
-                    ["components"] = attribution.Names, ["values"] = values, ["logit_difference"] = logitDiff,
-                    ["answer_token"] = a, ["wrong_token"] = w, ["position"] = tokens.shape[1] - 1,
+                    ["components"] = new System.Text.Json.Nodes.JsonArray([.. attribution.Names.Select(n => (System.Text.Json.Nodes.JsonNode?)n)]),
+                    ["values"] = new System.Text.Json.Nodes.JsonArray([.. values.Select(v => (System.Text.Json.Nodes.JsonNode?)v)]),
+                    ["logit_difference"] = logitDiff, ["answer_token"] = a, ["wrong_token"] = w, ["position"] = tokens.shape[1] - 1,
                 };
-                File.WriteAllText(sidecar, JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+                File.WriteAllText(sidecar, summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 
                 Console.WriteLine($"Logit difference {PromptArguments.Describe(m, a)} − {PromptArguments.Describe(m, w)} at the last position: {logitDiff:0.0000}");
                 Console.WriteLine($"  {"component",-14} {"contribution",12}");

@@ -73,8 +73,12 @@ public static class ProbeCommand
                 NumpyFiles.SaveNpy(Path.Combine(folder, "auroc.npy"), tensor(results.Select(r => (float)(r.TestAuroc ?? double.NaN)).ToArray()));
                 foreach (var r in results)
                     NumpyFiles.SaveNpy(Path.Combine(folder, $"direction-{r.Hook}.npy"), r.Probe.Direction().to(ScalarType.Float32).contiguous());
-                var summary = results.Select(r => new { hook = r.Hook, train_accuracy = r.TrainAccuracy, test_accuracy = r.TestAccuracy, test_auroc = r.TestAuroc, direction = $"direction-{r.Hook}.npy" });
-                File.WriteAllText(Path.Combine(folder, "summary.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+                var summary = new System.Text.Json.Nodes.JsonArray([.. results.Select(r => new System.Text.Json.Nodes.JsonObject
+                {
+                    ["hook"] = r.Hook, ["train_accuracy"] = r.TrainAccuracy, ["test_accuracy"] = r.TestAccuracy,
+                    ["test_auroc"] = r.TestAuroc, ["direction"] = $"direction-{r.Hook}.npy",
+                })]);
+                File.WriteAllText(Path.Combine(folder, "summary.json"), summary.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 Console.WriteLine($"Wrote {Path.GetFullPath(folder)}");
             }
             foreach (var r in results) r.Dispose();

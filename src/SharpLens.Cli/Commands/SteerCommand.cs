@@ -96,5 +96,5 @@ public static class SteerCommand
 
     static string Show(HookedTransformer m, Tensor ids) => m.Config.TokenizerName is null
         ? string.Join(" ", ids.data<long>().ToArray())
-        : System.Text.Json.JsonSerializer.Serialize(m.ToText(ids));
+        : System.Text.Json.JsonSerializer.Serialize(m.ToText(ids), CliJsonContext.Default.String);
 }

@@ -100,7 +100,7 @@ public sealed record ModularAdditionSettings
         return this;
     }
 
-    public string ToJson() => JsonSerializer.Serialize(this, Models.ModelConfig.Json);
+    public string ToJson() => IO.SharpLensJson.Serialize(this);
     public static ModularAdditionSettings FromJson(string json) =>
-        JsonSerializer.Deserialize<ModularAdditionSettings>(json, Models.ModelConfig.Json) ?? throw new JsonException("empty modular-addition settings");
+        IO.SharpLensJson.Deserialize<ModularAdditionSettings>(json) ?? throw new JsonException("empty modular-addition settings");
 }

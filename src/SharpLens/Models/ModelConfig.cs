@@ -151,16 +151,12 @@ public sealed record ModelConfig
         return this;
     }
 
-    public static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
-    };
+    /// <summary>SharpLens's JSON options (snake_case, enums as strings), source-generated: see <see cref="IO.SharpLensJson"/>.</summary>
+    public static JsonSerializerOptions Json => IO.SharpLensJson.Options;
 
-    public string ToJson() => JsonSerializer.Serialize(this, Json);
+    public string ToJson() => IO.SharpLensJson.Serialize(this);
     public static ModelConfig FromJson(string json) =>
-        (JsonSerializer.Deserialize<ModelConfig>(json, Json) ?? throw new JsonException("empty model config")).Validated();
+        (IO.SharpLensJson.Deserialize<ModelConfig>(json) ?? throw new JsonException("empty model config")).Validated();
 
     /// <summary>Parses TransformerLens / Hugging Face activation names.</summary>
     public static Activation ParseActivation(string name) => name.ToLowerInvariant() switch

@@ -57,20 +57,17 @@ public static class TorchNative
 
     static void LoadGlue()
     {
-        string? original = FindOriginal();
-        if (original is null) return; // let TorchSharp's own search and messages take over
+        if (Locate() is not var (original, libtorchDir)) return; // let TorchSharp's own search and messages take over
 
+        // In an app, libtorch sits beside the glue and the glue's $ORIGIN runpath finds it. Loaded straight from NuGet
+        // packages (notebooks, F# scripts), libtorch is in another package's folder: load it by path first.
+        if (!SameFolder(libtorchDir, Path.GetDirectoryName(original)!)) LoadDependencies(libtorchDir);
         try { NativeLibrary.Load(original); }
         catch (DllNotFoundException e) when (e.Message.Contains(MissingVersion))
         {
             string copy = PatchedCopy(original);
-            string dir = Path.GetDirectoryName(original)!;
-            foreach (var dep in Dependencies)
-            {
-                // The copy lives elsewhere, so its $ORIGIN runpath no longer finds libtorch: load them by path first.
-                string path = Path.Combine(dir, dep);
-                if (File.Exists(path)) NativeLibrary.Load(path);
-            }
+            // The copy lives elsewhere, so its $ORIGIN runpath no longer finds libtorch: load them by path first.
+            LoadDependencies(libtorchDir);
             try
             {
                 NativeLibrary.Load(copy);
@@ -87,16 +84,53 @@ public static class TorchNative
         }
     }
 
-    static string? FindOriginal()
+    static void LoadDependencies(string dir)
+    {
+        foreach (var dep in Dependencies)
+        {
+            string path = Path.Combine(dir, dep);
+            if (File.Exists(path)) NativeLibrary.Load(path);
+        }
+    }
+
+    static bool SameFolder(string a, string b) =>
+        string.Equals(Path.GetFullPath(a).TrimEnd('/'), Path.GetFullPath(b).TrimEnd('/'), StringComparison.Ordinal);
+
+    /// <summary>The glue library and the folder holding libtorch (the same folder in an app; two packages in a notebook).</summary>
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("SingleFile", "IL3000",
+        Justification = "An empty Location (single-file apps) falls back to AppContext.BaseDirectory.")]
+    static (string Glue, string LibtorchDir)? Locate()
     {
         var dirs = new List<string>();
         if (AppContext.GetData("NATIVE_DLL_SEARCH_DIRECTORIES") is string searchDirs)
             dirs.AddRange(searchDirs.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries));
-        string torchDir = Path.GetDirectoryName(typeof(TorchSharp.torch).Assembly.Location) ?? AppContext.BaseDirectory;
+        string location = typeof(TorchSharp.torch).Assembly.Location;
+        string torchDir = (string.IsNullOrEmpty(location) ? null : Path.GetDirectoryName(location)) ?? AppContext.BaseDirectory;
+        string rid = RuntimeInformation.RuntimeIdentifier;
         dirs.Add(torchDir);
-        dirs.Add(Path.Combine(torchDir, "runtimes", RuntimeInformation.RuntimeIdentifier, "native"));
+        dirs.Add(Path.Combine(torchDir, "runtimes", rid, "native"));
         dirs.Add(Path.Combine(torchDir, "runtimes", "linux-x64", "native"));
-        return dirs.Select(d => Path.Combine(d, GlueFile)).FirstOrDefault(File.Exists);
+        // TorchSharp's own notebook fallback copies every native it needs into <torchsharp>/lib/net8.0/cpu/.
+        dirs.Add(Path.Combine(torchDir, "cpu"));
+        foreach (var dir in dirs)
+        {
+            string glue = Path.Combine(dir, GlueFile);
+            if (File.Exists(glue)) return (glue, dir);
+        }
+
+        // Loaded from the NuGet cache: <root>/torchsharp/<version>/lib/net8.0/TorchSharp.dll, with the glue in
+        // <root>/torchsharp/<version>/runtimes/<rid>/native/ and libtorch in <root>/libtorch-cpu-<rid>/<version>/runtimes/<rid>/native/.
+        string home = Path.GetFullPath(Path.Combine(torchDir, "..", ".."));
+        string root = Path.GetFullPath(Path.Combine(home, "..", ".."));
+        string packageGlue = Path.Combine(home, "runtimes", "linux-x64", "native", GlueFile);
+        string libtorchPackage = Path.Combine(root, "libtorch-cpu-linux-x64");
+        if (!File.Exists(packageGlue) || !Directory.Exists(libtorchPackage)) return null;
+        var libtorch = Directory.GetDirectories(libtorchPackage)
+            .Select(version => Path.Combine(version, "runtimes", "linux-x64", "native"))
+            .Where(native => File.Exists(Path.Combine(native, "libtorch_cpu.so")))
+            .OrderByDescending(native => native, StringComparer.Ordinal)
+            .FirstOrDefault();
+        return libtorch is null ? null : (packageGlue, libtorch);
     }
 
     /// <summary>Writes (once) the weak-version copy of <paramref name="original"/> and returns its path.</summary>

@@ -69,9 +69,9 @@ public sealed record InductionSettings : IOrganismSettings
         return this;
     }
 
-    public string ToJson() => JsonSerializer.Serialize(this, Models.ModelConfig.Json);
+    public string ToJson() => IO.SharpLensJson.Serialize(this);
     public static InductionSettings FromJson(string json) =>
-        JsonSerializer.Deserialize<InductionSettings>(json, Models.ModelConfig.Json) ?? throw new JsonException("empty induction settings");
+        IO.SharpLensJson.Deserialize<InductionSettings>(json) ?? throw new JsonException("empty induction settings");
 
     /// <summary>Bump when the training data or procedure changes, so caches of the old recipe are not reused.</summary>
     const string RecipeVersion = "induction-v2";

@@ -67,9 +67,9 @@ public sealed record LatentSettings : IOrganismSettings
         return this;
     }
 
-    public string ToJson() => JsonSerializer.Serialize(this, Models.ModelConfig.Json);
+    public string ToJson() => IO.SharpLensJson.Serialize(this);
     public static LatentSettings FromJson(string json) =>
-        JsonSerializer.Deserialize<LatentSettings>(json, Models.ModelConfig.Json) ?? throw new JsonException("empty latent settings");
+        IO.SharpLensJson.Deserialize<LatentSettings>(json) ?? throw new JsonException("empty latent settings");
 
     /// <summary>Bump when the data or procedure changes, so caches of the old recipe are not reused.</summary>
     const string RecipeVersion = "latent-v1";

@@ -48,7 +48,7 @@ public static class OrganismCache
             model.WriteTo(temporary);
             File.WriteAllText(Path.Combine(temporary, SettingsFile), settingsJson);
             var saved = new SavedTraining([.. training.Losses], training.Elapsed.TotalSeconds);
-            File.WriteAllText(Path.Combine(temporary, TrainingFile), JsonSerializer.Serialize(saved, ModelConfig.Json));
+            File.WriteAllText(Path.Combine(temporary, TrainingFile), IO.SharpLensJson.Serialize(saved));
         });
 
     /// <summary>
@@ -62,7 +62,7 @@ public static class OrganismCache
         try
         {
             if (File.ReadAllText(settingsPath) != settingsJson) return null;
-            var training = JsonSerializer.Deserialize<SavedTraining>(File.ReadAllText(trainingPath), ModelConfig.Json)
+            var training = IO.SharpLensJson.Deserialize<SavedTraining>(File.ReadAllText(trainingPath))
                 ?? throw new JsonException($"{trainingPath} is empty");
             var model = HookedTransformer.Load(folder);
             model.eval();
@@ -75,5 +75,5 @@ public static class OrganismCache
         }
     }
 
-    sealed record SavedTraining(double[] Losses, double ElapsedSeconds);
+    internal sealed record SavedTraining(double[] Losses, double ElapsedSeconds);
 }

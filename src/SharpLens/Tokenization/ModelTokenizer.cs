@@ -71,7 +71,7 @@ public sealed class ModelTokenizer
                 throw new TokenizerFilesException(path, $"Tokenizer file '{path}' is missing: a byte-level BPE tokenizer needs vocab.json and merges.txt in '{folder}'. Copy them from the model's Hugging Face repository.");
 
         Dictionary<string, int> vocab;
-        try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath)) ?? []; }
+        try { vocab = JsonSerializer.Deserialize(File.ReadAllText(vocabPath), IO.PlainJsonContext.Default.DictionaryStringInt32) ?? []; }
         catch (JsonException e) { throw new TokenizerFilesException(vocabPath, $"'{vocabPath}' is not a JSON object of token → id: {e.Message}"); }
         if (vocab.Count == 0) throw new TokenizerFilesException(vocabPath, $"'{vocabPath}' holds no tokens.");
         CheckedVocabSize(vocab.Values, vocabPath, "an entry");
@@ -167,7 +167,7 @@ public sealed class ModelTokenizer
         try
         {
             string vocabPath = System.IO.Path.Combine(temporary, "vocab.json"), mergesPath = System.IO.Path.Combine(temporary, "merges.txt");
-            File.WriteAllText(vocabPath, JsonSerializer.Serialize(vocab));
+            File.WriteAllText(vocabPath, JsonSerializer.Serialize(vocab, IO.PlainJsonContext.Default.DictionaryStringInt32));
             File.WriteAllText(mergesPath, "#version: 0.2\n" + string.Join("\n", merges) + "\n");
             var options = new BpeOptions(vocabPath, mergesPath)
             {

@@ -71,7 +71,7 @@ public sealed record TrainingCheckpoint(int Step, string Folder)
         {
             model.WriteTo(temporary, new Dictionary<string, string> { ["step"] = state.Step.ToString(CultureInfo.InvariantCulture) });
             optimizer.Save(Path.Combine(temporary, OptimizerFile));
-            File.WriteAllText(Path.Combine(temporary, StateFile), JsonSerializer.Serialize(state, ModelConfig.Json));
+            File.WriteAllText(Path.Combine(temporary, StateFile), IO.SharpLensJson.Serialize(state));
         });
         return new TrainingCheckpoint(state.Step, Path.GetFullPath(folder));
     }
@@ -81,7 +81,7 @@ public sealed record TrainingCheckpoint(int Step, string Folder)
         string path = Path.Combine(Folder, StateFile);
         try
         {
-            return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path), ModelConfig.Json)
+            return IO.SharpLensJson.Deserialize<TrainerState>(File.ReadAllText(path))
                 ?? throw new JsonException("the file is empty");
         }
         catch (JsonException e)

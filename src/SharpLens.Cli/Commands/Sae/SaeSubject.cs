@@ -49,12 +49,12 @@ sealed class SaeSubject : IDisposable
         if (model == "induction")
         {
             var settings = new InductionSettings();
-            return new SaeSubject(model, InductionOrganism.TrainOrLoad(settings, organismCache).Model, null, model) { _induction = settings };
+            return new SaeSubject(model, OrganismDisplay.Load(model, organismCache), null, model) { _induction = settings };
         }
         if (model == "latent")
         {
             var settings = new LatentSettings();
-            return new SaeSubject(model, LatentOrganism.TrainOrLoad(settings, organismCache).Model, null, model) { _latent = settings };
+            return new SaeSubject(model, OrganismDisplay.Load(model, organismCache), null, model) { _latent = settings };
         }
         string name = Directory.Exists(model) ? Path.GetFileName(Path.TrimEndingDirectorySeparator(model)) : model;
         return new SaeSubject(name, ModelArguments.Load(model, noProcessing, organismCache), null, null);

