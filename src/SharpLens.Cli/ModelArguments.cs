@@ -13,7 +13,7 @@ sealed class ModelArguments
 
     public Option<string> Model { get; } = new("--model")
     {
-        Description = "A Hugging Face folder (config.json + model.safetensors or pytorch_model.bin; gpt2, llama, mistral, qwen2, gemma, gemma2, gpt_neox, and bert where encoders are accepted), a llama2.c .bin file, all-MiniLM-L6-v2 (built in, an encoder), a model name or org/name repo id (found in or downloaded to the Hugging Face cache), or a built-in organism: " +
+        Description = "A Hugging Face folder (config.json + model.safetensors or pytorch_model.bin; gpt2, llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3, olmo2, mixtral, gpt_neox, and bert where encoders are accepted), a llama2.c .bin file, all-MiniLM-L6-v2 (built in, an encoder), a model name or org/name repo id (found in or downloaded to the Hugging Face cache), or a built-in organism: " +
                       string.Join(", ", Organisms.Keys) + ".",
         Required = true,
     };

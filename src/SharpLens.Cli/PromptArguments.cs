@@ -19,10 +19,16 @@ sealed class PromptArguments
         Description = "The prompt as token ids, separated by spaces or commas, e.g. \"0 17 5 9\" (nothing is added).",
     };
 
+    public Option<bool> Chat { get; } = new("--chat")
+    {
+        Description = "Wrap --prompt as one user message in the tokenizer's chat template (tokenizer_config.json's chat_template, with the generation prompt), as apply_chat_template does; the template puts in BOS itself.",
+    };
+
     public void AddTo(Command command)
     {
         command.Options.Add(Prompt);
         command.Options.Add(Tokens);
+        command.Options.Add(Chat);
     }
 
     /// <summary>Token ids [1, pos] from whichever of --prompt / --tokens was given (exactly one must be).</summary>
@@ -31,7 +37,14 @@ sealed class PromptArguments
         string? text = parse.GetValue(Prompt), ids = parse.GetValue(Tokens);
         if ((text is null) == (ids is null))
             throw new CliArgumentException("Give exactly one of --prompt TEXT or --tokens IDS.");
-        return ids is not null ? ParseIds(ids, "--tokens").unsqueeze(0) : model.ToTokens(text!); // [1, pos]
+        if (ids is not null)
+        {
+            if (parse.GetValue(Chat)) throw new CliArgumentException("--chat wraps a --prompt TEXT in the chat template; it cannot be used with --tokens.");
+            return ParseIds(ids, "--tokens").unsqueeze(0); // [1, pos]
+        }
+        if (!parse.GetValue(Chat)) return model.ToTokens(text!); // [1, pos]
+        string rendered = model.Tokenizer.ApplyChatTemplate([new Tokenization.ChatTemplates.ChatMessage("user", text!)], addGenerationPrompt: true);
+        return model.ToTokens(rendered, prependBos: false); // [1, pos]
     }
 
     /// <summary>Token ids [1, pos] for an encoder: --prompt is tokenized with [CLS] … [SEP]; --tokens are used as given.</summary>

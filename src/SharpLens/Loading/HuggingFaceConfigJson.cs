@@ -10,6 +10,7 @@ namespace SharpLens.Loading;
 public sealed class HuggingFaceConfigJson
 {
     readonly JsonObject _json;
+    readonly HashSet<string> _read = new(StringComparer.Ordinal);
 
     /// <summary>The file the text came from, for messages.</summary>
     public string Source { get; }
@@ -32,6 +33,7 @@ public sealed class HuggingFaceConfigJson
     /// <summary>The field's value, or default when it is absent or null.</summary>
     public T? Get<T>(string key)
     {
+        _read.Add(key);
         var node = _json[key];
         if (node is null) return default;
         try { return node.GetValue<T>(); }
@@ -49,6 +51,7 @@ public sealed class HuggingFaceConfigJson
     /// <summary>A list of strings (such as layer_types), or null when absent.</summary>
     public IReadOnlyList<string>? Strings(string key)
     {
+        _read.Add(key);
         var node = _json[key];
         if (node is null) return null;
         if (node is not JsonArray array || array.Any(n => n is null || n.GetValueKind() != JsonValueKind.String))
@@ -57,16 +60,33 @@ public sealed class HuggingFaceConfigJson
     }
 
     /// <summary>True when the field is present and not null (for objects such as rope_scaling).</summary>
-    public bool IsSet(string key) => _json[key] is not null;
+    public bool IsSet(string key) { _read.Add(key); return _json[key] is not null; }
+
+    /// <summary>A list of numbers (such as longrope's short_factor), or null when absent.</summary>
+    public IReadOnlyList<double>? Doubles(string key)
+    {
+        _read.Add(key);
+        var node = _json[key];
+        if (node is null) return null;
+        if (node is not JsonArray array || array.Any(n => n is null || n.GetValueKind() != JsonValueKind.Number))
+            throw Problem($"\"{key}\" is {node.ToJsonString()}, not a list of numbers.");
+        return [.. array.Select(n => n!.GetValue<double>())];
+    }
+
+    /// <summary>Every field name in the file, in order.</summary>
+    public IEnumerable<string> Keys => _json.Select(kv => kv.Key);
+
+    /// <summary>The fields no reader has asked for yet whose value is not null (what a family might be ignoring).</summary>
+    public IEnumerable<string> UnreadKeys => _json.Where(kv => kv.Value is not null && !_read.Contains(kv.Key)).Select(kv => kv.Key);
 
     /// <summary>A nested object (such as rope_scaling) read the same way, its fields named "key.field" in messages; null when absent.</summary>
-    public HuggingFaceConfigJson? Object(string key) => _json[key] switch
+    public HuggingFaceConfigJson? Object(string key) { _read.Add(key); return _json[key] switch
     {
         null => null,
         JsonObject o => new HuggingFaceConfigJson(o.ToJsonString(), $"{Source} ({key})"),
         var other => throw Problem($"\"{key}\" is {other.ToJsonString()}, not an object."),
-    };
-    public string Raw(string key) => _json[key]?.ToJsonString() ?? "null";
+    }; }
+    public string Raw(string key) { _read.Add(key); return _json[key]?.ToJsonString() ?? "null"; }
 
     public CheckpointException Problem(string problem) => new(Source, null, problem);
 

@@ -18,10 +18,13 @@ public static class HuggingFaceGemma
 
     internal static bool Tied(HuggingFaceConfigJson json) => json.Bool("tie_word_embeddings", true);
 
-    public static ModelConfig ReadConfig(HuggingFaceConfigJson json) =>
-        (HuggingFaceLlama.ReadLlamaLikeConfig(json, "gelu_pytorch_tanh", activationKey: "hidden_activation") with
+    public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
+    {
+        json.Get<string>("hidden_act"); // Gemma configs carry it too, but transformers' Gemma reads hidden_activation
+        return (HuggingFaceLlama.ReadLlamaLikeConfig(json, "gelu_pytorch_tanh", activationKey: "hidden_activation") with
         {
             ModelName = HuggingFaceLlama.ModelNameOf(json),
             TiedEmbeddings = false, // W_E carries the sqrt(d_model) scale; W_U does not
         }).Validated();
+    }
 }

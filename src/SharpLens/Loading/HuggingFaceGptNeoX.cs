@@ -24,6 +24,7 @@ public static class HuggingFaceGptNeoX
 
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {
+        json.Bool("attention_bias", true); // read by the weight map
         int dModel = json.Int("hidden_size"), nHeads = json.Int("num_attention_heads");
         if (dModel % nHeads != 0) throw json.Problem($"hidden_size = {dModel} is not divisible by num_attention_heads = {nHeads}.");
         int dHead = dModel / nHeads;

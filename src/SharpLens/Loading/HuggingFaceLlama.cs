@@ -30,7 +30,11 @@ public static class HuggingFaceLlama
     /// <param name="NormPlusOne">RMSNorm multiplies by (1 + w) (Gemma): loaded as w + 1</param>
     /// <param name="EmbeddingScale">the embedding is multiplied by sqrt(d_model) (Gemma): folded into W_E, not into the tied W_U</param>
     /// <param name="SandwichNorms">post_attention_layernorm normalises the attention output, pre_feedforward_layernorm feeds the MLP, post_feedforward_layernorm normalises its output (Gemma 2)</param>
-    public sealed record LlamaLayout(bool QkvBias = false, bool OutputBias = false, bool NormPlusOne = false, bool EmbeddingScale = false, bool SandwichNorms = false)
+    /// <param name="QkNorm">self_attn.q_norm / k_norm weights normalise queries and keys: [d_head] (Qwen 3, Gemma 3) or the whole projection (OLMo 2)</param>
+    /// <param name="PostNormsOnly">no input_layernorm; post_attention_layernorm and post_feedforward_layernorm normalise the sublayer outputs (OLMo 2)</param>
+    /// <param name="FusedProjections">self_attn.qkv_proj holds q, k, v stacked along its output, mlp.gate_up_proj holds gate then up (Phi-3)</param>
+    public sealed record LlamaLayout(bool QkvBias = false, bool OutputBias = false, bool NormPlusOne = false, bool EmbeddingScale = false, bool SandwichNorms = false,
+        bool QkNorm = false, bool PostNormsOnly = false, bool FusedProjections = false)
     {
         public static readonly LlamaLayout Llama = new();
     }
@@ -38,13 +42,11 @@ public static class HuggingFaceLlama
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json) => (ReadLlamaLikeConfig(json, "silu") with { ModelName = ModelNameOf(json) }).Validated();
 
     /// <summary>The config fields every Llama-like family reads the same way.</summary>
-    internal static ModelConfig ReadLlamaLikeConfig(HuggingFaceConfigJson json, string defaultActivation, string activationKey = "hidden_act", bool tiedByDefault = false)
+    /// <param name="partialRotary">read partial_rotary_factor (Phi-3): only the first int(head_dim · factor) dimensions rotate</param>
+    internal static ModelConfig ReadLlamaLikeConfig(HuggingFaceConfigJson json, string defaultActivation, string activationKey = "hidden_act", bool tiedByDefault = false, bool partialRotary = false)
     {
-        var scaling = json.Object("rope_scaling");
-        string? ropeType = scaling is null ? null : scaling.Get<string>("rope_type") ?? scaling.Get<string>("type");
-        if (scaling is not null && ropeType is not ("llama3" or "default"))
-            throw json.Problem($"rope_scaling is {json.Raw("rope_scaling")}; of the rotary scalings only Llama 3.1's \"llama3\" is supported (not linear, dynamic, YaRN, LongRoPE).");
         if (json.Bool("mlp_bias", false)) throw json.Problem("mlp_bias = true is not supported: a gated MLP here has no gate bias.");
+        json.Bool("attention_bias", false); // read by the weight map (biases on the projections)
         int dModel = json.Int("hidden_size"), nHeads = json.Int("num_attention_heads");
         int dHead = json.Get<int?>("head_dim") ?? (dModel % nHeads == 0 ? dModel / nHeads : throw json.Problem($"hidden_size = {dModel} is not divisible by num_attention_heads = {nHeads}, and head_dim is not given."));
         int nKv = json.Int("num_key_value_heads", nHeads);
@@ -52,7 +54,7 @@ public static class HuggingFaceLlama
         Activation act;
         try { act = ModelConfig.ParseActivation(json.Get<string>(activationKey) ?? defaultActivation); }
         catch (NotSupportedException e) { throw json.Problem(e.Message); }
-        return new ModelConfig
+        var cfg = new ModelConfig
         {
             DModel = dModel,
             NLayers = json.Int("num_hidden_layers"),
@@ -67,14 +69,26 @@ public static class HuggingFaceLlama
             NormalizationType = Normalization.RMS,
             Eps = json.Double("rms_norm_eps", 1e-6),
             PositionalEmbeddingType = PositionalEmbedding.Rotary,
-            RotaryBase = json.Double("rope_theta", 10000),
-            UseNtkByPartsRope = ropeType == "llama3",
-            NtkByPartsFactor = scaling?.Double("factor", 8) ?? 8,
-            NtkByPartsLowFreqFactor = scaling?.Double("low_freq_factor", 1) ?? 1,
-            NtkByPartsHighFreqFactor = scaling?.Double("high_freq_factor", 4) ?? 4,
-            NtkOriginalCtxLen = scaling?.Int("original_max_position_embeddings", 8192) ?? 8192,
             TiedEmbeddings = json.Bool("tie_word_embeddings", tiedByDefault),
             BosTokenId = json.Get<int?>("bos_token_id"),
+        };
+        if (partialRotary && json.Double("partial_rotary_factor", 1) is var partial && partial != 1)
+            cfg = cfg with { RotaryDim = (int)(dHead * partial) };
+        return WithRope(cfg, HuggingFaceRope.Read(json, cfg.RotaryDimensions));
+    }
+
+    /// <summary>A config with these rotary settings: the base, Llama 3.1's fields or another scaling, and the context it extends to.</summary>
+    internal static ModelConfig WithRope(ModelConfig cfg, HuggingFaceRope.Settings rope)
+    {
+        cfg = cfg with { RotaryBase = rope.Base, RopeScaling = rope.Scaling, NCtx = Math.Max(cfg.NCtx, rope.Context ?? 0) };
+        if (rope.Llama3 is not { } l) return cfg;
+        return cfg with
+        {
+            UseNtkByPartsRope = true,
+            NtkByPartsFactor = l.Factor,
+            NtkByPartsLowFreqFactor = l.Low,
+            NtkByPartsHighFreqFactor = l.High,
+            NtkOriginalCtxLen = l.Original,
         };
     }
 
@@ -107,24 +121,59 @@ public static class HuggingFaceLlama
         for (int l = 0; l < cfg.NLayers; l++)
         {
             string p = $"{m}layers.{l}", b = $"blocks.{l}";
-            sd[$"{b}.ln1.w"] = Norm($"{p}.input_layernorm.weight");
-            sd[$"{b}.attn.W_Q"] = HeadsIn(tensors.Read($"{p}.self_attn.q_proj.weight", h * dh, d), h); // [n_heads, d_model, d_head]
-            sd[$"{b}.attn.{kvPrefix}W_K"] = HeadsIn(tensors.Read($"{p}.self_attn.k_proj.weight", kv * dh, d), kv); // [n_kv_heads, d_model, d_head]
-            sd[$"{b}.attn.{kvPrefix}W_V"] = HeadsIn(tensors.Read($"{p}.self_attn.v_proj.weight", kv * dh, d), kv);
+            if (!layout.PostNormsOnly) sd[$"{b}.ln1.w"] = Norm($"{p}.input_layernorm.weight");
+            var (wq, wk, wv) = layout.FusedProjections
+                ? Split(tensors.Read($"{p}.self_attn.qkv_proj.weight", (h + 2 * kv) * dh, d), h * dh, kv * dh, kv * dh) // q, k, v stacked
+                : (tensors.Read($"{p}.self_attn.q_proj.weight", h * dh, d), tensors.Read($"{p}.self_attn.k_proj.weight", kv * dh, d), tensors.Read($"{p}.self_attn.v_proj.weight", kv * dh, d));
+            sd[$"{b}.attn.W_Q"] = HeadsIn(wq, h); // [n_heads, d_model, d_head]
+            sd[$"{b}.attn.{kvPrefix}W_K"] = HeadsIn(wk, kv); // [n_kv_heads, d_model, d_head]
+            sd[$"{b}.attn.{kvPrefix}W_V"] = HeadsIn(wv!, kv);
             sd[$"{b}.attn.b_Q"] = layout.QkvBias ? tensors.Read($"{p}.self_attn.q_proj.bias", h * dh).view(h, dh) : torch.zeros(h, dh);
             sd[$"{b}.attn.{kvPrefix}b_K"] = layout.QkvBias ? tensors.Read($"{p}.self_attn.k_proj.bias", kv * dh).view(kv, dh) : torch.zeros(kv, dh);
             sd[$"{b}.attn.{kvPrefix}b_V"] = layout.QkvBias ? tensors.Read($"{p}.self_attn.v_proj.bias", kv * dh).view(kv, dh) : torch.zeros(kv, dh);
             sd[$"{b}.attn.W_O"] = tensors.Read($"{p}.self_attn.o_proj.weight", d, h * dh).view(d, h, dh).permute(1, 2, 0); // [n_heads, d_head, d_model]
             sd[$"{b}.attn.b_O"] = layout.OutputBias ? tensors.Read($"{p}.self_attn.o_proj.bias", d) : torch.zeros(d);
+            if (layout.QkNorm)
+            {
+                long qLength = cfg.QkNormPerHead ? dh : h * dh, kLength = cfg.QkNormPerHead ? dh : kv * dh;
+                var q = tensors.Read($"{p}.self_attn.q_norm.weight", qLength); // [d_head] or [n_heads·d_head]
+                var k = tensors.Read($"{p}.self_attn.k_norm.weight", kLength);
+                sd[$"{b}.attn.q_norm.w"] = layout.NormPlusOne ? q + 1 : q;
+                sd[$"{b}.attn.k_norm.w"] = layout.NormPlusOne ? k + 1 : k;
+            }
             if (layout.SandwichNorms)
             {
                 sd[$"{b}.ln1_post.w"] = Norm($"{p}.post_attention_layernorm.weight");
                 sd[$"{b}.ln2.w"] = Norm($"{p}.pre_feedforward_layernorm.weight");
                 sd[$"{b}.ln2_post.w"] = Norm($"{p}.post_feedforward_layernorm.weight");
             }
+            else if (layout.PostNormsOnly)
+            {
+                sd[$"{b}.ln1_post.w"] = Norm($"{p}.post_attention_layernorm.weight");
+                sd[$"{b}.ln2_post.w"] = Norm($"{p}.post_feedforward_layernorm.weight");
+            }
             else sd[$"{b}.ln2.w"] = Norm($"{p}.post_attention_layernorm.weight");
-            sd[$"{b}.mlp.W_gate"] = tensors.Read($"{p}.mlp.gate_proj.weight", mlp, d).t(); // [d_model, d_mlp]
-            sd[$"{b}.mlp.W_in"] = tensors.Read($"{p}.mlp.up_proj.weight", mlp, d).t(); // [d_model, d_mlp]
+            if (cfg.IsMoe)
+            {
+                // Mixtral: block_sparse_moe.gate [num_experts, d_model] is the router; experts.e.w1 (gate), w3 (up), w2 (down).
+                string moe = $"{p}.block_sparse_moe";
+                sd[$"{b}.mlp.W_gate"] = tensors.Read($"{moe}.gate.weight", cfg.NumExperts!.Value, d).t(); // [d_model, num_experts]
+                for (int e = 0; e < cfg.NumExperts.Value; e++)
+                {
+                    string x = $"{b}.mlp.experts.{e}";
+                    sd[$"{x}.W_gate"] = tensors.Read($"{moe}.experts.{e}.w1.weight", mlp, d).t(); // [d_model, d_mlp]
+                    sd[$"{x}.W_in"] = tensors.Read($"{moe}.experts.{e}.w3.weight", mlp, d).t(); // [d_model, d_mlp]
+                    sd[$"{x}.b_in"] = torch.zeros(mlp);
+                    sd[$"{x}.W_out"] = tensors.Read($"{moe}.experts.{e}.w2.weight", d, mlp).t(); // [d_mlp, d_model]
+                    sd[$"{x}.b_out"] = torch.zeros(d);
+                }
+                continue;
+            }
+            var (gate, up, _) = layout.FusedProjections
+                ? Split(tensors.Read($"{p}.mlp.gate_up_proj.weight", 2 * mlp, d), mlp, mlp) // gate first, then up
+                : (tensors.Read($"{p}.mlp.gate_proj.weight", mlp, d), tensors.Read($"{p}.mlp.up_proj.weight", mlp, d), (Tensor?)null);
+            sd[$"{b}.mlp.W_gate"] = gate.t(); // [d_model, d_mlp]
+            sd[$"{b}.mlp.W_in"] = up.t(); // [d_model, d_mlp]
             sd[$"{b}.mlp.b_in"] = torch.zeros(mlp);
             sd[$"{b}.mlp.W_out"] = tensors.Read($"{p}.mlp.down_proj.weight", d, mlp).t(); // [d_mlp, d_model]
             sd[$"{b}.mlp.b_out"] = torch.zeros(d);
@@ -135,6 +184,13 @@ public static class HuggingFaceLlama
         sd["unembed.b_U"] = torch.zeros(vocab);
         tensors.CheckAllUsed(cfg.ModelName, n => n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal));
         return sd;
+    }
+
+    /// <summary>A fused nn.Linear weight cut along its output rows into parts of these sizes (Phi-3's qkv_proj, gate_up_proj).</summary>
+    static (Tensor A, Tensor B, Tensor? C) Split(Tensor fused, params long[] rows)
+    {
+        var parts = fused.split(rows, 0);
+        return (parts[0], parts[1], parts.Length > 2 ? parts[2] : null);
     }
 
     /// <summary>An nn.Linear weight with heads side by side along its output, [heads·d_head, d_model] → [heads, d_model, d_head].</summary>

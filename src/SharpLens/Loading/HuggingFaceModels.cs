@@ -16,6 +16,7 @@ public static class HuggingFaceModels
     [
         HuggingFaceLlama.Family, HuggingFaceMistral.Family, HuggingFaceQwen2.Family,
         HuggingFaceGemma.Family, HuggingFaceGemma2.Family, HuggingFaceGptNeoX.Family,
+        HuggingFaceQwen3.Family, HuggingFaceGemma3.Family, HuggingFacePhi3.Family, HuggingFaceOlmo2.Family, HuggingFaceMixtral.Family,
     ];
 
     /// <summary>Every model_type this loader reads.</summary>
@@ -29,11 +30,19 @@ public static class HuggingFaceModels
             $"model_type is {(type is null ? "missing" : $"\"{type}\"")}; supported model types are {string.Join(", ", SupportedModelTypes)}.");
     }
 
+    /// <summary>The family's reading of the config, after checking no field that changes the maths went unread.</summary>
+    static ModelConfig ReadChecked(HuggingFaceFamily family, HuggingFaceConfigJson json)
+    {
+        var config = family.ReadConfig(json);
+        HuggingFaceConfigFields.CheckNothingIgnored(json, family.ModelType);
+        return config;
+    }
+
     /// <summary>A config.json's text read as a <see cref="ModelConfig"/>; <paramref name="source"/> names it in errors.</summary>
     public static ModelConfig ReadConfig(string configJson, string source = "config.json")
     {
         var json = new HuggingFaceConfigJson(configJson, source);
-        return json.Checked(() => FamilyOf(json).ReadConfig(json));
+        return json.Checked(() => ReadChecked(FamilyOf(json), json));
     }
 
     /// <summary>
@@ -57,7 +66,7 @@ public static class HuggingFaceModels
     static HookedTransformer Load(HuggingFaceConfigJson json, HuggingFaceTensorSource tensors, ModelOptions? options)
     {
         var family = FamilyOf(json);
-        var config = json.Checked(() => family.ReadConfig(json));
+        var config = json.Checked(() => ReadChecked(family, json));
         // Before anything is allocated: the config must describe a model these weights can fill, in memory this machine has.
         ModelSizeCheck.AgainstWeights(config, tensors.StoredElements, json.Source, tensors.Source, json);
         Dictionary<string, Tensor> stateDict;

@@ -14,14 +14,22 @@ public static class HuggingFaceQwen2
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {
         var cfg = HuggingFaceLlama.ReadLlamaLikeConfig(json, "silu") with { ModelName = HuggingFaceLlama.ModelNameOf(json) };
-        if (!json.Bool("use_sliding_window", false)) return cfg.Validated();
+        return WithSlidingWindows(json, cfg).Validated();
+    }
+
+    /// <summary>Qwen's sliding windows: with use_sliding_window, layer_types, or else the layers from max_window_layers on.</summary>
+    internal static ModelConfig WithSlidingWindows(HuggingFaceConfigJson json, ModelConfig cfg)
+    {
+        json.Get<int?>("sliding_window");
+        json.Get<int?>("max_window_layers");
+        if (!json.Bool("use_sliding_window", false)) return cfg;
         int window = json.Int("sliding_window"), firstLocal = json.Int("max_window_layers", cfg.NLayers);
-        return (cfg with
+        return cfg with
         {
             UseLocalAttn = true,
             WindowSize = window,
             AttnTypes = HuggingFaceLlama.AttnTypesFromLayerTypes(json, cfg.NLayers)
                 ?? [.. Enumerable.Range(0, cfg.NLayers).Select(l => l >= firstLocal ? "local" : "global")],
-        }).Validated();
+        };
     }
 }

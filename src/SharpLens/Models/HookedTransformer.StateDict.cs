@@ -46,8 +46,15 @@ public sealed partial class HookedTransformer
             // tokenizer.json only (Pythia, Qwen2, Llama 3): read it if it is a byte-level BPE; otherwise leave the model
             // without one, and text input says what is missing.
             try { raw.Tokenizer = Tokenization.ModelTokenizer.FromTokenizerJson(Path.Combine(folder, "tokenizer.json")); }
-            catch (Tokenization.TokenizerFilesException e) { raw.TokenizerRefusal = e.Message; }
+            catch (Tokenization.TokenizerFilesException)
+            {
+                // Not byte-level (SentencePiece-converted BPE with byte fallback, Metaspace, ...): Hugging Face's own tokenizers read it.
+                raw.Tokenizer = CheckedVocabulary(raw, Tokenization.HuggingFaceTokenizerFiles.FromTokenizerJson(Path.Combine(folder, "tokenizer.json")));
+            }
         }
+        else if (File.Exists(Path.Combine(folder, Tokenization.HuggingFaceTokenizerFiles.SentencePieceModel)))
+            raw.Tokenizer = CheckedVocabulary(raw, Tokenization.HuggingFaceTokenizerFiles.FromSentencePiece(Path.Combine(folder, Tokenization.HuggingFaceTokenizerFiles.SentencePieceModel)));
+        if (raw.TokenizerIfSet is { } attached) Tokenization.HuggingFaceTokenizerFiles.WithChatTemplate(attached, folder);
         processing ??= WeightProcessingOptions.Default;
         if (processing == WeightProcessingOptions.None) return raw;
         using (raw)
@@ -56,6 +63,16 @@ public sealed partial class HookedTransformer
             processed.TokenizerRefusal = raw.TokenizerRefusal;
             return processed;
         }
+    }
+
+    /// <summary>A tokenizer whose ids all fit the model's embedding; otherwise an error naming the tokenizer file and config.json's vocab_size.</summary>
+    static Tokenization.ModelTokenizer CheckedVocabulary(HookedTransformer model, Tokenization.ModelTokenizer tokenizer)
+    {
+        if (tokenizer.VocabSize > model.Config.DVocab)
+            throw new Tokenization.TokenizerFilesException(tokenizer.Name,
+                $"{tokenizer.Name} has {tokenizer.VocabSize} token ids but config.json's vocab_size (the embedding's rows) is {model.Config.DVocab}: " +
+                "its ids would not fit the embedding. The tokenizer and the weights come from different models; copy the tokenizer files of this checkpoint.");
+        return tokenizer;
     }
 
     /// <summary>

@@ -24,7 +24,7 @@ public sealed partial class HookedTransformer : nn.Module
     public Unembed unembed;
     readonly HookPoint hook_embed;
     readonly HookPoint? hook_pos_embed;
-    readonly RotaryEmbedding? _rotary;
+    readonly RotaryEmbedding? _rotary, _localRotary;
     readonly HookPointSet _hooks = new();
 
     public ModelConfig Config { get; }
@@ -51,7 +51,12 @@ public sealed partial class HookedTransformer : nn.Module
             pos_embed = new PosEmbed(cfg);
             hook_pos_embed = _hooks.Create("hook_pos_embed");
         }
-        if (cfg.PositionalEmbeddingType == PositionalEmbedding.Rotary) _rotary = new RotaryEmbedding(cfg);
+        if (cfg.PositionalEmbeddingType == PositionalEmbedding.Rotary)
+        {
+            _rotary = new RotaryEmbedding(cfg);
+            if (cfg.UseLocalAttn && cfg.RotaryBaseLocal is not null)
+                _localRotary = new RotaryEmbedding(cfg, local: true);
+        }
         blocks = new ModuleList<TransformerBlock>([.. Enumerable.Range(0, cfg.NLayers).Select(l => new TransformerBlock(cfg, l, _hooks))]);
         ln_final = Norm.Create(cfg, cfg.FinalNormalization, "ln_final", _hooks);
         unembed = new Unembed(cfg);
@@ -116,7 +121,7 @@ public sealed partial class HookedTransformer : nn.Module
             : (padding.to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0); // [batch, pos]
         var residual = hook_embed.Apply(embed.Forward(tokens)); // [batch, pos, d_model]
         if (pos_embed is not null) residual = residual + hook_pos_embed!.Apply(pos_embed.Forward(positions));
-        var inputs = new BlockInputs(mask, localMask, _rotary?.Angles(positions), cache);
+        var inputs = new BlockInputs(mask, localMask, _rotary?.Angles(positions), cache, _localRotary?.Angles(positions));
         foreach (var block in blocks) residual = block.Forward(residual, inputs);
         var logits = unembed.Forward(ln_final.Forward(residual)); // [batch, pos, d_vocab]
         return Config.OutputLogitsSoftCap is double cap ? (logits / cap).tanh_().mul_(cap) : logits;

@@ -111,10 +111,30 @@ public sealed record ModelConfig
     [JsonPropertyName("NTK_by_parts_high_freq_factor")] public double NtkByPartsHighFreqFactor { get; init; } = 4;
     [JsonPropertyName("NTK_original_ctx_len")] public int NtkOriginalCtxLen { get; init; } = 8192;
 
+    /// <summary>Hugging Face's other rotary scalings (linear, dynamic, yarn, longrope), applied to the global layers; null for none (see <see cref="RopeScaling"/>).</summary>
+    public RopeScaling? RopeScaling { get; init; }
+    /// <summary>The rotary base of local (sliding-window) layers when it differs from <see cref="RotaryBase"/> (Gemma 3's rope_local_base_freq); local layers are never scaled.</summary>
+    public double? RotaryBaseLocal { get; init; }
+    /// <summary>Queries and keys pass an RMSNorm before rotation (Qwen 3, Gemma 3, OLMo 2): <c>attn.q_norm</c>, <c>attn.k_norm</c>.</summary>
+    public bool UseQkNorm { get; init; }
+    /// <summary>With <see cref="UseQkNorm"/>: normalise each head's d_head values (Qwen 3, Gemma 3), or false for the whole projection at once, n_heads·d_head values (OLMo 2).</summary>
+    public bool QkNormPerHead { get; init; } = true;
+    /// <summary>Each sublayer's output is normalised by a norm of this kind before it joins the residual stream, while the blocks' input norms are
+    /// <see cref="NormalizationType"/> (OLMo 2: RMS after, None before); null unless a family needs it. <see cref="UseNormalizationBeforeAndAfter"/> implies it.</summary>
+    public Normalization? PostNormalizationType { get; init; }
+    /// <summary>Sparse mixture of experts in every MLP (Mixtral): this many experts; null for a dense MLP.</summary>
+    public int? NumExperts { get; init; }
+    /// <summary>How many experts each token is routed to (the top-k of the router's softmax, renormalised).</summary>
+    public int? ExpertsPerToken { get; init; }
+
     [JsonIgnore] public int KeyValueHeads => NKeyValueHeads ?? NHeads;
     [JsonIgnore] public int RotaryDimensions => RotaryDim ?? DHead;
     [JsonIgnore] public double AttentionScale => AttnScale ?? Math.Sqrt(DHead);
     [JsonIgnore] public bool IsRms => NormalizationType is Normalization.RMS or Normalization.RMSPre;
+    /// <summary>The kind of norm after each sublayer (ln1_post, ln2_post), or null when there is none.</summary>
+    [JsonIgnore] public Normalization? SublayerOutputNormalization =>
+        UseNormalizationBeforeAndAfter ? (IsRms ? Normalization.RMS : Normalization.LN) : PostNormalizationType;
+    [JsonIgnore] public bool IsMoe => NumExperts is not null;
 
     /// <summary>The window of a layer's attention, or null for a layer that sees every earlier position.</summary>
     public int? WindowOf(int layer) =>
@@ -146,6 +166,11 @@ public sealed record ModelConfig
             if (AttnTypes is { } types && (types.Count != NLayers || types.Any(t => t is not ("global" or "local"))))
                 throw new ArgumentException($"ModelConfig.attn_types must list \"global\" or \"local\" for each of the {NLayers} layers, got [{string.Join(", ", types)}].", "attn_types");
         }
+        if (NumExperts is { } experts && (experts <= 0 || ExpertsPerToken is not { } k || k <= 0 || k > experts))
+            throw new ArgumentException($"ModelConfig.num_experts = {experts} needs experts_per_token in [1, {experts}], got {ExpertsPerToken?.ToString() ?? "null"}.", "experts_per_token");
+        if (PostNormalizationType is Normalization.LNPre or Normalization.RMSPre or Normalization.None)
+            throw new ArgumentException($"ModelConfig.post_normalization_type must be LN or RMS (nothing can absorb its weights), got {PostNormalizationType}.", "post_normalization_type");
+        RopeScaling?.Validate(this);
         if (UseNormalizationBeforeAndAfter && NormalizationType is Normalization.None)
             throw new ArgumentException("ModelConfig.use_normalization_before_and_after needs a normalization_type other than none.", "use_normalization_before_and_after");
         return this;

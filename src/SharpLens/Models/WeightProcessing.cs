@@ -115,6 +115,18 @@ public static class WeightProcessing
                 }
                 if (cfg.AttnOnly) continue;
                 (lnW, lnB) = TakeNorm(w, $"{p}.ln2");
+                if (cfg.IsMoe)
+                {
+                    // The router and every expert read the same normalised input; none of them has an input bias.
+                    if (lnB is not null && lnB.abs().max().item<double>() != 0)
+                        throw new NotSupportedException($"Cannot fold {p}.ln2's bias into a mixture of experts, whose router has no bias; process with FoldLayerNorm = false.");
+                    foreach (var reader in MoeReaders(cfg, p))
+                    {
+                        w[reader] = Get(w, reader) * lnW[.., TensorIndex.None]; // [d_model, ...]
+                        if (center) w[reader] = w[reader] - w[reader].mean([0], keepdim: true);
+                    }
+                    continue;
+                }
                 FoldInto(w, $"{p}.mlp.W_in", $"{p}.mlp.b_in", lnW, lnB, center);
                 // The gate reads the same normalised input; it has no bias, and b_in is added after the product.
                 if (cfg.GatedMlp)
@@ -136,6 +148,17 @@ public static class WeightProcessing
             NormalizationType = blocks ? Folded(cfg.NormalizationType) : cfg.NormalizationType,
             FinalNormalizationType = final ? Folded(cfg.FinalNormalization) : cfg.FinalNormalization,
         };
+    }
+
+    /// <summary>The weights that read a mixture of experts' input: the router's W_gate and each expert's W_gate and W_in, [d_model, ...].</summary>
+    static IEnumerable<string> MoeReaders(ModelConfig cfg, string block)
+    {
+        yield return $"{block}.mlp.W_gate";
+        for (int e = 0; e < cfg.NumExperts!.Value; e++)
+        {
+            yield return $"{block}.mlp.experts.{e}.W_gate";
+            yield return $"{block}.mlp.experts.{e}.W_in";
+        }
     }
 
     static void FoldInto(Dictionary<string, Tensor> w, string W, string b, Tensor lnW, Tensor? lnB, bool centerReaders)
@@ -173,8 +196,11 @@ public static class WeightProcessing
             Center($"blocks.{l}.attn.W_O");
             Center($"blocks.{l}.attn.b_O");
             if (cfg.AttnOnly) continue;
-            Center($"blocks.{l}.mlp.W_out");
-            Center($"blocks.{l}.mlp.b_out");
+            foreach (var mlp in cfg.IsMoe ? Enumerable.Range(0, cfg.NumExperts!.Value).Select(e => $"blocks.{l}.mlp.experts.{e}") : [$"blocks.{l}.mlp"])
+            {
+                Center($"{mlp}.W_out");
+                Center($"{mlp}.b_out");
+            }
         }
     }
 

@@ -37,6 +37,43 @@ public sealed class ModelTokenizer
         (Name, _encode, _decode, VocabSize, BosTokenId, EosTokenId, PadTokenId) = (name, encode, decode, vocabSize, bos, eos, pad);
     }
 
+    Func<int, string>? _tokenText;
+    Func<string, IReadOnlyList<int>>? _encodeWithSpecialTokens;
+
+    /// <summary>A tokenizer from its parts (SentencePiece and Hugging Face tokenizer.json readers).</summary>
+    /// <param name="tokenText">an id's vocabulary string (Hugging Face's convert_ids_to_tokens)</param>
+    /// <param name="encodeWithSpecialTokens">Hugging Face's <c>tokenizer(text).input_ids</c>: BOS / EOS as the tokenizer files say</param>
+    internal static ModelTokenizer Create(string name, Func<string, IReadOnlyList<int>> encode, Func<IEnumerable<int>, string?> decode, int vocabSize,
+        int? bos, int? eos, int pad, Func<int, string> tokenText, Func<string, IReadOnlyList<int>> encodeWithSpecialTokens) =>
+        new(name, encode, decode, vocabSize, bos, eos, pad) { _tokenText = tokenText, _encodeWithSpecialTokens = encodeWithSpecialTokens };
+
+    /// <summary>
+    /// Token ids as Hugging Face's <c>tokenizer(text)["input_ids"]</c> gives them: with the BOS / EOS its files ask for
+    /// (tokenizer_config.json's add_bos_token / add_eos_token, or tokenizer.json's post-processor). GPT-2-style
+    /// tokenizers add nothing.
+    /// </summary>
+    public IReadOnlyList<int> EncodeWithSpecialTokens(string text) => _encodeWithSpecialTokens?.Invoke(text) ?? Encode(text);
+
+    /// <summary>tokenizer_config.json's chat_template (or chat_template.jinja), when the tokenizer files have one.</summary>
+    public ChatTemplates.ChatTemplate? ChatTemplate { get; internal set; }
+    /// <summary>The special tokens a chat template sees (bos_token, eos_token, unk_token, pad_token, ...), by name.</summary>
+    public IReadOnlyDictionary<string, string> SpecialTokens { get; internal set; } = new Dictionary<string, string>();
+
+    /// <summary>
+    /// The prompt text of a conversation, rendered by the tokenizer's chat template as transformers' apply_chat_template
+    /// (tokenize=False) renders it; tokenize it with <see cref="Encode"/> (the template puts in BOS itself).
+    /// </summary>
+    public string ApplyChatTemplate(IReadOnlyList<ChatTemplates.ChatMessage> messages, bool addGenerationPrompt)
+    {
+        var template = ChatTemplate ?? throw new ChatTemplates.ChatTemplateException(
+            $"{Name} has no chat template: tokenizer_config.json gives no chat_template (and there is no chat_template.jinja). Base models often have none; use an instruct model's tokenizer files.");
+        return template.Render(messages, addGenerationPrompt, SpecialTokens.ToDictionary(kv => kv.Key, kv => (object?)kv.Value));
+    }
+
+    /// <summary>The vocabulary string of each id (Hugging Face's convert_ids_to_tokens: ▁ for spaces, &lt;0x0A&gt; for bytes), or each id decoded alone where the vocabulary is not at hand.</summary>
+    public IReadOnlyList<string> TokenTexts(IEnumerable<int> ids) =>
+        [.. CheckIds(ids).Select(id => _tokenText?.Invoke(id) ?? _decode([id]) ?? "")];
+
     /// <summary>Where the tokenizer came from: "gpt2" or the folder it was read from.</summary>
     public string Name { get; }
     /// <summary>Number of token ids (largest id + 1), special tokens included.</summary>

@@ -106,10 +106,10 @@ public class ModelZooGoldenTests(ITestOutputHelper output)
         using var b = HookedTransformer.FromHuggingFace(unscaled.ToJsonString(), HuggingFaceTensorSource.From(Tensors("llama3-scaled-f32"), "fixture"), processing: WeightProcessingOptions.None);
         var tokens = torch.arange(1, 30).unsqueeze(0);
         Assert.True((a.Run(tokens) - b.Run(tokens)).abs().max().item<float>() > 1e-3f);
-        // Other scalings are refused by name.
-        unscaled["rope_scaling"] = new System.Text.Json.Nodes.JsonObject { ["rope_type"] = "yarn", ["factor"] = 4.0 };
+        // Scalings SharpLens does not compute are refused by name (yarn, linear, dynamic and longrope now are computed: ModelZoo2GoldenTests).
+        unscaled["rope_scaling"] = new System.Text.Json.Nodes.JsonObject { ["rope_type"] = "ntk-by-magic", ["factor"] = 4.0 };
         var e = Assert.Throws<CheckpointException>(() => HuggingFaceModels.ReadConfig(unscaled.ToJsonString()));
-        Assert.Contains("yarn", e.Message);
+        Assert.Contains("ntk-by-magic", e.Message);
     }
 
     [Fact]

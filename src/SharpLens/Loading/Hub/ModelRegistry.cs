@@ -42,6 +42,7 @@ public static class ModelRegistry
         Add("sentence-transformers/all-MiniLM-L6-v2", "MiniLM-L6", "all-minilm");
         Add("roneneldan/TinyStories-1M", "tiny-stories-1M");
         Add("roneneldan/TinyStories-33M", "tiny-stories-33M");
+        foreach (var entry in ModelCatalog.Entries) Add(entry.HubId, [entry.Name, .. entry.Aliases]); // model zoo 2 (sharplens models)
         return names;
     }
 

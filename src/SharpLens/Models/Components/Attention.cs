@@ -10,6 +10,7 @@ namespace SharpLens.Models.Components;
 /// Causal self-attention with per-head weights, as in TransformerLens:
 /// <code>
 /// q = x W_Q[h] + b_Q[h],  k = x W_K[g] + b_K[g],  v = x W_V[g] + b_V[g]     (g = the key/value head of query head h)
+/// q, k = q_norm(q), k_norm(k)                          (use_qk_norm: RMSNorm per head, or over all heads at once)
 /// q, k = rotate(q), rotate(k)                           (rotary models)
 /// scores = q kᵀ / attn_scale,  [c·tanh(scores / c)],  masked,  pattern = softmax(scores)
 /// z = pattern v,   out = Σ_h z[h] W_O[h] + b_O
@@ -40,6 +41,8 @@ public sealed class Attention : nn.Module
     [ComponentName(Name = "_b_V")] Parameter? _groupedB_V;
     public Parameter W_O; // [n_heads, d_head, d_model]
     public Parameter b_O; // [d_model]
+    public RMSNorm? q_norm; // over [d_head] per head (Qwen 3, Gemma 3) or [n_heads·d_head] (OLMo 2)
+    public RMSNorm? k_norm; // over [d_head] per head or [n_kv_heads·d_head]
 
     readonly HookPoint hook_q, hook_k, hook_v, hook_attn_scores, hook_pattern, hook_z;
     readonly HookPoint? hook_rot_q, hook_rot_k, hook_result;
@@ -69,9 +72,14 @@ public sealed class Attention : nn.Module
         hook_k = hooks.Create($"{name}.hook_k");
         hook_q = hooks.Create($"{name}.hook_q");
         hook_v = hooks.Create($"{name}.hook_v");
+        if (cfg.UseQkNorm)
+        {
+            q_norm = new RMSNorm(cfg, Normalization.RMS, $"{name}.q_norm", hooks, cfg.QkNormPerHead ? _dHead : _nHeads * _dHead);
+            k_norm = new RMSNorm(cfg, Normalization.RMS, $"{name}.k_norm", hooks, cfg.QkNormPerHead ? _dHead : _nKvHeads * _dHead);
+        }
         if (cfg.PositionalEmbeddingType == PositionalEmbedding.Rotary)
         {
-            _rotary = new RotaryEmbedding(cfg);
+            _rotary = new RotaryEmbedding(cfg); // used only to rotate: the angles come from the model
             hook_rot_k = hooks.Create($"{name}.hook_rot_k");
             hook_rot_q = hooks.Create($"{name}.hook_rot_q");
         }
@@ -114,6 +122,11 @@ public sealed class Attention : nn.Module
         var q = hook_q.Apply(PerHead(x, W_Q, b_Q)); // [batch, pos, head, d_head]
         var k = hook_k.Apply(PerHead(x, _W_K, _b_K)); // [batch, pos, kv_head, d_head]
         var v = hook_v.Apply(PerHead(x, _W_V, _b_V)); // [batch, pos, kv_head, d_head]
+        if (q_norm is not null)
+        {
+            q = QkNorm(q_norm, q); // [batch, pos, head, d_head]
+            k = QkNorm(k_norm!, k); // [batch, pos, kv_head, d_head]
+        }
         if (_rotary is not null)
         {
             var (cos, sin) = rotary ?? throw new ArgumentNullException(nameof(rotary), "A rotary model's attention needs the positions' rotary angles.");
@@ -155,6 +168,10 @@ public sealed class Attention : nn.Module
         }
         return Affine.Apply(z.reshape(batch, pos, _nHeads * _dHead), W_O.reshape(_nHeads * _dHead, _dModel), b_O); // [batch, pos, d_model]
     }
+
+    /// <summary>A query or key norm: per head over d_head, or over the heads side by side (OLMo 2's norm of the whole projection).</summary>
+    static Tensor QkNorm(RMSNorm norm, Tensor x) => // x: [batch, pos, head, d_head]
+        norm.w!.shape[0] == x.shape[^1] ? norm.Forward(x) : norm.Forward(x.flatten(2)).view(x.shape);
 
     /// <summary>x W[h] + b[h] for every head h at once, as one matrix product with the heads side by side.</summary>
     Tensor PerHead(Tensor x, Tensor W, Tensor b) // x: [batch, pos, d_model], W: [head, d_model, d_head]

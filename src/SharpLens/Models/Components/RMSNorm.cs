@@ -15,17 +15,18 @@ public sealed class RMSNorm : Norm
     readonly double _eps;
     readonly HookPoint hook_scale, hook_normalized;
 
-    public RMSNorm(ModelConfig cfg, Normalization kind, string name, HookPointSet hooks) : base(name)
+    /// <param name="length">how many values are normalised together (d_model unless given: a query/key norm's d_head or n_heads·d_head)</param>
+    public RMSNorm(ModelConfig cfg, Normalization kind, string name, HookPointSet hooks, int? length = null) : base(name)
     {
         if (kind is not (Normalization.RMS or Normalization.RMSPre)) throw new ArgumentException($"RMSNorm '{name}' cannot be of kind {kind}.", nameof(kind));
         _eps = cfg.Eps;
-        if (kind == Normalization.RMS) w = new Parameter(torch.ones(cfg.DModel));
+        if (kind == Normalization.RMS) w = new Parameter(torch.ones(length ?? cfg.DModel));
         hook_scale = hooks.Create($"{name}.hook_scale");
         hook_normalized = hooks.Create($"{name}.hook_normalized");
         RegisterComponents();
     }
 
-    public override Tensor Forward(Tensor x) // [batch, pos, d_model]
+    public override Tensor Forward(Tensor x) // [..., length]
     {
         // Hugging Face normalises in float32 whatever the model's dtype, then casts back before the weight.
         var x32 = x.to(ScalarType.Float32);

@@ -16,31 +16,75 @@ namespace SharpLens.Models.Components;
 /// <remarks>
 /// Llama 3.1's scaling (<see cref="ModelConfig.UseNtkByPartsRope"/>) changes θᵢ by wavelength λᵢ = 2π/θᵢ against the
 /// original context L: λ &lt; L/high keeps θ, λ &gt; L/low uses θ/factor, and between them
-/// θ' = (1 − s)·θ/factor + s·θ with s = (L/λ − low)/(high − low).
+/// θ' = (1 − s)·θ/factor + s·θ with s = (L/λ − low)/(high − low). The other scalings are <see cref="RopeScaling"/>'s.
+/// Gemma 3's local layers have their own base (<see cref="ModelConfig.RotaryBaseLocal"/>) and no scaling.
 /// </remarks>
-public sealed class RotaryEmbedding(ModelConfig cfg)
+public sealed class RotaryEmbedding
 {
-    readonly int _rotaryDim = cfg.RotaryDimensions;
-    readonly float[] _inverseFrequency = InverseFrequencies(cfg);
+    readonly ModelConfig _cfg;
+    readonly int _rotaryDim;
+    readonly double _base;
+    readonly RopeScaling? _scaling;
+    readonly float[] _inverseFrequency;
 
-    /// <summary>θᵢ = base^(−2i / rotary_dim), Llama 3.1-scaled when the config asks; computed in float64, used in float32.</summary>
-    static float[] InverseFrequencies(ModelConfig cfg)
+    /// <param name="local">the angles of local (sliding-window) layers: <see cref="ModelConfig.RotaryBaseLocal"/> when set, never scaled</param>
+    public RotaryEmbedding(ModelConfig cfg, bool local = false)
     {
-        int dims = cfg.RotaryDimensions;
+        _cfg = cfg;
+        _rotaryDim = cfg.RotaryDimensions;
+        bool ownLocal = local && cfg.RotaryBaseLocal is not null;
+        _base = ownLocal ? cfg.RotaryBaseLocal!.Value : cfg.RotaryBase;
+        _scaling = ownLocal ? null : cfg.RopeScaling;
+        _inverseFrequency = InverseFrequencies(_base, ntkByParts: !ownLocal && cfg.UseNtkByPartsRope, sequenceLength: 0);
+    }
+
+    /// <summary>θᵢ = base^(−2i / rotary_dim), scaled as the config asks; computed in float64, used in float32.</summary>
+    float[] InverseFrequencies(double rotaryBase, bool ntkByParts, long sequenceLength)
+    {
+        var cfg = _cfg;
+        int dims = _rotaryDim;
         var theta = new float[dims / 2];
+        if (_scaling is { RopeType: "dynamic" } dynamic)
+        {
+            // Hugging Face's dynamic NTK: the base grows once the sequence outgrows the original context.
+            double length = Math.Max(sequenceLength, dynamic.OriginalContext);
+            rotaryBase *= Math.Pow(dynamic.Factor * length / dynamic.OriginalContext - (dynamic.Factor - 1), dims / (dims - 2.0));
+        }
+        double low = 0, high = 0;
+        if (_scaling is { RopeType: "yarn" } yarn)
+        {
+            // The dimension at which a wavelength fits `rotations` times into the original context.
+            double Dimension(double rotations) => dims * Math.Log(yarn.OriginalContext / (rotations * 2 * Math.PI)) / (2 * Math.Log(rotaryBase));
+            (low, high) = (Dimension(yarn.BetaFast), Dimension(yarn.BetaSlow));
+            if (yarn.Truncate) (low, high) = (Math.Floor(low), Math.Ceiling(high));
+            (low, high) = (Math.Max(low, 0), Math.Min(high, dims - 1));
+            if (low == high) high += 0.001;
+        }
         for (int i = 0; i < theta.Length; i++)
         {
-            double t = Math.Pow(cfg.RotaryBase, -2.0 * i / dims);
-            if (cfg.UseNtkByPartsRope)
+            double t = Math.Pow(rotaryBase, -2.0 * i / dims);
+            if (ntkByParts)
             {
                 double wavelength = 2 * Math.PI / t, context = cfg.NtkOriginalCtxLen;
-                double low = cfg.NtkByPartsLowFreqFactor, high = cfg.NtkByPartsHighFreqFactor, factor = cfg.NtkByPartsFactor;
-                if (wavelength > context / low) t /= factor;
-                else if (wavelength >= context / high)
+                double lowFreq = cfg.NtkByPartsLowFreqFactor, highFreq = cfg.NtkByPartsHighFreqFactor, factor = cfg.NtkByPartsFactor;
+                if (wavelength > context / lowFreq) t /= factor;
+                else if (wavelength >= context / highFreq)
                 {
-                    double s = (context / wavelength - low) / (high - low);
+                    double s = (context / wavelength - lowFreq) / (highFreq - lowFreq);
                     t = (1 - s) * t / factor + s * t;
                 }
+            }
+            switch (_scaling?.RopeType)
+            {
+                case "linear": t /= _scaling.Factor; break;
+                case "yarn":
+                    double extrapolation = 1 - Math.Clamp((i - low) / (high - low), 0, 1);
+                    t = t / _scaling.Factor * (1 - extrapolation) + t * extrapolation;
+                    break;
+                case "longrope":
+                    var divisors = sequenceLength > _scaling.OriginalContext ? _scaling.LongFactor! : _scaling.ShortFactor!;
+                    t /= divisors[i];
+                    break;
             }
             theta[i] = (float)t;
         }
@@ -51,10 +95,18 @@ public sealed class RotaryEmbedding(ModelConfig cfg)
     /// <param name="positions">[batch, pos] position of each token</param>
     public (Tensor Cos, Tensor Sin) Angles(Tensor positions)
     {
-        var inverseFrequency = torch.tensor(_inverseFrequency, device: positions.device); // [rotary_dim / 2]
+        var frequencies = _inverseFrequency;
+        if (_scaling?.RopeType is "dynamic" or "longrope")
+        {
+            // These two depend on the sequence length, read as the largest position plus one.
+            long length = positions.max().item<long>() + 1;
+            frequencies = InverseFrequencies(_base, ntkByParts: false, sequenceLength: length);
+        }
+        var inverseFrequency = torch.tensor(frequencies, device: positions.device); // [rotary_dim / 2]
         var angles = positions.to(ScalarType.Float32)[.., .., TensorIndex.None] * inverseFrequency; // [batch, pos, rotary_dim / 2]
         var both = torch.cat([angles, angles], -1)[.., .., TensorIndex.None, ..]; // [batch, pos, 1, rotary_dim]
-        return (both.cos(), both.sin());
+        double attentionFactor = _scaling?.AttentionFactor ?? 1;
+        return attentionFactor == 1 ? (both.cos(), both.sin()) : (both.cos() * (float)attentionFactor, both.sin() * (float)attentionFactor);
     }
 
     /// <summary>Rotates the first rotary_dim dimensions of every head of x [batch, pos, head, d_head].</summary>
