@@ -2,9 +2,23 @@ using SharpLens.Benchmarks;
 
 // dotnet run --project benchmarks/SharpLens.Benchmarks -c Release -- [--json] [--seq-len N] [--layers N] [--repeats N] [--threads N]
 //   or -- --patching [--layers N] [--patch-tokens N]: the resid_pre patching sweep (batched vs per cell vs attribution)
+//   or -- --tracing [--layers N] [--repeats N]: a trace's overhead over a plain forward and over the equivalent hooks
 // `sharplens bench` runs the same code with the same options.
 try
 {
+    if (args.Length > 0 && args[0] == "--graph") // attribution graphs: 16/64/256-token prompts against a plain forward + backward
+    {
+        foreach (var row in AttributionBenchmark.Run([16, 64, 256], log: Console.Out))
+            Console.WriteLine($"{row.Tokens} tokens: time ×{row.TimeRatio:0} of fwd+bwd, memory ×{row.MemoryRatio:0.0}, {row.BackwardPasses} backward passes");
+        return 0;
+    }
+    if (args.Contains("--tracing"))
+    {
+        int Arg(string name, int fallback) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
+        var tracing = TracingBenchmark.Run(Arg("--layers", 12), Arg("--seq-len", 64), Arg("--repeats", 15));
+        Console.WriteLine(args.Contains("--json") ? tracing.ToJson() : tracing.ToTable());
+        return 0;
+    }
     var (options, json, patchTokens) = BenchmarkArguments.Parse(args);
     if (patchTokens is int tokens)
     {

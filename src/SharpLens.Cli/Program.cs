@@ -19,6 +19,8 @@ root.Subcommands.Add(CacheCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(DownloadCommand.Create());
 root.Subcommands.Add(SaeCommand.Create());
+root.Subcommands.Add(PlanCommand.Create());
+root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());

@@ -240,8 +240,13 @@ public static class Attributor
                 {
                     using var s = torch.NewDisposeScope();
                     var grad = g.to(tc.DType); // [batch, pos, d_model]
-                    if (cols.shape[0] > 0)
-                        _buffer!.index_add_(1, cols, (grad.index_select(1, pos) * vecs).sum(-1), 1); // [batch, m]
+                    // Features writing here, in chunks so the gathered gradients [batch, chunk, d_model] stay near 64 MB.
+                    long m = cols.shape[0], chunk = Math.Max(1, (16L << 20) / Math.Max(1, grad.shape[0] * grad.shape[2]));
+                    for (long c0 = 0; c0 < m; c0 += chunk)
+                    {
+                        long c1 = Math.Min(m, c0 + chunk);
+                        _buffer!.index_add_(1, cols.narrow(0, c0, c1 - c0), (grad.index_select(1, pos.narrow(0, c0, c1 - c0)) * vecs.narrow(0, c0, c1 - c0)).sum(-1), 1); // [batch, chunk]
+                    }
                     _buffer![.., (errorStart + l * (int)nPos)..(errorStart + (l + 1) * (int)nPos)].add_((grad * err).sum(-1)); // [batch, pos]
                     return null;
                 };

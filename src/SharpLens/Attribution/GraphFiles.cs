@@ -12,6 +12,8 @@ public sealed record GraphFileOptions
     public double EdgeThreshold { get; init; } = 0.98;
     /// <summary>metadata.slug; circuit-tracer's local server lists graphs by it.</summary>
     public string Slug { get; init; } = "graph";
+    /// <summary>Also write graph.html, the offline viewer page (<see cref="Reports.GraphViewer"/>).</summary>
+    public bool WriteViewer { get; init; } = true;
 }
 
 /// <summary>What <see cref="GraphFiles.Write"/> wrote and the graph's scores.</summary>
@@ -23,6 +25,7 @@ public sealed record GraphFilesSummary(string JsonPath, string NpzPath, int Node
 /// <code>
 /// graph.json           circuit-tracer's frontend format, pruned (see <see cref="GraphJson"/>)
 /// graph-metadata.json  {"graphs": [metadata]}, as circuit-tracer's local server lists graphs
+/// graph.html           the offline viewer page for graph.json (Reports.GraphViewer)
 /// graph.npz            the unpruned graph under circuit-tracer's Graph field names:
 ///   input_tokens int64 [n_pos], active_features int64 [n_active, 3] (layer, pos, feature), activation_values float32
 ///   [n_active], selected_features int64 [n_f], adjacency_matrix float32 [N, N] (rows targets, columns sources),
@@ -33,7 +36,7 @@ public sealed record GraphFilesSummary(string JsonPath, string NpzPath, int Node
 /// </summary>
 public static class GraphFiles
 {
-    public const string JsonFile = "graph.json", NpzFile = "graph.npz", MetadataFile = "graph-metadata.json";
+    public const string JsonFile = "graph.json", NpzFile = "graph.npz", MetadataFile = "graph-metadata.json", HtmlFile = "graph.html";
 
     /// <summary>
     /// The whole of <c>sharplens graph</c>: checks every setting, attributes the prompt and writes DIR's files. Nothing is
@@ -81,6 +84,7 @@ public static class GraphFiles
         {
             File.WriteAllText(Path.Combine(temporary, JsonFile), json);
             File.WriteAllText(Path.Combine(temporary, MetadataFile), meta);
+            if (o.WriteViewer) File.WriteAllText(Path.Combine(temporary, HtmlFile), Reports.GraphViewer.Render(json, source: Path.Combine(folder, JsonFile)));
             using (var scope = torch.NewDisposeScope())
                 NumpyFiles.SaveNpz(Path.Combine(temporary, NpzFile),
                 [
@@ -95,7 +99,7 @@ public static class GraphFiles
                     new("completeness_score", torch.tensor(completeness, ScalarType.Float64)),
                     new("vocab_size", torch.tensor(graph.VocabSize)),
                 ]);
-            foreach (var name in new[] { NpzFile, MetadataFile, JsonFile })
+            foreach (var name in o.WriteViewer ? new[] { NpzFile, MetadataFile, JsonFile, HtmlFile } : [NpzFile, MetadataFile, JsonFile])
                 File.Move(Path.Combine(temporary, name), Path.Combine(folder, name), overwrite: true);
         }
         finally

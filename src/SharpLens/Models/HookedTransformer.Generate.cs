@@ -48,7 +48,7 @@ public sealed partial class HookedTransformer
         return sequence.MoveToOuterDisposeScope();
     }
 
-    static Tensor Sample(Tensor logits, int? topK, double? topP, Generator generator) // logits: [batch, d_vocab]
+    internal static Tensor Sample(Tensor logits, int? topK, double? topP, Generator generator) // logits: [batch, d_vocab]
     {
         if (topK is int k && k < logits.shape[1])
         {
