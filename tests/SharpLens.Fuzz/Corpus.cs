@@ -144,7 +144,7 @@ public sealed class Corpus
         byte[] WithEntry(Action<JsonObject> edit)
         {
             var (header, data) = Bytes.SplitSafeTensors(Seed());
-            var entry = header["transformer.wte.weight"]!.AsObject();
+            var entry = header["wte.weight"]!.AsObject();
             edit(entry);
             return Bytes.SafeTensors(header.ToJsonString(), data);
         }
@@ -160,31 +160,31 @@ public sealed class Corpus
             ("huge-dims", "[2147483647, 2147483647]"), ("overflow", "[4294967296, 4294967296, 4294967296]"), ("negative", "[-1, 32]"),
             ("1e300", "[1e300, 32]"), ("fraction", "[1.5, 32]"), ("zero", "[0, 32]"), ("string", "[\"101\", 32]"), ("many-dims", "[" + string.Join(",", Enumerable.Repeat("1", 10000)) + "]"),
         })
-            Add("shape-" + name, $"wte shape {shape[..Math.Min(40, shape.Length)]}", () => WithEntry(e => e["shape"] = JsonNode.Parse(shape)), "transformer.wte.weight");
+            Add("shape-" + name, $"wte shape {shape[..Math.Min(40, shape.Length)]}", () => WithEntry(e => e["shape"] = JsonNode.Parse(shape)), "wte.weight");
         foreach (var (name, offsets) in new (string, string)[]
         {
             ("past-end", "[0, 99999999]"), ("reversed", "[100, 0]"), ("negative", "[-4, 100]"), ("huge", "[0, 9223372036854775807]"), ("three", "[0, 1, 2]"), ("overlap", "[0, 12928]"),
         })
-            Add("offsets-" + name, $"wte data_offsets {offsets}", () => WithEntry(e => e["data_offsets"] = JsonNode.Parse(offsets)), "transformer.wte.weight");
+            Add("offsets-" + name, $"wte data_offsets {offsets}", () => WithEntry(e => e["data_offsets"] = JsonNode.Parse(offsets)), "wte.weight");
         foreach (var dtype in new[] { "F64", "U8", "XYZ", "", "f32" })
-            Add("dtype", $"wte dtype '{dtype}'", () => WithEntry(e => e["dtype"] = dtype), "transformer.wte.weight");
-        Add("missing-field", "wte entry has no shape", () => WithEntry(e => e.Remove("shape")), "transformer.wte.weight");
+            Add("dtype", $"wte dtype '{dtype}'", () => WithEntry(e => e["dtype"] = dtype), "wte.weight");
+        Add("missing-field", "wte entry has no shape", () => WithEntry(e => e.Remove("shape")), "wte.weight");
         Add("metadata", "__metadata__ holds a number", () => { var (h, d) = Bytes.SplitSafeTensors(Seed()); h["__metadata__"] = new JsonObject { ["format"] = 5 }; return Bytes.SafeTensors(h.ToJsonString(), d); });
         Add("duplicate-key", "wte listed twice", () =>
         {
             var (h, d) = Bytes.SplitSafeTensors(Seed());
             string text = h.ToJsonString();
-            string wte = "\"transformer.wte.weight\":" + h["transformer.wte.weight"]!.ToJsonString();
+            string wte = "\"transformer.wte.weight\":" + h["wte.weight"]!.ToJsonString();
             return Bytes.SafeTensors(text.Insert(1, wte + ","), d);
         });
         Add("truncated-data", "data area cut in half", () => { var s = Seed(); return s[..(s.Length / 2 + 600)]; });
-        Add("missing-tensor", "wte removed", () => { var (h, d) = Bytes.SplitSafeTensors(Seed()); h.Remove("transformer.wte.weight"); return Bytes.SafeTensors(h.ToJsonString(), d); }, "wte");
+        Add("missing-tensor", "wte removed", () => { var (h, d) = Bytes.SplitSafeTensors(Seed()); h.Remove("wte.weight"); return Bytes.SafeTensors(h.ToJsonString(), d); }, "wte");
         Add("extra-tensor", "an unknown tensor added", () =>
         {
             var (h, d) = Bytes.SplitSafeTensors(Seed());
-            h["transformer.h.7.attn.c_attn.weight"] = new JsonObject { ["dtype"] = "F32", ["shape"] = new JsonArray(1), ["data_offsets"] = new JsonArray(d.Length, d.Length + 4) };
+            h["h.7.attn.c_attn.weight"] = new JsonObject { ["dtype"] = "F32", ["shape"] = new JsonArray(1), ["data_offsets"] = new JsonArray(d.Length, d.Length + 4) };
             return Bytes.SafeTensors(h.ToJsonString(), [.. d, 0, 0, 0, 0]);
-        }, "transformer.h.7");
+        }, "h.7");
         Add("shape-mismatch", "wte shape swapped to [32, 101]", () => WithEntry(e => e["shape"] = new JsonArray(32, 101)), "wte");
         Add("long-name", "a 1 MB tensor name", () =>
         {
@@ -247,13 +247,13 @@ public sealed class Corpus
             f["model.safetensors.index.json"] = Bytes.Utf8(replaced?.ToJsonString() ?? "null");
             return Make(i, "shard-index", cls, description, FuzzTarget.ModelFolder, f, "model.safetensors.index.json", mention);
         });
-        Add("traversal", "a shard named ../../../../etc/passwd", j => { j["weight_map"]!["transformer.wte.weight"] = "../../../../etc/passwd"; return j; }, "transformer.wte.weight");
-        Add("absolute", "a shard named /etc/passwd", j => { j["weight_map"]!["transformer.wte.weight"] = "/etc/passwd"; return j; }, "transformer.wte.weight");
-        Add("missing-shard", "a shard that does not exist", j => { j["weight_map"]!["transformer.wte.weight"] = "model-00002-of-00002.safetensors"; return j; }, "model-00002-of-00002.safetensors");
-        Add("not-string", "a weight_map value that is a number", j => { j["weight_map"]!["transformer.wte.weight"] = 3; return j; }, "transformer.wte.weight");
+        Add("traversal", "a shard named ../../../../etc/passwd", j => { j["weight_map"]!["wte.weight"] = "../../../../etc/passwd"; return j; }, "wte.weight");
+        Add("absolute", "a shard named /etc/passwd", j => { j["weight_map"]!["wte.weight"] = "/etc/passwd"; return j; }, "wte.weight");
+        Add("missing-shard", "a shard that does not exist", j => { j["weight_map"]!["wte.weight"] = "model-00002-of-00002.safetensors"; return j; }, "model-00002-of-00002.safetensors");
+        Add("not-string", "a weight_map value that is a number", j => { j["weight_map"]!["wte.weight"] = 3; return j; }, "wte.weight");
         Add("no-map", "no weight_map", j => { j.Remove("weight_map"); return j; }, "weight_map");
         Add("map-array", "weight_map is an array", j => { j["weight_map"] = new JsonArray(); return j; }, "weight_map");
-        Add("wrong-tensor", "a tensor mapped to a shard that lacks it", j => { j["weight_map"]!["transformer.h.9.mlp.c_fc.weight"] = "model-00001-of-00001.safetensors"; return j; });
+        Add("wrong-tensor", "a tensor mapped to a shard that lacks it", j => { j["weight_map"]!["h.9.mlp.c_fc.weight"] = "model-00001-of-00001.safetensors"; return j; });
         Add("not-object", "the index is null", _ => null);
         Add("deep-nesting", "weight_map nested 100000 deep", _ => JsonNode.Parse("{\"weight_map\": {\"a\": \"b\"}}")!);
         list.Add(i =>
@@ -316,15 +316,15 @@ public sealed class Corpus
         AddPickle("stack", "STOP with three values", () => new PickleWriter().Proto().Op(0x4E).Op(0x4E).Op(0x4E).Stop().ToArray());
         AddPickle("stack", "POP from empty", () => new PickleWriter().Proto().Op(0x30).Stop().ToArray());
         // Tensors whose storage and view sizes lie.
-        AddPickle("storage-size", "storage numel 2^62 (bytes wrap to 0)", () => PickleWriter.StateDict("transformer.wte.weight", "0", 1L << 62, 0, [101, 32], [32, 1]), storage: [], mention: "0");
-        AddPickle("storage-size", "storage numel 2^40", () => PickleWriter.StateDict("transformer.wte.weight", "0", 1L << 40, 0, [101, 32], [32, 1]), mention: "0");
-        AddPickle("storage-size", "storage numel -1", () => PickleWriter.StateDict("transformer.wte.weight", "0", -1, 0, [101, 32], [32, 1]));
-        AddPickle("stride-wrap", "stride 2^62 wraps the bounds check", () => PickleWriter.StateDict("transformer.wte.weight", "0", 4, 0, [5, 2], [1L << 62, 1]), storage: new byte[16]);
-        AddPickle("stride-wrap", "size 2^31 x stride 2^33", () => PickleWriter.StateDict("transformer.wte.weight", "0", 4, 0, [1L << 31, 2], [1L << 33, 1]), storage: new byte[16]);
-        AddPickle("view-past-end", "a view past its storage", () => PickleWriter.StateDict("transformer.wte.weight", "0", 4, 3, [4], [1]), storage: new byte[16]);
-        AddPickle("huge-dims", "size [2^31, 2^31] stride [0, 0]", () => PickleWriter.StateDict("transformer.wte.weight", "0", 4, 0, [1L << 31, 1L << 31], [0, 0]), storage: new byte[16]);
-        AddPickle("storage-type", "torch.ComplexFloatStorage", () => PickleWriter.StateDict("transformer.wte.weight", "0", 4, 0, [4], [1], "ComplexFloatStorage"), storage: new byte[16], mention: "ComplexFloatStorage");
-        AddPickle("missing-storage", "storage key with no entry", () => PickleWriter.StateDict("transformer.wte.weight", "7", 4, 0, [4], [1]), storage: new byte[16]);
+        AddPickle("storage-size", "storage numel 2^62 (bytes wrap to 0)", () => PickleWriter.StateDict("wte.weight", "0", 1L << 62, 0, [101, 32], [32, 1]), storage: [], mention: "0");
+        AddPickle("storage-size", "storage numel 2^40", () => PickleWriter.StateDict("wte.weight", "0", 1L << 40, 0, [101, 32], [32, 1]), mention: "0");
+        AddPickle("storage-size", "storage numel -1", () => PickleWriter.StateDict("wte.weight", "0", -1, 0, [101, 32], [32, 1]));
+        AddPickle("stride-wrap", "stride 2^62 wraps the bounds check", () => PickleWriter.StateDict("wte.weight", "0", 4, 0, [5, 2], [1L << 62, 1]), storage: new byte[16]);
+        AddPickle("stride-wrap", "size 2^31 x stride 2^33", () => PickleWriter.StateDict("wte.weight", "0", 4, 0, [1L << 31, 2], [1L << 33, 1]), storage: new byte[16]);
+        AddPickle("view-past-end", "a view past its storage", () => PickleWriter.StateDict("wte.weight", "0", 4, 3, [4], [1]), storage: new byte[16]);
+        AddPickle("huge-dims", "size [2^31, 2^31] stride [0, 0]", () => PickleWriter.StateDict("wte.weight", "0", 4, 0, [1L << 31, 1L << 31], [0, 0]), storage: new byte[16]);
+        AddPickle("storage-type", "torch.ComplexFloatStorage", () => PickleWriter.StateDict("wte.weight", "0", 4, 0, [4], [1], "ComplexFloatStorage"), storage: new byte[16], mention: "ComplexFloatStorage");
+        AddPickle("missing-storage", "storage key with no entry", () => PickleWriter.StateDict("wte.weight", "7", 4, 0, [4], [1]), storage: new byte[16]);
         // Archives that lie.
         void AddZip(string cls, string description, Func<byte[]> zip) => list.Add(i => { var f = _seeds.PyTorch; f["pytorch_model.bin"] = zip(); return Make(i, "pytorch", cls, description, FuzzTarget.ModelFolder, f, "pytorch_model.bin"); });
         AddZip("zip", "not a zip (PK then garbage)", () => [(byte)'P', (byte)'K', 3, 4, .. new byte[100]]);
