@@ -1,7 +1,10 @@
 using System.CommandLine;
+using SharpLens.Cli;
 using SharpLens.Cli.Commands;
 
 var root = new RootCommand("SharpLens: look inside transformers from .NET — hooked models, activation caches, model organisms.");
+var verbose = new Option<bool>("--verbose") { Description = "On an error, also print the stack trace (as SHARPLENS_DEBUG=1 does).", Recursive = true };
+root.Options.Add(verbose);
 root.Subcommands.Add(TourCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(HeadsCommand.Create());
@@ -23,4 +26,11 @@ root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());
-return await root.Parse(args).InvokeAsync();
+try
+{
+    var parsed = root.Parse(args);
+    CommandErrors.Verbose = parsed.GetValue(verbose);
+    // Errors are reported by CommandErrors (ErrorReport), never as System.CommandLine's "Unhandled exception" stack trace.
+    return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e) { return CommandErrors.Report(e); }

@@ -83,7 +83,7 @@ sealed class PromptArguments
             return i;
         }
         try { return model.ToSingleToken(text!); }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        catch (Exception e) when (e is SharpLensException or ArgumentException or InvalidOperationException)
         {
             throw new CliArgumentException($"--{option} \"{text}\" must be exactly one token ({e.Message}). GPT-2 tokens usually start with a space: try \" {text!.Trim()}\", or give --{option}-token ID.");
         }
@@ -91,4 +91,4 @@ sealed class PromptArguments
 }
 
 /// <summary>The command line was unusable; the message says which option and how to fix it.</summary>
-sealed class CliArgumentException(string message) : ArgumentException(message);
+sealed class CliArgumentException(string message) : SharpLensArgumentException(null, message);

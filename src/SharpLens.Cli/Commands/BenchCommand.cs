@@ -21,7 +21,7 @@ static class BenchCommand
         var command = new Command("bench", "Measure forward throughput of HookedTransformer against a direct TorchSharp forward and the GEMM ceiling " +
             "(or, with --patching, the time of a full activation-patching sweep).");
         foreach (var option in new Option[] { json, seqLen, layers, repeats, threads, patching, patchTokens, grokking, sae }) command.Options.Add(option);
-        command.SetAction(parseResult =>
+        command.SetAction(parseResult => CommandErrors.Run(() =>
         {
             var options = new BenchmarkOptions(parseResult.GetValue(seqLen), parseResult.GetValue(layers), parseResult.GetValue(repeats), parseResult.GetValue(threads));
             bool asJson = parseResult.GetValue(json);
@@ -63,7 +63,7 @@ static class BenchCommand
                 Console.Error.WriteLine($"bench: {e.Message}");
                 return 2;
             }
-        });
+        }));
         return command;
     }
 }

@@ -25,7 +25,7 @@ static class GrokkingCommand
 
         var command = new Command("grokking", "Replicate Nanda et al. (2023): a 1-layer transformer groks modular addition; measure its Fourier circuit over training and write an HTML report.");
         foreach (var option in new Option[] { pOption, stepsOption, seedOption, freezeBiasesOption, fastOption, outOption, threadsOption }) command.Options.Add(option);
-        command.SetAction(parseResult =>
+        command.SetAction(parseResult => CommandErrors.Run(() =>
         {
             var settings = parseResult.GetValue(fastOption) ? ModularAdditionSettings.Fast : defaults;
             if (parseResult.GetValue(pOption) is int p) settings = settings with { P = p };
@@ -33,7 +33,7 @@ static class GrokkingCommand
             if (parseResult.GetValue(seedOption) is long seed) settings = settings with { Seed = seed };
             if (parseResult.GetValue(freezeBiasesOption)) settings = settings with { TrainBiases = false };
             return Run(parseResult.GetValue(outOption)!, settings, parseResult.GetValue(threadsOption));
-        });
+        }));
         return command;
     }
 

@@ -39,19 +39,11 @@ public static class HeadsCommand
             "Example: sharplens heads --model induction --out scores.npy");
         model.AddTo(command);
         foreach (var option in new Option[] { seqLen, batch, seed, output }) command.Options.Add(option);
-        command.SetAction(parse =>
+        command.SetAction(parse => CommandErrors.Run(() =>
         {
-            try
-            {
-                using var m = model.Load(parse);
-                return Run(m, parse.GetValue(seqLen), parse.GetValue(batch), parse.GetValue(seed), parse.GetValue(output));
-            }
-            catch (Exception e) when (e is ArgumentException or IOException or InvalidOperationException)
-            {
-                Console.Error.WriteLine($"heads: {e.Message}");
-                return 2;
-            }
-        });
+            using var m = model.Load(parse);
+            return Run(m, parse.GetValue(seqLen), parse.GetValue(batch), parse.GetValue(seed), parse.GetValue(output));
+        }));
         return command;
     }
 

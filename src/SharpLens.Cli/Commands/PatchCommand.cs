@@ -38,21 +38,13 @@ public static class PatchCommand
         model.AddTo(command);
         foreach (var option in new Option[] { clean, corrupted, cleanTokens, corruptedTokens, answer, wrong, answerToken, wrongToken, component, output, png, html })
             command.Options.Add(option);
-        command.SetAction(parse =>
+        command.SetAction(parse => CommandErrors.Run(() =>
         {
-            try
-            {
-                using var m = model.Load(parse);
-                using var pairs = Pairs(m, parse.GetValue(clean), parse.GetValue(corrupted), parse.GetValue(cleanTokens), parse.GetValue(corruptedTokens),
-                    parse.GetValue(answer), parse.GetValue(wrong), parse.GetValue(answerToken), parse.GetValue(wrongToken));
-                return Run(m, pairs, parse.GetValue(component)!, parse.GetValue(output)!, parse.GetValue(png), parse.GetValue(html));
-            }
-            catch (Exception e) when (e is ArgumentException or PatchingException or InvalidOperationException or IOException)
-            {
-                Console.Error.WriteLine($"sharplens patch: {e.Message}");
-                return 2;
-            }
-        });
+            using var m = model.Load(parse);
+            using var pairs = Pairs(m, parse.GetValue(clean), parse.GetValue(corrupted), parse.GetValue(cleanTokens), parse.GetValue(corruptedTokens),
+                parse.GetValue(answer), parse.GetValue(wrong), parse.GetValue(answerToken), parse.GetValue(wrongToken));
+            return Run(m, pairs, parse.GetValue(component)!, parse.GetValue(output)!, parse.GetValue(png), parse.GetValue(html));
+        }));
         return command;
     }
 

@@ -25,11 +25,11 @@ static class TourCommand
 
         var command = new Command("tour", "Train a 2-layer attention-only model on repeated random tokens, find its induction heads, and write an HTML report.");
         foreach (var option in new Option[] { outOption, stepsOption, seedOption, retrainOption, cacheOption }) command.Options.Add(option);
-        command.SetAction(parseResult => Run(
+        command.SetAction(parseResult => CommandErrors.Run(() => Run(
             parseResult.GetValue(outOption)!,
             defaults with { Steps = parseResult.GetValue(stepsOption), Seed = parseResult.GetValue(seedOption) },
             parseResult.GetValue(retrainOption),
-            parseResult.GetValue(cacheOption)));
+            parseResult.GetValue(cacheOption))));
         return command;
     }
 

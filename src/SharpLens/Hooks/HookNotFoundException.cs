@@ -1,7 +1,7 @@
 namespace SharpLens.Hooks;
 
 /// <summary>A hook name that the model does not have; the message lists the closest names it does have.</summary>
-public sealed class HookNotFoundException(string name, IEnumerable<string> known) : KeyNotFoundException(Describe(name, known))
+public sealed class HookNotFoundException(string name, IEnumerable<string> known) : SharpLensArgumentException("hook", Describe(name, known))
 {
     public string HookName { get; } = name;
 

@@ -5,8 +5,8 @@ namespace SharpLens.Loading;
 /// shape that disagrees with config.json, a config this family cannot express. Names the file and the tensor.
 /// </summary>
 public sealed class CheckpointException(string filePath, string? tensorName, string problem)
-    : Exception(tensorName is null ? $"{filePath}: {problem}" : $"{filePath}: tensor '{tensorName}': {problem}")
+    : SharpLensFileException(filePath, tensorName, tensorName is null ? $"{filePath}: {problem}" : $"{filePath}: tensor '{tensorName}': {problem}")
 {
-    public string FilePath { get; } = filePath;
+    public override string FilePath { get; } = filePath;
     public string? TensorName { get; } = tensorName;
 }

@@ -43,7 +43,12 @@ public static class HuggingFaceBert
     public static ModelConfig ReadConfig(string configPath)
     {
         var json = HuggingFaceConfigJson.ReadFile(configPath);
-        configPath = json.Source;
+        return json.Checked(() => ReadConfig(json));
+    }
+
+    static ModelConfig ReadConfig(HuggingFaceConfigJson json)
+    {
+        string configPath = json.Source;
         CheckpointException Bad(string problem) => json.Problem(problem);
         T? Get<T>(string key) => json.Get<T>(key);
         int Required(string key) => json.Int(key);
@@ -84,6 +89,7 @@ public static class HuggingFaceBert
         folder = Path.GetFullPath(folder);
         var config = ReadConfig(Path.Combine(folder, ConfigFile));
         using var checkpoint = SafeTensorsCheckpoint.Open(folder);
+        ModelSizeCheck.AgainstWeights(config, checkpoint.StoredElements, Path.Combine(folder, ConfigFile), checkpoint.Source, HuggingFaceConfigJson.ReadFile(Path.Combine(folder, ConfigFile)));
         string prefix = checkpoint.Contains(Prefix + "embeddings.word_embeddings.weight") ? Prefix : "";
         string Stored(string name) => name.StartsWith("cls.", StringComparison.Ordinal) ? name : prefix + name;
         var bare = checkpoint.Names.Select(n => n.StartsWith(prefix, StringComparison.Ordinal) ? n[prefix.Length..] : n).ToHashSet(StringComparer.Ordinal);

@@ -96,4 +96,44 @@ public sealed class HuggingFaceConfigJson
     public string Raw(string key) { _read.Add(key); return _json[key]?.ToJsonString() ?? "null"; }
 
     public CheckpointException Problem(string problem) => new(Source, null, problem);
+
+    /// <summary>The dimension fields this file sets, as "name = value" (for messages about the model's size).</summary>
+    public string DimensionFields() => string.Join(", ", HfNames.Values.SelectMany(n => n).Distinct()
+        .Where(k => _json[k] is JsonValue).Select(k => $"{k} = {_json[k]!.ToJsonString()}"));
+
+    /// <summary>The config.json fields each ModelConfig field is read from, for messages.</summary>
+    static readonly Dictionary<string, string[]> HfNames = new()
+    {
+        ["n_layers"] = ["n_layer", "num_hidden_layers", "num_layers"], ["n_heads"] = ["n_head", "num_attention_heads"],
+        ["d_model"] = ["n_embd", "hidden_size", "d_model"], ["d_head"] = ["head_dim", "n_embd", "hidden_size"],
+        ["d_vocab"] = ["vocab_size"], ["n_ctx"] = ["n_positions", "n_ctx", "max_position_embeddings"],
+        ["d_mlp"] = ["n_inner", "intermediate_size"], ["n_key_value_heads"] = ["num_key_value_heads"],
+        ["rotary_dim"] = ["rotary_dim", "rotary_pct", "partial_rotary_factor", "head_dim"], ["window_size"] = ["sliding_window"],
+        ["rotary_base"] = ["rope_theta", "rotary_emb_base"], ["attn_scores_soft_cap"] = ["attn_logit_softcapping"],
+        ["output_logits_soft_cap"] = ["final_logit_softcapping"], ["attn_scale"] = ["query_pre_attn_scalar"],
+    };
+
+    /// <summary>
+    /// Builds a model config from this file: a value that ModelConfig refuses, a head count of 0 that would divide by
+    /// zero, or a product that overflows becomes a <see cref="CheckpointException"/> naming config.json and its field.
+    /// </summary>
+    public T Checked<T>(Func<T> build)
+    {
+        try { return build(); }
+        catch (ArgumentException e)
+        {
+            string[] fields = e.ParamName is { } p && HfNames.TryGetValue(p, out var names) ? [.. names.Where(n => _json.ContainsKey(n))] : [];
+            string message = e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+            throw Problem(fields.Length > 0 ? $"{string.Join(" / ", fields)}: {message} Fix this value in config.json." : $"{message} Fix this value in config.json.");
+        }
+        catch (DivideByZeroException)
+        {
+            var zero = new[] { "n_head", "num_attention_heads", "num_key_value_heads", "num_heads", "n_heads" }.Where(k => _json[k] is JsonValue v && v.ToJsonString() == "0");
+            throw Problem($"{string.Join(" / ", zero.DefaultIfEmpty("a head count"))} is 0; a transformer needs at least one attention head.");
+        }
+        catch (OverflowException)
+        {
+            throw Problem("its dimensions multiply past what a 32-bit size can hold (e.g. hidden_size × intermediate_size); the values are corrupt.");
+        }
+    }
 }

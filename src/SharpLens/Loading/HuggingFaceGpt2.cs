@@ -40,7 +40,12 @@ public static class HuggingFaceGpt2
     public static ModelConfig ReadConfig(string configPath)
     {
         var json = HuggingFaceConfigJson.ReadFile(configPath);
-        configPath = json.Source;
+        return json.Checked(() => ReadConfig(json));
+    }
+
+    static ModelConfig ReadConfig(HuggingFaceConfigJson json)
+    {
+        string configPath = json.Source;
         CheckpointException Bad(string problem) => json.Problem(problem);
         T? Get<T>(string key) => json.Get<T>(key);
         int Required(string key, string? alternative = null) =>
@@ -84,6 +89,7 @@ public static class HuggingFaceGpt2
         folder = Path.GetFullPath(folder);
         var config = ReadConfig(Path.Combine(folder, ConfigFile));
         using var checkpoint = SafeTensorsCheckpoint.Open(folder);
+        ModelSizeCheck.AgainstWeights(config, checkpoint.StoredElements, Path.Combine(folder, ConfigFile), checkpoint.Source, HuggingFaceConfigJson.ReadFile(Path.Combine(folder, ConfigFile)));
         string prefix = checkpoint.Contains(Prefix + "wte.weight") ? Prefix : "";
         var weights = Weights(config, includeLmHead: !config.TiedEmbeddings).ToList();
         CheckNames(checkpoint, weights, prefix);
@@ -148,17 +154,11 @@ public static class HuggingFaceGpt2
         var byName = weights.ToDictionary(w => Stored(w, Prefix));
 
         // Both files go to temporaries first; they replace the old ones only once both are complete.
-        string configTemp = SafeTensorsWriter.TempPathBeside(Path.Combine(folder, ConfigFile));
-        try
-        {
-            File.WriteAllText(configTemp, ConfigJson(cfg, tied, dtype));
-            using (torch.no_grad()) SafeTensorsWriter.Write(Path.Combine(folder, SafeTensorsCheckpoint.SingleFile), specs, name => byName[name].Hf(model));
-            File.Move(configTemp, Path.Combine(folder, ConfigFile), overwrite: true);
-        }
-        finally
-        {
-            File.Delete(configTemp);
-        }
+        using var outputs = IO.AtomicFile.Together();
+        outputs.Stage(Path.Combine(folder, ConfigFile), stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(ConfigJson(cfg, tied, dtype))));
+        using (torch.no_grad())
+            outputs.StageVia(Path.Combine(folder, SafeTensorsCheckpoint.SingleFile), temporary => SafeTensorsWriter.Write(temporary, specs, name => byName[name].Hf(model)));
+        outputs.Commit();
     }
 
     static void CheckExpressible(HookedTransformer model)

@@ -42,7 +42,7 @@ public static class HuggingFaceModels
     public static ModelConfig ReadConfig(string configJson, string source = "config.json")
     {
         var json = new HuggingFaceConfigJson(configJson, source);
-        return ReadChecked(FamilyOf(json), json);
+        return json.Checked(() => ReadChecked(FamilyOf(json), json));
     }
 
     /// <summary>
@@ -66,7 +66,9 @@ public static class HuggingFaceModels
     static HookedTransformer Load(HuggingFaceConfigJson json, HuggingFaceTensorSource tensors, ModelOptions? options)
     {
         var family = FamilyOf(json);
-        var config = ReadChecked(family, json);
+        var config = json.Checked(() => ReadChecked(family, json));
+        // Before anything is allocated: the config must describe a model these weights can fill, in memory this machine has.
+        ModelSizeCheck.AgainstWeights(config, tensors.StoredElements, json.Source, tensors.Source, json);
         Dictionary<string, Tensor> stateDict;
         // The converted tensors are temporaries: the model copies them into its own parameters.
         using (var scope = torch.NewDisposeScope())

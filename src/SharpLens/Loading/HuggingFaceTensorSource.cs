@@ -34,6 +34,9 @@ public sealed class HuggingFaceTensorSource
 
     public bool Contains(string name) => _contains(name);
 
+    /// <summary>The number of values all stored tensors hold together (from their shapes; nothing is read).</summary>
+    public long StoredElements => Names.Sum(n => _shape(n).Aggregate(1L, (a, d) => a * d));
+
     /// <summary>The tensor as float32, after checking it exists and has <paramref name="shape"/>.</summary>
     public Tensor Read(string name, params long[] shape)
     {

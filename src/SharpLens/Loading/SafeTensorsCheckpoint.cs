@@ -22,6 +22,9 @@ public sealed class SafeTensorsCheckpoint : IDisposable
     public string Source { get; }
     public IReadOnlyCollection<string> Names => _shardOf.Keys;
 
+    /// <summary>The number of values all stored tensors hold together (from the headers; nothing is read).</summary>
+    public long StoredElements => Names.Sum(n => Info(n).Shape.Aggregate(1L, (a, d) => a * d));
+
     SafeTensorsCheckpoint(string source, Dictionary<string, string> shardOf) => (Source, _shardOf) = (source, shardOf);
 
     SafeTensorsCheckpoint(Pickle.PyTorchCheckpoint pytorch) : this(pytorch.Source, pytorch.ShardOf.ToDictionary(StringComparer.Ordinal)) => _pytorch = pytorch;

@@ -5,8 +5,8 @@ namespace SharpLens.Loading;
 /// when one is at fault, and what is wrong.
 /// </summary>
 public sealed class SafeTensorsFormatException(string filePath, string? tensorName, string problem)
-    : FormatException(tensorName is null ? $"{filePath}: {problem}" : $"{filePath}: tensor '{tensorName}': {problem}")
+    : SharpLensFileException(filePath, tensorName, tensorName is null ? $"{filePath}: {problem}" : $"{filePath}: tensor '{tensorName}': {problem}")
 {
-    public string FilePath { get; } = filePath;
+    public override string FilePath { get; } = filePath;
     public string? TensorName { get; } = tensorName;
 }

@@ -38,28 +38,13 @@ public static class SafeTensorsWriter
         TorchNative.EnsureLoaded();
         path = Path.GetFullPath(path);
         var header = Header(path, specs, metadata);
-        string temp = TempPathBeside(path);
-        try
+        IO.AtomicFile.Write(path, stream =>
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
-            {
-                stream.Write(BitConverter.GetBytes((ulong)header.Length));
-                stream.Write(header);
-                foreach (var spec in specs) WriteTensor(path, stream, spec, produce);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temp);
-            throw;
-        }
+            stream.Write(BitConverter.GetBytes((ulong)header.Length));
+            stream.Write(header);
+            foreach (var spec in specs) WriteTensor(path, stream, spec, produce);
+        });
     }
-
-    /// <summary>A hidden temporary file in the target's folder, so the final rename stays on one file system.</summary>
-    internal static string TempPathBeside(string path) =>
-        Path.Combine(Path.GetDirectoryName(path)!, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
 
     static byte[] Header(string path, IReadOnlyList<SafeTensorSpec> specs, IReadOnlyDictionary<string, string>? metadata)
     {
@@ -101,7 +86,7 @@ public static class SafeTensorsWriter
         return buffer.ToArray();
     }
 
-    static void WriteTensor(string path, FileStream stream, SafeTensorSpec spec, Func<string, Tensor> produce)
+    static void WriteTensor(string path, Stream stream, SafeTensorSpec spec, Func<string, Tensor> produce)
     {
         using var scope = torch.NewDisposeScope();
         var tensor = produce(spec.Name);

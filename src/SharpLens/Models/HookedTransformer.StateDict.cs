@@ -57,7 +57,12 @@ public partial class HookedTransformer
         if (raw.TokenizerIfSet is { } attached) Tokenization.HuggingFaceTokenizerFiles.WithChatTemplate(attached, folder);
         processing ??= WeightProcessingOptions.Default;
         if (processing == WeightProcessingOptions.None) return raw;
-        using (raw) return raw.ProcessWeights(processing);
+        using (raw)
+        {
+            var processed = raw.ProcessWeights(processing);
+            processed.TokenizerRefusal = raw.TokenizerRefusal;
+            return processed;
+        }
     }
 
     /// <summary>A tokenizer whose ids all fit the model's embedding; otherwise an error naming the tokenizer file and config.json's vocab_size.</summary>
@@ -89,7 +94,7 @@ public partial class HookedTransformer
     /// </summary>
     public void Save(string folder, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        Organisms.OrganismCache.WriteAtomically(folder, temporary => WriteTo(temporary, metadata));
+        IO.AtomicFile.WriteFolder(folder, temporary => WriteTo(temporary, metadata));
     }
 
     /// <summary>Writes config.json and model.safetensors into an existing folder (for callers that write more beside them).</summary>
@@ -148,7 +153,7 @@ public partial class HookedTransformer
 }
 
 /// <summary>A state dict that does not fit the model: a missing, unexpected or misshapen tensor, named.</summary>
-public sealed class StateDictException(string tensorName, string message) : ArgumentException(message, "stateDict")
+public sealed class StateDictException(string tensorName, string message) : SharpLensArgumentException("stateDict", message)
 {
     public string TensorName { get; } = tensorName;
 }

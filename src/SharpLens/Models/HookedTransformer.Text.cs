@@ -9,6 +9,9 @@ public partial class HookedTransformer
 {
     ModelTokenizer? _tokenizer;
 
+    /// <summary>Why a tokenizer file beside the weights was not used (e.g. a tokenizer.json this reader refuses); said when text is given.</summary>
+    internal string? TokenizerRefusal { get; set; }
+
     /// <summary>
     /// The tokenizer for text methods. Unless set, it is the built-in one that <see cref="ModelConfig.TokenizerName"/>
     /// names ("gpt2"); a model with neither throws when text is given.
@@ -18,7 +21,8 @@ public partial class HookedTransformer
         get => _shared is not null ? _shared.Tokenizer : _tokenizer ??= Config.TokenizerName is { } name
             ? ModelTokenizer.ForName(name)
             : throw new MissingTokenizerException(
-                $"{Config.ModelName} has no tokenizer: set model.Tokenizer = ModelTokenizer.Gpt2() (or ModelTokenizer.FromFolder(path)), or name one in ModelConfig.TokenizerName.");
+                $"{Config.ModelName} has no tokenizer: set model.Tokenizer = ModelTokenizer.Gpt2() (or ModelTokenizer.FromFolder(path)), or name one in ModelConfig.TokenizerName." +
+                (TokenizerRefusal is { } why ? $" The tokenizer file beside the weights was not used: {why}" : ""));
         set
         {
             if (_shared is not null) { _shared.Tokenizer = value; return; }
@@ -91,4 +95,4 @@ public partial class HookedTransformer
 }
 
 /// <summary>Text was given to a model that has no tokenizer (or no BOS token to prepend).</summary>
-public sealed class MissingTokenizerException(string message) : InvalidOperationException(message);
+public sealed class MissingTokenizerException(string message) : SharpLensException(message);

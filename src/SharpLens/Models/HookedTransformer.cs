@@ -187,5 +187,5 @@ public partial class HookedTransformer : HookedRootModule
     }
 }
 
-/// <summary>An argument of a forward pass is unusable; <see cref="ArgumentException.ParamName"/> names it.</summary>
-public sealed class ModelInputException(string argument, string message) : ArgumentException(message, argument);
+/// <summary>An argument of a forward pass is unusable; <see cref="SharpLensArgumentException.ParamName"/> names it.</summary>
+public sealed class ModelInputException(string argument, string message) : SharpLensArgumentException(argument, message);

@@ -147,9 +147,7 @@ public static class TorchNative
                 $"{original} does not list {MissingVersion} as a requirement, so marking it weak cannot help."));
         Directory.CreateDirectory(dir);
         // Write beside the target and rename, so a crash never leaves a half-written library to be loaded later.
-        string temp = target + "." + Environment.ProcessId + ".tmp";
-        File.WriteAllBytes(temp, bytes);
-        File.Move(temp, target, overwrite: true);
+        IO.AtomicFile.WriteAllBytes(target, bytes);
         return target;
     }
 
@@ -167,7 +165,7 @@ public static class TorchNative
 }
 
 /// <summary>TorchSharp's native library could not be loaded, even after the libstdc++ workaround.</summary>
-public sealed class TorchNativeLoadException(string library, Exception inner) : Exception(
+public sealed class TorchNativeLoadException(string library, Exception inner) : SharpLensException(
     $"SharpLens could not load TorchSharp's native library {library}: {inner.Message} " +
     "It needs libtorch from the TorchSharp-cpu (or a TorchSharp-cuda) package next to it, and a C++ runtime at " +
     "least as new as GCC 12's libstdc++ (GLIBCXX_3.4.30; a copy with the GLIBCXX_3.4.32 marker made weak is tried " +

@@ -34,24 +34,7 @@ public static class OrganismCache
     /// Fills a fresh temporary folder with <paramref name="write"/>, then renames it to <paramref name="folder"/>, so a
     /// run killed halfway leaves no half-written organism where a later run would look for one.
     /// </summary>
-    public static void WriteAtomically(string folder, Action<string> write)
-    {
-        folder = Path.GetFullPath(folder);
-        Directory.CreateDirectory(Path.GetDirectoryName(folder)!);
-        string temporary = $"{folder}.tmp-{Guid.NewGuid():N}";
-        Directory.CreateDirectory(temporary);
-        try
-        {
-            write(temporary);
-            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
-            Directory.Move(temporary, folder);
-        }
-        catch
-        {
-            if (Directory.Exists(temporary)) Directory.Delete(temporary, recursive: true);
-            throw;
-        }
-    }
+    public static void WriteAtomically(string folder, Action<string> write) => IO.AtomicFile.WriteFolder(folder, write);
 
     const string SettingsFile = "settings.json", TrainingFile = "training.json";
 
@@ -85,7 +68,7 @@ public static class OrganismCache
             model.eval();
             return (model, new TrainingRecord(training.Losses, TimeSpan.FromSeconds(training.ElapsedSeconds)));
         }
-        catch (Exception e) when (e is IOException or JsonException or ArgumentException or InvalidOperationException or
+        catch (Exception e) when (e is SharpLensException or IOException or JsonException or ArgumentException or InvalidOperationException or
                                       UnauthorizedAccessException or InvalidDataException)
         {
             return null;

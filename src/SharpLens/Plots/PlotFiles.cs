@@ -69,18 +69,10 @@ public static class PlotFiles
         string extension = Path.GetExtension(path).ToLowerInvariant();
         if (extension is not (".png" or ".svg"))
             throw new ArgumentException($"Plot file '{path}' must end in .png or .svg.", nameof(path));
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temporary = $"{full}.tmp-{Guid.NewGuid():N}{extension}";
-        try
+        IO.AtomicFile.WriteVia(path, temporary =>
         {
             if (extension == ".png") plot.SavePng(temporary, width, height);
             else plot.SaveSvg(temporary, width, height);
-            File.Move(temporary, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
+        }, keepExtension: true);
     }
 }

@@ -392,8 +392,7 @@ render();
 
 /// <summary>A graph file the viewer cannot show, naming the file and the field.</summary>
 public sealed class GraphFileException(string filePath, string? field, string problem)
-    : SharpLensException($"{filePath}{(field is null ? "" : $", field {field}")}: {problem}")
+    : SharpLensFileException(filePath, field, $"{filePath}{(field is null ? "" : $", field {field}")}: {problem}")
 {
-    public string FilePath { get; } = filePath;
-    public string? Field { get; } = field;
+    public override string FilePath { get; } = filePath;
 }

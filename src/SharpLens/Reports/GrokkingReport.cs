@@ -44,7 +44,7 @@ public static class GrokkingReport
         Directory.CreateDirectory(folder);
         string reportPath = Path.Combine(folder, ReportFile);
         Build(analysis).Save(reportPath);
-        AtomicFile.WriteAllText(Path.Combine(folder, SummaryFile), IO.SharpLensJson.Serialize(summary));
+        IO.AtomicFile.WriteAllText(Path.Combine(folder, SummaryFile), IO.SharpLensJson.Serialize(summary));
         return reportPath;
     }
 

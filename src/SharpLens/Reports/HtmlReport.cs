@@ -64,7 +64,7 @@ public sealed class HtmlReport(string title)
         $"<title>{Escape(title)}</title><style>{Stylesheet}</style></head>\n<body><main>\n<h1>{Escape(title)}</h1>\n{_body}</main></body></html>\n";
 
     /// <summary>Writes the page through a temporary file, so a reader never sees half a report.</summary>
-    public void Save(string path) => AtomicFile.WriteAllText(path, ToHtml());
+    public void Save(string path) => IO.AtomicFile.WriteAllText(path, ToHtml());
 
     const string Stylesheet = """
         body { margin: 0; background: #f8fafc; color: #0f172a; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
@@ -93,22 +93,8 @@ public sealed class HtmlReport(string title)
         """;
 }
 
-/// <summary>Writes a file through a temporary sibling and a rename, so a killed run leaves the old file or none.</summary>
+/// <summary>Kept for callers of the old name: every write now goes through <see cref="IO.AtomicFile"/>.</summary>
 public static class AtomicFile
 {
-    public static void WriteAllText(string path, string text)
-    {
-        path = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        string temporary = $"{path}.tmp-{Guid.NewGuid():N}";
-        try
-        {
-            File.WriteAllText(temporary, text);
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
-    }
+    public static void WriteAllText(string path, string text) => IO.AtomicFile.WriteAllText(path, text);
 }

@@ -54,7 +54,7 @@ public static class InductionTourReport
         Directory.CreateDirectory(folder);
         string reportPath = Path.Combine(folder, ReportFile);
         Build(organism, findings).Save(reportPath);
-        AtomicFile.WriteAllText(Path.Combine(folder, SummaryFile), IO.SharpLensJson.Serialize(summary));
+        IO.AtomicFile.WriteAllText(Path.Combine(folder, SummaryFile), IO.SharpLensJson.Serialize(summary));
         return reportPath;
     }
 

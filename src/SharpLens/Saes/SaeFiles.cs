@@ -18,6 +18,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using SharpLens.Interop;
+using SharpLens.IO;
 using SharpLens.Loading;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -40,7 +41,9 @@ public static class SaeFiles
         string cfgPath = Path.Combine(path, ConfigFile), weightsPath = Path.Combine(path, WeightsFile);
         if (!File.Exists(cfgPath)) throw new SaeFileException(cfgPath, null, $"missing: an SAELens folder holds {ConfigFile} beside {WeightsFile}.");
         var config = ParseConfig(cfgPath, File.ReadAllText(cfgPath));
+        if (!File.Exists(weightsPath)) throw new SaeFileException(weightsPath, null, $"missing: an SAELens folder holds {WeightsFile} beside {ConfigFile}.");
         using var file = SafeTensorsFile.Open(weightsPath);
+        CheckBeforeAllocating(weightsPath, config, name => file.Contains(name) ? file.Info(name).Shape : null);
         return FromTensors(weightsPath, config, name => file.Contains(name) ? file.Read(name) : null, skipIsTransposed: true);
     }
 
@@ -65,6 +68,7 @@ public static class SaeFiles
             if (arrays["W_enc"].dim() != 2) throw new SaeFileException(npzPath, "W_enc", $"expected [d_in, d_sae], got [{string.Join(", ", arrays["W_enc"].shape)}].");
             var config = new SaeConfig(SaeArchitecture.JumpReLU, (int)arrays["W_enc"].shape[0], (int)arrays["W_enc"].shape[1])
             { ApplyBDecToInput = false, Metadata = metadata ?? new() };
+            CheckBeforeAllocating(npzPath, config, name => arrays.TryGetValue(name, out var t) ? t.shape : null);
             return FromTensors(npzPath, config, name => arrays.TryGetValue(name, out var t) ? t : null, skipIsTransposed: false);
         }
         finally { foreach (var t in arrays.Values) t.Dispose(); }
@@ -89,6 +93,21 @@ public static class SaeFiles
         if (sae.Config.Architecture != SaeArchitecture.JumpReLU || sae.Config.ApplyBDecToInput)
             throw new ArgumentException($"params.npz holds JumpReLU SAEs that do not subtract b_dec from the input; this one is {sae.Config.Architecture} (apply_b_dec_to_input = {sae.Config.ApplyBDecToInput}). Save it as an SAELens folder instead.", nameof(sae));
         NumpyFiles.SaveNpz(npzPath, sae.named_parameters().Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter.detach())));
+    }
+
+    /// <summary>
+    /// The SAE's encoder and decoder as stored must have the shapes cfg.json implies before an SAE of that size is
+    /// allocated: a cfg.json claiming d_sae = 2³¹ over a small file is refused here, not allocated.
+    /// </summary>
+    static void CheckBeforeAllocating(string file, SaeConfig config, Func<string, long[]?> shapeOf)
+    {
+        foreach (var (name, expected) in new (string, long[])[] { ("W_enc", [config.DIn, config.DSae]), ("W_dec", [config.DSae, config.OutputDim]) })
+        {
+            var stored = shapeOf(name) ?? throw new SaeFileException(file, name, $"missing: a {config.Architecture} SAE stores {name}.");
+            if (!stored.SequenceEqual(expected))
+                throw new SaeFileException(file, name, $"expected shape [{string.Join(", ", expected)}] (d_in = {config.DIn}, d_sae = {config.DSae}, d_out = {config.OutputDim}) but the file has [{string.Join(", ", stored)}].");
+        }
+        SizeCheck.InMemory(4L * config.DSae * (config.DIn + config.OutputDim + 3), file, "the SAE");
     }
 
     static Sae FromTensors(string file, SaeConfig config, Func<string, Tensor?> read, bool skipIsTransposed)
@@ -210,10 +229,5 @@ public static class SaeFiles
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
-    static void WriteAtomically(string path, string text)
-    {
-        string temp = path + $".tmp-{Guid.NewGuid():N}";
-        try { File.WriteAllText(temp, text); File.Move(temp, path, overwrite: true); }
-        finally { if (File.Exists(temp)) File.Delete(temp); }
-    }
+    static void WriteAtomically(string path, string text) => AtomicFile.WriteAllText(path, text);
 }

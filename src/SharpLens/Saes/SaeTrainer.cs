@@ -318,9 +318,7 @@ public sealed class SaeTrainer : IDisposable
             ["step"] = Step, ["architecture"] = Sae.Config.Architecture.ToString(), ["k"] = Sae.Config.K,
             ["topk_threshold"] = TopKThreshold, ["norm_scaling_factor"] = NormScalingFactor,
         };
-        string path = Path.Combine(folder, StateJson), temp = path + ".tmp";
-        File.WriteAllText(temp, json.ToJsonString());
-        File.Move(temp, path, overwrite: true);
+        IO.AtomicFile.WriteAllText(Path.Combine(folder, StateJson), json.ToJsonString());
     }
 
     /// <summary>Continues training from a checkpoint written by <see cref="SaveCheckpoint"/>, exactly where it stopped.</summary>

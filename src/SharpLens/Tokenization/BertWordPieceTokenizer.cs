@@ -54,7 +54,11 @@ public sealed partial class BertWordPieceTokenizer
         string[] pieces = reader.ReadToEnd().Split('\n').Select(line => line.TrimEnd('\r')).ToArray();
         if (pieces.Length > 0 && pieces[^1].Length == 0) pieces = pieces[..^1];
         using var copy = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", pieces) + "\n"));
-        return new BertWordPieceTokenizer(BertTokenizer.Create(copy, options), source) { _pieces = pieces };
+        try { return new BertWordPieceTokenizer(BertTokenizer.Create(copy, options), source) { _pieces = pieces }; }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException)
+        {
+            throw new TokenizerFilesException(source, $"{source} is not a usable WordPiece vocab.txt: {e.Message}");
+        }
     }
 
     public static BertWordPieceTokenizer FromVocabFile(string path)

@@ -36,18 +36,24 @@ public sealed class Llama2cTokenizer
     {
         path = Path.GetFullPath(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"No llama2.c tokenizer at '{path}'.", path);
-        using var reader = new BinaryReader(File.OpenRead(path));
+        using var stream = File.OpenRead(path);
+        using var reader = new BinaryReader(stream);
+        // Every token takes at least 8 bytes (score and length): a vocab_size the file cannot hold is refused before anything is reserved.
+        if (vocabSize < 0 || 4 + 8L * vocabSize > stream.Length)
+            throw new SharpLensFileException(path, "vocab_size", $"{path} is {stream.Length} bytes, too short for vocab_size {vocabSize} (at least {4 + 8L * Math.Max(0, vocabSize)} bytes); is vocab_size right for this tokenizer?");
         var pieces = new List<byte[]>(vocabSize);
         var scores = new List<float>(vocabSize);
         try
         {
             int maxLength = reader.ReadInt32();
+            if (maxLength < 0 || maxLength > stream.Length)
+                throw new SharpLensFileException(path, "max_token_length", $"{path}: max_token_length is {maxLength}, which no piece of this {stream.Length}-byte file can have; the file is not a llama2.c tokenizer.");
             for (int id = 0; id < vocabSize; id++)
             {
                 scores.Add(reader.ReadSingle());
                 int length = reader.ReadInt32();
                 if (length < 0 || length > maxLength)
-                    throw new InvalidDataException($"{path}: token {id} claims {length} bytes, outside 0…{maxLength} (max_token_length); the file is not a llama2.c tokenizer or does not match this vocab_size.");
+                    throw new SharpLensFileException(path, "vocab_size", $"{path}: token {id} claims {length} bytes, outside 0…{maxLength} (max_token_length); the file is not a llama2.c tokenizer or does not match this vocab_size.");
                 pieces.Add(reader.ReadBytes(length));
                 if (pieces[^1].Length != length) throw new EndOfStreamException();
             }
@@ -55,33 +61,21 @@ public sealed class Llama2cTokenizer
         }
         catch (EndOfStreamException)
         {
-            throw new InvalidDataException($"{path} ends after {pieces.Count} of {vocabSize} tokens; is vocab_size {vocabSize} right for this tokenizer?");
+            throw new SharpLensFileException(path, "vocab_size", $"{path} ends after {pieces.Count} of {vocabSize} tokens; is vocab_size {vocabSize} right for this tokenizer?");
         }
     }
 
-    public void Write(string path)
+    public void Write(string path) => IO.AtomicFile.Write(path, stream =>
     {
-        path = Path.GetFullPath(path);
-        string temporary = $"{path}.tmp-{Guid.NewGuid():N}";
-        try
+        using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
+        writer.Write(MaxTokenLength);
+        for (int id = 0; id < _pieces.Length; id++)
         {
-            using (var writer = new BinaryWriter(File.Create(temporary)))
-            {
-                writer.Write(MaxTokenLength);
-                for (int id = 0; id < _pieces.Length; id++)
-                {
-                    writer.Write(_scores[id]);
-                    writer.Write(_pieces[id].Length);
-                    writer.Write(_pieces[id]);
-                }
-            }
-            File.Move(temporary, path, overwrite: true);
+            writer.Write(_scores[id]);
+            writer.Write(_pieces[id].Length);
+            writer.Write(_pieces[id]);
         }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
-    }
+    });
 
     public List<int> Encode(string text, bool bos = true, bool eos = false)
     {
@@ -93,7 +87,8 @@ public sealed class Llama2cTokenizer
         {
             int n = rune.EncodeToUtf8(utf8);
             if (_ids.TryGetValue(Key(utf8[..n]), out int id)) ids.Add(id);
-            else foreach (byte b in utf8[..n]) ids.Add(b + ByteOffset); // byte fallback
+            // Byte fallback: llama2.c's byte pieces sit at id byte + 3; a vocabulary too small to hold them gives <unk> (0).
+            else foreach (byte b in utf8[..n]) ids.Add(b + ByteOffset < _pieces.Length ? b + ByteOffset : 0);
         }
         int first = bos ? 1 : 0;
         while (true)

@@ -111,6 +111,7 @@ public sealed class ModelTokenizer
         try { vocab = JsonSerializer.Deserialize(File.ReadAllText(vocabPath), IO.PlainJsonContext.Default.DictionaryStringInt32) ?? []; }
         catch (JsonException e) { throw new TokenizerFilesException(vocabPath, $"'{vocabPath}' is not a JSON object of token → id: {e.Message}"); }
         if (vocab.Count == 0) throw new TokenizerFilesException(vocabPath, $"'{vocabPath}' holds no tokens.");
+        CheckedVocabSize(vocab.Values, vocabPath, "an entry");
 
         var named = ReadSpecialTokenNames(Path.Combine(folder, "special_tokens_map.json"));
         int? IdOf(string? token) => token is not null && vocab.TryGetValue(token, out int id) ? id : null;
@@ -124,7 +125,7 @@ public sealed class ModelTokenizer
         {
             ByteLevel = true,
             SpecialTokens = special,
-            PreTokenizer = new RegexPreTokenizer(new Regex(Gpt2SplitPattern, RegexOptions.Compiled), special),
+            PreTokenizer = new RegexPreTokenizer(new Regex(Gpt2SplitPattern, RegexOptions.Compiled, SplitTimeout), special),
         };
         Tokenizer inner;
         try { inner = BpeTokenizer.Create(options); }
@@ -132,7 +133,7 @@ public sealed class ModelTokenizer
         {
             throw new TokenizerFilesException(mergesPath, $"Could not build a BPE tokenizer from '{vocabPath}' and '{mergesPath}': {e.Message}");
         }
-        return new ModelTokenizer(folder, inner, vocab.Values.Max() + 1, bos, eos, pad);
+        return new ModelTokenizer(folder, inner, CheckedVocabSize(vocab.Values, vocabPath, "an entry"), bos, eos, pad);
     }
 
     /// <summary>
@@ -153,6 +154,17 @@ public sealed class ModelTokenizer
     public static ModelTokenizer FromTokenizerJson(string path)
     {
         path = System.IO.Path.GetFullPath(path);
+        // Any shape the reader does not expect (a missing key, a number where a string belongs, nesting past the JSON
+        // depth limit, a pattern that is not a regex) is a refusal naming the file, never an unexplained exception.
+        try { return ReadTokenizerJson(path); }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or ArgumentException or OverflowException or IndexOutOfRangeException)
+        {
+            throw new TokenizerFilesException(path, $"{path} is not a tokenizer.json this reader understands: {e.Message}");
+        }
+    }
+
+    static ModelTokenizer ReadTokenizerJson(string path)
+    {
         if (!File.Exists(path)) throw new TokenizerFilesException(path, $"No tokenizer.json at '{path}'.");
         TokenizerFilesException Bad(string problem) => new(path, $"{path}: {problem}");
         using var doc = JsonDocument.Parse(File.ReadAllText(path));
@@ -198,7 +210,7 @@ public sealed class ModelTokenizer
             {
                 ByteLevel = true,
                 SpecialTokens = added,
-                PreTokenizer = new RegexPreTokenizer(new Regex(pattern, RegexOptions.Compiled), added),
+                PreTokenizer = new RegexPreTokenizer(new Regex(pattern, RegexOptions.Compiled, SplitTimeout), added),
             };
             Tokenizer inner;
             try { inner = BpeTokenizer.Create(options); }
@@ -206,7 +218,7 @@ public sealed class ModelTokenizer
             {
                 throw Bad($"could not build a BPE tokenizer from its vocab and merges: {e.Message}");
             }
-            int vocabSize = vocab.Values.Max() + 1;
+            int vocabSize = CheckedVocabSize(vocab.Values, path, "model.vocab");
             return nfc
                 ? new ModelTokenizer(path, text => inner.EncodeToIds(text.Normalize(NormalizationForm.FormC)), ids => inner.Decode(ids), vocabSize, bos, eos, pad)
                 : new ModelTokenizer(path, inner, vocabSize, bos, eos, pad);
@@ -259,7 +271,31 @@ public sealed class ModelTokenizer
     }
 
     /// <summary>Token ids of the text, with no BOS added (special tokens written in the text become their ids).</summary>
-    public IReadOnlyList<int> Encode(string text) => _encode(text);
+    public IReadOnlyList<int> Encode(string text)
+    {
+        try { return _encode(text); }
+        catch (RegexMatchTimeoutException)
+        {
+            throw new TokenizerFilesException(Name, $"{Name}: its pre-tokenizer pattern ran for more than {SplitTimeout.TotalSeconds:0} s on a {text.Length}-character text " +
+                "(catastrophic backtracking); the tokenizer file's Split regex is broken.");
+        }
+    }
+
+    /// <summary>How long a pre-tokenizer regex may run on one text before the tokenizer file is blamed.</summary>
+    public static readonly TimeSpan SplitTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>The vocabulary size ids imply (max + 1), refusing negative ids and ids no real vocabulary reaches.</summary>
+    static int CheckedVocabSize(IEnumerable<int> ids, string path, string field)
+    {
+        const int MaxId = 1 << 24; // 16.7 M: ten times the largest real vocabulary
+        int max = -1;
+        foreach (int id in ids)
+        {
+            if (id < 0 || id >= MaxId) throw new TokenizerFilesException(path, $"{path}: {field} has the id {id}; ids run from 0 to at most {MaxId - 1:N0}.");
+            max = Math.Max(max, id);
+        }
+        return max + 1;
+    }
 
     /// <summary>The text of these ids; bytes that do not complete a character become U+FFFD.</summary>
     public string Decode(IEnumerable<int> ids) => _decode(CheckIds(ids)) ?? "";
@@ -289,7 +325,7 @@ public sealed class ModelTokenizer
 }
 
 /// <summary>A tokenizer file is missing or unreadable; <see cref="Path"/> names it.</summary>
-public sealed class TokenizerFilesException(string path, string message) : IOException(message)
+public sealed class TokenizerFilesException(string path, string message) : SharpLensFileException(path, null, message)
 {
     public string Path { get; } = path;
 }

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using SharpLens.Loading;
 using SharpLens.Models;
-using SharpLens.Organisms;
 using static TorchSharp.torch;
 
 namespace SharpLens.Training;
@@ -68,7 +67,7 @@ public sealed record TrainingCheckpoint(int Step, string Folder)
     internal static TrainingCheckpoint Save(string root, HookedTransformer model, NamedAdamW optimizer, TrainerState state)
     {
         string folder = FolderFor(root, state.Step);
-        OrganismCache.WriteAtomically(folder, temporary =>
+        IO.AtomicFile.WriteFolder(folder, temporary =>
         {
             model.WriteTo(temporary, new Dictionary<string, string> { ["step"] = state.Step.ToString(CultureInfo.InvariantCulture) });
             optimizer.Save(Path.Combine(temporary, OptimizerFile));

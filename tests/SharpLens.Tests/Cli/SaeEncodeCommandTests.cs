@@ -59,3 +59,29 @@ public class SaeEncodeCommandTests
         finally { Console.SetError(previous); Directory.Delete(folder, recursive: true); }
     }
 }
+
+public class SaeEncodeAtomicOutputTests
+{
+    [Fact]
+    public void Sae_encode_leaves_no_first_output_when_the_second_cannot_be_written()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"sharplens-sae-cli-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        var error = new StringWriter();
+        var previous = Console.Error;
+        try
+        {
+            string blocker = Path.Combine(folder, "not-a-folder");
+            File.WriteAllText(blocker, "a file where the reconstruction's folder should be");
+            string features = Path.Combine(folder, "f.npy");
+            Console.SetError(error);
+            int code = new RootCommand { SaeCommand.Create() }.Parse(["sae", "encode", "--sae", Path.Combine(SaeFilesTests.Fixtures, "standard"),
+                "--input", Path.Combine(SaeFilesTests.Fixtures, "X.npy"), "--out", features, "--reconstruction", Path.Combine(blocker, "r.npy")]).Invoke();
+            Assert.Equal(2, code);
+            Assert.Contains(Path.Combine(blocker, "r.npy"), error.ToString());
+            Assert.False(File.Exists(features));
+            Assert.Equal(["not-a-folder"], Directory.GetFileSystemEntries(folder).Select(Path.GetFileName));
+        }
+        finally { Console.SetError(previous); Directory.Delete(folder, recursive: true); }
+    }
+}

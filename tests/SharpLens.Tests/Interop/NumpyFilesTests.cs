@@ -56,8 +56,9 @@ public class NumpyFilesTests
         {
             NumpyFiles.SaveNpy(path, ones(10));
             File.WriteAllBytes(path, File.ReadAllBytes(path)[..^8]);
-            var e = Assert.Throws<InvalidDataException>(() => NumpyFiles.LoadNpy(path));
+            var e = Assert.Throws<SharpLensFileException>(() => NumpyFiles.LoadNpy(path));
             Assert.Contains(path, e.Message);
+            Assert.Equal(path, e.FilePath);
         }
         finally { File.Delete(path); }
     }

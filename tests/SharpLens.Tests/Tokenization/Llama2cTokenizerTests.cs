@@ -93,8 +93,9 @@ public class Llama2cTokenizerTests
         try
         {
             t.Write(path);
-            var e = Assert.Throws<InvalidDataException>(() => Llama2cTokenizer.Read(path, t.VocabSize + 5));
+            var e = Assert.Throws<SharpLensFileException>(() => Llama2cTokenizer.Read(path, t.VocabSize + 5));
             Assert.Contains(path, e.Message);
+            Assert.Equal(path, e.FilePath);
             Assert.Contains("vocab_size", e.Message);
         }
         finally { File.Delete(path); }

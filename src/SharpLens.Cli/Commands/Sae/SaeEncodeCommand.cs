@@ -1,5 +1,6 @@
 using System.CommandLine;
 using SharpLens.Interop;
+using SharpLens.IO;
 using SharpLens.Saes;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -20,15 +21,7 @@ public static class SaeEncodeCommand
             "jumprelu, gated, transcoder), after its input normalization and b_dec subtraction.\n\n" +
             "Example: sharplens sae encode --sae gpt2-small-res-jb/blocks.8.hook_resid_pre --input X.npy --out features.npy");
         foreach (var option in new Option[] { sae, input, output, recon }) command.Options.Add(option);
-        command.SetAction(parse =>
-        {
-            try { return Run(parse.GetValue(sae)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(recon)); }
-            catch (Exception e) when (e is ArgumentException or IOException or InvalidOperationException or FormatException)
-            {
-                Console.Error.WriteLine($"sae encode: {e.Message}");
-                return 2;
-            }
-        });
+        command.SetAction(parse => CommandErrors.Run(() => Run(parse.GetValue(sae)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(recon))));
         return command;
     }
 
@@ -39,10 +32,16 @@ public static class SaeEncodeCommand
         using var sae = SaeFiles.Load(saePath);
         var x = NumpyFiles.LoadNpy(inputPath);
         if (x.dim() != 2 || x.shape[1] != sae.Config.DIn)
-            throw new ArgumentException($"--input {inputPath} has shape [{string.Join(", ", x.shape)}]; this SAE reads [n, d_in = {sae.Config.DIn}].", "--input");
+            throw new SharpLensArgumentException("--input", $"--input {inputPath} has shape [{string.Join(", ", x.shape)}]; this SAE reads [n, d_in = {sae.Config.DIn}].");
         var features = sae.Encode(x).to(ScalarType.Float32); // [n, d_sae]
-        NumpyFiles.SaveNpy(outPath, features);
-        if (reconstructionPath is not null) NumpyFiles.SaveNpy(reconstructionPath, sae.Forward(x).to(ScalarType.Float32)); // [n, d_out]
+        // Both outputs or neither: each is staged under a temporary name and renamed only when both are written.
+        using (var outputs = AtomicFile.Together())
+        {
+            outputs.Stage(outPath, stream => NumpyFiles.WriteNpy(stream, features));
+            if (reconstructionPath is not null)
+                outputs.Stage(reconstructionPath, stream => NumpyFiles.WriteNpy(stream, sae.Forward(x).to(ScalarType.Float32))); // [n, d_out]
+            outputs.Commit();
+        }
         double l0 = features.gt(0).sum(-1).to(ScalarType.Float64).mean().item<double>();
         Console.WriteLine($"{x.shape[0]} inputs → {sae.Config.DSae} features ({sae.Config.Architecture}), mean L0 {l0:F2}; wrote {outPath}" +
                           (reconstructionPath is null ? "" : $" and {reconstructionPath}"));

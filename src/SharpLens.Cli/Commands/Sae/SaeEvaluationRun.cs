@@ -70,7 +70,7 @@ static class SaeEvaluationRun
     public static string Write(JsonObject json, string outFolder)
     {
         string path = Path.Combine(outFolder, EvalFile);
-        Reports.AtomicFile.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+        IO.AtomicFile.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
         return path;
     }
 

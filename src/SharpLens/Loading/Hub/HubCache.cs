@@ -26,7 +26,13 @@ public sealed partial class HubCache(string cacheFolder, string repoId)
     {
         if (CommitHash().IsMatch(revision)) return revision;
         string path = RefPath(revision);
-        return File.Exists(path) ? File.ReadAllText(path).Trim() : null;
+        if (!File.Exists(path)) return null;
+        // A ref holds one 40-hex commit hash; anything else (a path such as ../../.., a huge file) is refused, never followed.
+        string commit = new FileInfo(path).Length <= 128 ? File.ReadAllText(path).Trim() : "";
+        if (!CommitHash().IsMatch(commit))
+            throw new SharpLensFileException(path, $"refs/{revision}", $"{path} should hold a 40-character commit hash but holds {(commit.Length == 0 ? "something else" : $"'{(commit.Length > 60 ? commit[..60] + "…" : commit)}'")}; " +
+                "the Hugging Face cache is damaged: delete this ref (or the repo's folder) and download again.");
+        return commit;
     }
 
     public string RefPath(string revision) => Path.Combine(RepoFolder, "refs", revision);
@@ -52,9 +58,7 @@ public sealed partial class HubCache(string cacheFolder, string repoId)
         string path = RefPath(revision);
         if (File.Exists(path) && File.ReadAllText(path) == commit) return;
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        string temp = path + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp";
-        File.WriteAllText(temp, commit);
-        File.Move(temp, path, overwrite: true);
+        IO.AtomicFile.WriteAllText(path, commit);
     }
 
     /// <summary>Points snapshots/&lt;commit&gt;/&lt;file&gt; at its blob with a relative symlink (a copy where links are not allowed).</summary>

@@ -74,7 +74,7 @@ public static class ModelRegistry
 
 /// <summary>A model name that is neither a known name, an <c>org/name</c> repo id, nor an existing folder.</summary>
 public sealed class UnknownModelException(string name, IReadOnlyList<string> closest)
-    : ArgumentException($"'{name}' is not a model SharpLens knows, a folder, or an org/name repo id. Closest names: {string.Join(", ", closest)}. " +
+    : SharpLensArgumentException("model", $"'{name}' is not a model SharpLens knows, a folder, or an org/name repo id. Closest names: {string.Join(", ", closest)}. " +
         "Give a local folder path, or a Hugging Face repo id such as 'EleutherAI/pythia-70m'.")
 {
     public string Name { get; } = name;

@@ -31,7 +31,21 @@ public sealed record Llama2cHeader(int Dim, int HiddenDim, int NLayers, int NHea
         if (!SharedClassifier) yield return ("output.weight", [VocabSize, Dim]);
     }
 
-    public long FileBytes => Bytes + Layout().Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b)) * sizeof(float);
+    /// <summary>The file's size as the header implies it, computed in closed form (no layer is enumerated); null when it overflows 64 bits.</summary>
+    public long? FileBytesOrNull
+    {
+        get
+        {
+            // Int128 holds every product of int32 header fields exactly.
+            Int128 d = Dim, h = HiddenDim, kv = KvDim, v = VocabSize, s = SeqLen, hs = HeadSize;
+            Int128 perLayer = d + d * d + 2 * kv * d + d * d + d + 3 * h * d;
+            Int128 values = v * d + NLayers * perLayer + d + 2 * s * (hs / 2) + (SharedClassifier ? 0 : v * d);
+            Int128 bytes = Bytes + values * sizeof(float);
+            return bytes > long.MaxValue ? null : (long)bytes;
+        }
+    }
+
+    public long FileBytes => FileBytesOrNull ?? long.MaxValue;
 }
 
 /// <summary>
@@ -85,17 +99,12 @@ public static class Llama2cCheckpoint
     /// <summary>Writes a checkpoint atomically; <paramref name="tensors"/> holds every name of the header's layout except the rotary tables.</summary>
     public static void Write(string path, Llama2cHeader header, IReadOnlyDictionary<string, Tensor> tensors)
     {
-        path = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        string temporary = $"{path}.tmp-{Guid.NewGuid():N}";
-        try
-        {
-            var (cos, sin) = RotaryTables(header);
-            using (cos)
-            using (sin)
-            using (var stream = File.Create(temporary))
-            using (var writer = new BinaryWriter(stream))
+        var (cos, sin) = RotaryTables(header);
+        using (cos)
+        using (sin)
+            IO.AtomicFile.Write(path, stream =>
             {
+                using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
                 foreach (int value in new[] { header.Dim, header.HiddenDim, header.NLayers, header.NHeads, header.NKvHeads,
                              header.SharedClassifier ? header.VocabSize : -header.VocabSize, header.SeqLen })
                     writer.Write(value);
@@ -108,13 +117,7 @@ public static class Llama2cCheckpoint
                     using var values = t.detach().to(ScalarType.Float32).cpu().contiguous();
                     writer.Write(MemoryMarshal.AsBytes(values.data<float>().ToArray().AsSpan()));
                 }
-            }
-            File.Move(temporary, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temporary)) File.Delete(temporary);
-        }
+            });
     }
 
     /// <summary>cos and sin of position·θ_i, θ_i = 10000^(−2i / head_size): [seq_len, head_size / 2] each, as export.py stores them.</summary>
@@ -135,13 +138,15 @@ public static class Llama2cCheckpoint
             throw new CheckpointException(path, null, $"{stream.Length} bytes is too short for a llama2.c checkpoint (its header alone is {Llama2cHeader.Bytes}).");
         Span<int> v = stackalloc int[7];
         stream.ReadExactly(MemoryMarshal.AsBytes(v));
-        var header = new Llama2cHeader(v[0], v[1], v[2], v[3], v[4], Math.Abs(v[5]), v[6], SharedClassifier: v[5] > 0);
         string[] names = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"];
         for (int i = 0; i < 7; i++)
-            if (v[i] == 0 || (i != 5 && v[i] < 0))
-                throw new CheckpointException(path, null, $"header field {names[i]} is {v[i]}; this is not a llama2.c checkpoint (or one with a newer versioned header, which starts with the magic 0x616b3432 and is not supported).");
+            if (v[i] == 0 || (i != 5 && v[i] < 0) || v[i] == int.MinValue)
+                throw new CheckpointException(path, names[i], $"header field {names[i]} is {v[i]}; this is not a llama2.c checkpoint (or one with a newer versioned header, which starts with the magic 0x616b3432 and is not supported).");
+        var header = new Llama2cHeader(v[0], v[1], v[2], v[3], v[4], Math.Abs(v[5]), v[6], SharedClassifier: v[5] > 0);
         if (header.Dim % header.NHeads != 0 || header.NHeads % header.NKvHeads != 0 || header.HeadSize % 2 != 0)
-            throw new CheckpointException(path, null, $"header dim {header.Dim}, n_heads {header.NHeads}, n_kv_heads {header.NKvHeads} do not give an even head size shared by whole key/value groups.");
+            throw new CheckpointException(path, "n_heads", $"header dim {header.Dim}, n_heads {header.NHeads}, n_kv_heads {header.NKvHeads} do not give an even head size shared by whole key/value groups.");
+        if (header.FileBytesOrNull is null)
+            throw new CheckpointException(path, null, $"its header ({header}) implies more than 2^63 bytes; this is not a llama2.c checkpoint.");
         if (stream.Length != header.FileBytes)
         {
             var other = header with { SharedClassifier = !header.SharedClassifier };

@@ -61,7 +61,8 @@ public sealed class OnnxModelFile
                 }
             }
         }
-        catch (IndexOutOfRangeException) { throw Bad(null, "the protobuf encoding ends in the middle of a field; is the file truncated?"); }
+        catch (IndexOutOfRangeException) { throw Bad(null, "the protobuf encoding ends in the middle of a field (or a length runs past its end); is the file truncated?"); }
+        catch (OverflowException) { throw Bad(null, "a protobuf number does not fit its field; the file is corrupt."); }
         if (!sawGraph) throw Bad(null, "there is no graph (ModelProto field 7); is this an ONNX model file?");
         Nodes = nodes;
     }
@@ -77,7 +78,9 @@ public sealed class OnnxModelFile
     /// <summary>Reads an ONNX model from a stream (e.g. a resource embedded in an assembly); <paramref name="source"/> names it in errors.</summary>
     public static OnnxModelFile Read(Stream stream, string source)
     {
-        var bytes = new byte[checked((int)stream.Length)];
+        if (stream.Length > Array.MaxLength)
+            throw new OnnxFormatException(source, null, $"the file is {stream.Length:N0} bytes; models over 2 GB keep their weights in external data files, which this reader does not read.");
+        var bytes = new byte[stream.Length];
         stream.ReadExactly(bytes);
         return new OnnxModelFile(bytes, source);
     }
@@ -89,7 +92,9 @@ public sealed class OnnxModelFile
     {
         if (!_initializers.TryGetValue(name, out var init)) throw Bad(name, "the graph has no initializer of this name.");
         if (init.DataType != FloatType) throw Bad(name, $"data_type is {init.DataType}, not 1 (FLOAT); only float32 weights are read.");
-        int bytes = checked((int)init.ElementCount * 4);
+        if (init.Dims.Length > 64) throw Bad(name, $"has {init.Dims.Length} dims (at most 64).");
+        if (init.Dims.Any(d => d < 0)) throw Bad(name, $"dims [{string.Join(", ", init.Dims)}] include a negative size.");
+        long bytes = IO.SizeCheck.Bytes(IO.SizeCheck.Elements(init.Dims, Source, name), 4, Source, name);
         if (init.Length != bytes) throw Bad(name, $"holds {init.Length} bytes but dims [{string.Join(", ", init.Dims)}] need {bytes}.");
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("ONNX weights are little-endian; this reader needs a little-endian machine.");
         var values = new float[init.ElementCount];
@@ -177,9 +182,9 @@ public sealed class OnnxModelFile
 
         public (int Offset, int Length) Bytes()
         {
-            int length = checked((int)Varint());
-            if (length < 0 || _pos + length > end) throw new IndexOutOfRangeException();
-            int offset = _pos;
+            ulong declared = Varint();
+            if (declared > (ulong)(end - _pos)) throw new IndexOutOfRangeException(); // a length past the message's end
+            int length = (int)declared, offset = _pos;
             _pos += length;
             return (offset, length);
         }
@@ -192,9 +197,9 @@ public sealed class OnnxModelFile
             switch (wire)
             {
                 case 0: Varint(); break;
-                case 1: _pos += 8; break;
+                case 1: if (end - _pos < 8) throw new IndexOutOfRangeException(); _pos += 8; break;
                 case 2: Bytes(); break;
-                case 5: _pos += 4; break;
+                case 5: if (end - _pos < 4) throw new IndexOutOfRangeException(); _pos += 4; break;
                 default: throw new IndexOutOfRangeException(); // groups (3, 4) are not used by ONNX
             }
             if (_pos > end) throw new IndexOutOfRangeException();

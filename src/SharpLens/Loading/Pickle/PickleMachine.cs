@@ -30,6 +30,8 @@ public sealed class PickleMachine(string filePath, Func<string, string, PickleGl
 {
     static readonly object Mark = new();
     const int MaxMemoEntries = 10_000_000;
+    /// <summary>A state dict's pickle never holds more than a few values per tensor on the stack; a DUP or MARK bomb is stopped here.</summary>
+    const int MaxStackEntries = 4_000_000, MaxMarks = 100_000, MaxContainerItems = 4_000_000;
 
     readonly List<object?> _stack = [];
     readonly List<int> _marks = [];
@@ -50,7 +52,10 @@ public sealed class PickleMachine(string filePath, Func<string, string, PickleGl
                 case 0x2E:                                                          // STOP
                     if (_stack.Count != 1) throw Bad(at, $"STOP leaves {_stack.Count} values on the stack instead of 1.");
                     return Pop(at);
-                case 0x28: _marks.Add(_stack.Count); break;                         // MARK
+                case 0x28:                                                          // MARK
+                    if (_marks.Count >= MaxMarks) throw Bad(at, $"more than {MaxMarks:N0} MARKs are open; a state dict nests a few.");
+                    _marks.Add(_stack.Count);
+                    break;
                 case 0x30: Pop(at); break;                                          // POP
                 case 0x31: PopMark(at); break;                                      // POP_MARK
                 case 0x32: Push(Peek(at)); break;                                   // DUP
@@ -80,8 +85,8 @@ public sealed class PickleMachine(string filePath, Func<string, string, PickleGl
                 case 0x74: Push(new PickleTuple(PopMark(at))); break;               // TUPLE
                 case 0x5D: Push(new List<object?>()); break;                        // EMPTY_LIST
                 case 0x6C: Push(PopMark(at)); break;                                // LIST
-                case 0x61: { var item = Pop(at); ListAt(at).Add(item); break; }     // APPEND
-                case 0x65: { var items = PopMark(at); ListAt(at).AddRange(items); break; } // APPENDS
+                case 0x61: { var item = Pop(at); var list = ListAt(at); if (list.Count >= MaxContainerItems) throw Bad(at, "a list grows past 4 million items."); list.Add(item); break; } // APPEND
+                case 0x65: { var items = PopMark(at); var list = ListAt(at); if (list.Count + items.Count > MaxContainerItems) throw Bad(at, "a list grows past 4 million items."); list.AddRange(items); break; } // APPENDS
                 case 0x7D: Push(new PickleDict()); break;                           // EMPTY_DICT
                 case 0x64: { var items = PopMark(at); var dict = new PickleDict(); SetItems(dict, items, at); Push(dict); break; } // DICT
                 case 0x73: { var value = Pop(at); var key = Pop(at); SetItems(DictAt(at), [key, value], at); break; } // SETITEM
@@ -146,7 +151,11 @@ public sealed class PickleMachine(string filePath, Func<string, string, PickleGl
         _ => $"a {value.GetType().Name}",
     };
 
-    void Push(object? value) => _stack.Add(value);
+    void Push(object? value)
+    {
+        if (_stack.Count >= MaxStackEntries) throw new PickleFormatException(filePath, $"the pickle stack grows past {MaxStackEntries:N0} values (a DUP bomb?); a state dict needs far fewer.");
+        _stack.Add(value);
+    }
 
     object? Pop(int at)
     {

@@ -90,6 +90,8 @@ public sealed class TorchPickleFile : IDisposable
                     ?? throw new PickleFormatException(path, "the zip archive has no <folder>/data.pkl entry; it is not a torch.save checkpoint.");
                 string prefix = pkl.FullName[..^"data.pkl".Length];
                 var order = zip.GetEntry(prefix + "byteorder");
+                if (order is not null && order.Length > 64)
+                    throw new PickleFormatException(path, $"its byteorder entry is {order.Length} bytes; it holds one word ('little' or 'big').");
                 if (order is not null)
                 {
                     using var reader = new StreamReader(order.Open());
@@ -167,9 +169,13 @@ public sealed class TorchPickleFile : IDisposable
         if (!StorageTypes.TryGetValue(type.Name, out var dtype)) throw new PickleFormatException(path, $"storage type '{type.FullName}' is not supported.");
         var entry = zip.GetEntry($"{prefix}data/{key}")
             ?? throw new PickleFormatException(path, $"storage '{key}' has no entry {prefix}data/{key} in the archive; the file is truncated or damaged.");
+        if (elements < 0 || elements > long.MaxValue / ElementSize(dtype))
+            throw new PickleFormatException(path, $"storage '{key}' claims {elements} elements, which no file can hold.");
         long bytes = elements * ElementSize(dtype);
-        if (elements < 0 || entry.Length != bytes)
+        if (entry.Length != bytes)
             throw new PickleFormatException(path, $"storage '{key}' should hold {elements} × {ElementSize(dtype)} bytes = {bytes} but its entry has {entry.Length}.");
+        // The declared size is checked against memory before any storage is reserved (a deflated entry can claim anything).
+        IO.SizeCheck.InMemory(bytes, path, $"storage '{key}'");
         return new StorageRef(key, dtype, elements);
     }
 
@@ -181,8 +187,9 @@ public sealed class TorchPickleFile : IDisposable
             : throw new PickleFormatException(path, $"a tensor's {what} must be non-negative integers."))];
         long[] shape = Longs(size, "size"), strides = Longs(stride, "stride");
         if (shape.Length != strides.Length) throw new PickleFormatException(path, $"a tensor has size [{string.Join(", ", shape)}] but stride [{string.Join(", ", strides)}].");
-        // The last element the view touches must lie inside the storage.
-        long last = shape.Any(d => d == 0) ? offset - 1 : offset + shape.Zip(strides, (d, s) => (d - 1) * s).Sum();
+        // The last element the view touches must lie inside the storage; the sum is exact (Int128), so a huge stride cannot wrap it back inside.
+        Int128 last = shape.Any(d => d == 0) ? (Int128)offset - 1 : offset + shape.Zip(strides, (d, s) => (Int128)(d - 1) * s).Aggregate((Int128)0, (a, b) => a + b);
+        if (shape.Length > 64) throw new PickleFormatException(path, $"a tensor has {shape.Length} dimensions (at most 64).");
         if (offset < 0 || last >= storage.Elements)
             throw new PickleFormatException(path, $"a tensor view (offset {offset}, size [{string.Join(", ", shape)}], stride [{string.Join(", ", strides)}]) reaches past the {storage.Elements} elements of storage '{storage.Key}'.");
         return new TensorView(storage, offset, shape, strides);

@@ -96,7 +96,7 @@ public sealed class FeatureDashboard
     public string ToHtml() => FeatureDashboardHtml.Render(this);
 
     /// <summary>Writes <see cref="ToHtml"/> through a temporary file.</summary>
-    public void Save(string path) => Reports.AtomicFile.WriteAllText(path, ToHtml());
+    public void Save(string path) => IO.AtomicFile.WriteAllText(path, ToHtml());
 
     static int[] DensestFeatures(ActivationReader reader, FeatureEncoder encoder, Tensor tokens, Tensor valid, FeatureDashboardOptions options)
     {

@@ -73,8 +73,7 @@ public static class ActivationShards
                 ["metadata"] = new JsonObject([.. (metadata ?? new Dictionary<string, string>()).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))]),
             };
             File.WriteAllText(Path.Combine(temporary, ManifestName), manifest.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
-            Directory.Move(temporary, folder);
+            IO.AtomicFile.ReplaceFolder(temporary, folder);
             return rows;
         }
         finally

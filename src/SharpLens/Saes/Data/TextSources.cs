@@ -72,7 +72,7 @@ public static class TextSources
 }
 
 /// <summary>A data source (text, JSONL, token file, activation shards) is missing or malformed; <see cref="Path"/> names it.</summary>
-public sealed class DataSourceException(string path, string problem) : IOException($"{path}: {problem}")
+public sealed class DataSourceException(string path, string problem) : SharpLensFileException(path, null, $"{path}: {problem}")
 {
     public string Path { get; } = path;
 }

@@ -55,4 +55,4 @@ public static class PatchingMetrics
 }
 
 /// <summary>A patching experiment cannot run as asked (a missing component, a degenerate prompt pair, ...).</summary>
-public sealed class PatchingException(string message) : InvalidOperationException(message);
+public sealed class PatchingException(string message) : SharpLensException(message);
