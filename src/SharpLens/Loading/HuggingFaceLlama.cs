@@ -261,7 +261,7 @@ public static class HuggingFaceLlama
             ["eos_token_id"] = eosTokenId ?? cfg.BosTokenId,
             ["torch_dtype"] = dtype switch { ScalarType.Float16 => "float16", ScalarType.BFloat16 => "bfloat16", _ => "float32" },
         }.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
-        string configTemp = SafeTensorsWriter.TempPathBeside(Path.Combine(folder, "config.json"));
+        string configTemp = IO.AtomicFile.TemporaryFor(Path.Combine(folder, "config.json"));
         try
         {
             File.WriteAllText(configTemp, config);
