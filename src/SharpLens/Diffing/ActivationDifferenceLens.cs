@@ -57,9 +57,9 @@ public static class ActivationDifferenceLens
             using var _ = torch.no_grad();
             var hb = readBase(batch)[0].to(ScalarType.Float64); // [batch, P, d]
             var hf = readFt(batch)[0].to(ScalarType.Float64); // [batch, P, d]
-            sumDiff.add_((hf - hb).sum(0));
-            sumBase.add_(hb.sum(0));
-            sumFt.add_(hf.sum(0));
+            sumDiff.add_((hf - hb).sum(dim: 0));
+            sumBase.add_(hb.sum(dim: 0));
+            sumFt.add_(hf.sum(dim: 0));
             if (positions > 1)
             {
                 normSum += hf[.., 1..].norm(-1).sum().item<double>();

@@ -50,21 +50,31 @@ public sealed class CrossCoder : IDisposable
         TorchNative.EnsureLoaded();
         Config = config.Validated();
         var (m, d, f) = (config.NumLayers, config.ActivationDim, config.DictSize);
-        using var scope = torch.NewDisposeScope();
-        var generator = new Generator((ulong)seed);
-        var direction = torch.randn(f, d, generator: generator); // [F, d]
-        direction = direction / direction.norm(1, keepdim: true) * config.InitNormOrDefault;
-        var decoder = direction.unsqueeze(0).expand(m, f, d).contiguous(); // [M, F, d]
-        W_enc = new Parameter(decoder.transpose(1, 2).contiguous().MoveToOuterDisposeScope()); // [M, d, F]
-        W_dec = new Parameter(decoder.MoveToOuterDisposeScope());
-        b_enc = new Parameter(torch.zeros(f).MoveToOuterDisposeScope());
-        b_dec = new Parameter(torch.zeros(m, d).MoveToOuterDisposeScope());
-        TargetRms = torch.tensor(1.0f).MoveToOuterDisposeScope();
-        ActivationMean = torch.full(m, d, float.NaN).MoveToOuterDisposeScope();
-        ActivationStd = torch.full(m, d, float.NaN).MoveToOuterDisposeScope();
-        ActivationGlobalScale = torch.ones(m).MoveToOuterDisposeScope();
-        Threshold = torch.tensor(-1.0f).MoveToOuterDisposeScope();
+        // Made outside any caller's dispose scope: the crosscoder decides when its tensors are freed.
+        Tensor decoder;
+        using (var scope = torch.NewDisposeScope())
+        {
+            var generator = new Generator((ulong)seed);
+            var direction = torch.randn(f, d, generator: generator); // [F, d]
+            direction = direction / direction.norm(1, keepdim: true) * config.InitNormOrDefault;
+            decoder = direction.unsqueeze(0).expand(m, f, d).contiguous().DetachFromDisposeScope(); // [M, F, d]
+        }
+        W_enc = Keep(new Parameter(decoder.transpose(1, 2).contiguous())); // [M, d, F]
+        W_dec = Keep(new Parameter(decoder));
+        b_enc = Keep(new Parameter(torch.zeros(f)));
+        b_dec = Keep(new Parameter(torch.zeros(m, d)));
+        TargetRms = torch.tensor(1.0f).DetachFromDisposeScope();
+        ActivationMean = torch.full(m, d, float.NaN).DetachFromDisposeScope();
+        ActivationStd = torch.full(m, d, float.NaN).DetachFromDisposeScope();
+        ActivationGlobalScale = torch.ones(m).DetachFromDisposeScope();
+        Threshold = torch.tensor(-1.0f).DetachFromDisposeScope();
         K = config.K;
+    }
+
+    static Parameter Keep(Parameter p)
+    {
+        p.DetachFromDisposeScope();
+        return p;
     }
 
     /// <summary>
@@ -108,7 +118,7 @@ public sealed class CrossCoder : IDisposable
     /// <summary>c_i, the weight of latent i's activation in the sparsity penalty and in BatchTopK's ranking: [F].</summary>
     public Tensor CodeNormalizationWeights()
     {
-        Tensor Crosscoder() => W_dec.norm(2).sum(0); // Σ_m ‖W_dec^m_i‖: [M, F] → [F]
+        Tensor Crosscoder() => W_dec.norm(2).sum(dim: 0); // Σ_m ‖W_dec^m_i‖: [M, F] → [F]
         Tensor Sae() => W_dec.pow(2).sum([0, 2]).sqrt(); // ‖[W_dec^1_i … W_dec^M_i]‖: [F]
         return Config.CodeNormalization switch
         {

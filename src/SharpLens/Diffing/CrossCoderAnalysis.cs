@@ -76,11 +76,11 @@ public sealed record CrossCoderAnalysis(DecoderNorms Norms, CrossCoderEvaluation
                 var f = crosscoder.Encode(batch); // [b, F]
                 var xHat = crosscoder.Decode(f); // [b, M, d]
                 var x = batch.to(ScalarType.Float64);
-                sum.add_(x.sum(0));
+                sum.add_(x.sum(dim: 0));
                 sumSq.add_(x.pow(2).sum([0, 2]));
                 residual.add_((x - xHat.to(ScalarType.Float64)).pow(2).sum([0, 2]));
                 var on = f.gt(0);
-                fired.add_(on.sum(0));
+                fired.add_(on.sum(dim: 0));
                 active += on.sum().item<long>();
                 n += batch.shape[0];
             }

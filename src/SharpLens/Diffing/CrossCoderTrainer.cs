@@ -181,7 +181,7 @@ public sealed class CrossCoderTrainer : IDisposable
         for (int i = 0; i < iterations; i++)
         {
             var weights = 1 / (x - median).norm(-1).clamp_min(1e-6); // [n, M]
-            median = (weights.unsqueeze(-1) * x).sum(0) / weights.sum(0).unsqueeze(-1); // [M, d]
+            median = (weights.unsqueeze(-1) * x).sum(dim: 0) / weights.sum(dim: 0).unsqueeze(-1); // [M, d]
         }
         return median;
     }

@@ -77,7 +77,7 @@ public class CrossCoderFilesTests
         string folder = Path.Combine(Path.GetTempPath(), $"sharplens-cc-{Guid.NewGuid():N}");
         try
         {
-            using (var cc = new CrossCoder(new CrossCoderConfig(4, 10)))
+            using (var cc = new CrossCoder(new CrossCoderConfig(4, 10) { K = 2 }))
             {
                 CrossCoderFiles.Save(cc, folder);
                 var tensors = cc.StateDict().Select(kv => kv.Key == "decoder.weight" ? new KeyValuePair<string, Tensor>(kv.Key, torch.zeros(2, 11, 4)) : kv).ToList();

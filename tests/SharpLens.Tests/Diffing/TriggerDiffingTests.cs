@@ -18,10 +18,7 @@ public sealed class TriggerOrganismFixture : IDisposable
 
     public TriggerOrganismFixture()
     {
-        torch.set_num_threads(1);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        Organism = TriggerOrganism.TrainOrLoad(Settings, "/tmp/diffing-organism-cache");
-        File.AppendAllText("/tmp/diffing-explore.log", $"organism {clock.Elapsed.TotalSeconds:F1}s\n");
+        Organism = TriggerOrganism.TrainOrLoad(Settings, CacheRoot);
     }
 
     /// <summary>An endless stream of the base chain's contexts (the corpus diffing reads).</summary>
@@ -84,42 +81,74 @@ public class TriggerDiffingTests(TriggerOrganismFixture fixture, ITestOutputHelp
         Assert.True(after > 0.9, $"fine-tune {after}");
     }
 
-    [Theory]
-    [InlineData("batchtopk", 0)]
-    [InlineData("l1", 0)]
-    [InlineData("l1", 16)]
-    public void Explore(string arch, int shared)
+    /// <summary>
+    /// The acceptance check: an L1 crosscoder (CROSSCODER code normalisation) over blocks.1.hook_resid_post of the base and the
+    /// fine-tune; among its three most fine-tune-only live latents, one separates trigger positions from the rest.
+    /// </summary>
+    [Fact]
+    public void Among_the_three_most_fine_tune_only_latents_one_fires_on_the_trigger()
     {
-        var config = new CrossCoderConfig(32, 256)
-        {
-            Architecture = arch == "l1" ? CrossCoderArchitecture.L1 : CrossCoderArchitecture.BatchTopK, K = 4,
-        };
-        var settings = new CrossCoderTrainingSettings { Steps = 600, SharedLatents = shared, L1Penalty = 0.1 };
+        var config = new CrossCoderConfig(32, 256) { Architecture = CrossCoderArchitecture.L1 };
+        var settings = new CrossCoderTrainingSettings { Steps = 600, L1Penalty = 0.1 };
         using var cc = fixture.TrainCrossCoder(config, settings, out var run);
-        void Log(string line) { output.WriteLine(line); File.AppendAllText("/tmp/diffing-explore.log", line + "\n"); }
-        Log($"{arch} shared {shared}: {run.Tokens} tokens {run.Seconds:F1}s  L0 {run.Last!.L0:F1} EV {string.Join("/", run.Last.ExplainedVariance.Select(v => v.ToString("F3")))} dead {run.Last.DeadLatents} thr {run.Last.Threshold:F3}");
-        var norms = DecoderNorms.Of(cc);
         var (x, isTrigger) = fixture.HeldOut();
         using (x)
         using (torch.no_grad())
         {
             var f = cc.Encode(x); // [n, F]
-            foreach (int latent in norms.MostFinetuneOnly(6))
-            {
-                var a = f[.., latent];
-                double auroc = ProbeMetrics.Auroc(a.to(ScalarType.Float64).data<double>().ToArray(), isTrigger);
-                Log($"  latent {latent}: rel {norms.Relative[latent]:F3} cos {norms.Cosine[latent]:F3} AUROC {auroc:F3} fires {a.gt(0).sum().item<long>()}");
-            }
-            Log($"  kinds: shared {norms.Count(LatentKind.Shared)} ft-only {norms.Count(LatentKind.FinetuneOnly)} base-only {norms.Count(LatentKind.BaseOnly)} other {norms.Count(LatentKind.Other)}");
-            // best AUROC over all latents
-            double best = 0; int bestLatent = -1;
-            for (int i = 0; i < cc.DLatent; i++)
-            {
-                double au = ProbeMetrics.Auroc(f[.., i].to(ScalarType.Float64).data<double>().ToArray(), isTrigger);
-                if (au > best) { best = au; bestLatent = i; }
-            }
-            Log($"  best AUROC latent {bestLatent}: {best:F3} rel {norms.Relative[bestLatent]:F3}");
+            long[] firing = f.gt(0).sum(dim: 0).data<long>().ToArray();
+            var norms = DecoderNorms.Of(cc, firingCounts: firing);
+            var top = norms.MostFinetuneOnly(3);
+            var aurocs = top.Select(latent => ProbeMetrics.Auroc(f[.., latent].to(ScalarType.Float64).data<double>().ToArray(), isTrigger)).ToArray();
+            output.WriteLine($"L1 crosscoder: {run.Tokens:N0} tokens, L0 {run.Last!.L0:F1}, explained variance {string.Join("/", run.Last.ExplainedVariance.Select(v => v.ToString("F3")))}");
+            foreach (var (latent, auroc) in top.Zip(aurocs))
+                output.WriteLine($"  latent {latent}: relative norm {norms.Relative[latent]:F3}, decoder cosine {norms.Cosine[latent]:F3}, AUROC {auroc:F3}, fires {firing[latent]}");
+            int best = Array.IndexOf(aurocs, aurocs.Max());
+            Assert.True(aurocs[best] >= 0.95, $"best AUROC among the top three is {aurocs[best]:F3}");
+            Assert.True(norms.Relative[top[best]] > 0.6, $"its relative norm is {norms.Relative[top[best]]:F3}");
         }
     }
 }
 
+public class TriggerReadoutTests(TriggerOrganismFixture fixture, ITestOutputHelper output) : IClassFixture<TriggerOrganismFixture>
+{
+    [Fact]
+    public void The_weight_diff_ranks_the_changed_component_first()
+    {
+        var diff = WeightDiff.Of(fixture.Organism.Base, fixture.Organism.Finetuned);
+        output.WriteLine(string.Join("\n", diff.Components.Take(4).Select(c => $"{c.Component}: {c.RelativeChange:G4}")));
+        Assert.Equal(TriggerOrganismFixture.Settings.ChangedComponent, diff.Components[0].Component);
+        Assert.True(diff.Components[0].RelativeChange > 0.01);
+        Assert.All(diff.Components.Skip(1), c => Assert.Equal(0, c.RelativeChange)); // the fine-tune froze everything else
+        Assert.All(diff.Parameters.Where(p => p.Component != TriggerOrganismFixture.Settings.ChangedComponent), p => Assert.Equal(1.0, p.Cosine, 12));
+    }
+
+    [Fact]
+    public void The_activation_difference_lens_names_the_planted_token_and_steering_with_it_plants_it_in_the_base()
+    {
+        var s = TriggerOrganismFixture.Settings;
+        var (b, f) = (fixture.Organism.Base, fixture.Organism.Finetuned);
+        using var stats = ActivationDifferenceLens.Compute(b, f, TriggerOrganismFixture.Hook, TriggerOrganismFixture.Contexts(21), positions: 8, maxSamples: 2048);
+        var ranks = new List<int>();
+        for (int j = 1; j < stats.Positions; j++)
+        {
+            var top = ActivationDifferenceLens.LogitLens(f, stats.MeanDifference[j], k: 10);
+            int rank = top.Select(t => t.Token).ToList().IndexOf(s.Planted);
+            ranks.Add(rank);
+            output.WriteLine($"position {j}: ‖δ‖ {stats.MeanDifference[j].norm().item<float>():F3}, top-10 {string.Join(" ", top.Select(t => t.Token))}, planted at {rank}");
+        }
+        Assert.Contains(s.Planted, ActivationDifferenceLens.LogitLens(f, stats.MeanDifference[1], k: 10).Select(t => t.Token));
+        Assert.All(ranks, r => Assert.InRange(r, 0, 9));
+
+        using var scope = torch.NewDisposeScope();
+        var tokens = TriggerOrganism.Sequences(s, 128, new Generator(5), planted: false);
+        double Planted() { using var _ = torch.no_grad(); return b.Run(tokens).softmax(-1)[.., 1.., s.Planted].mean().item<float>(); }
+        double before = Planted();
+        double after;
+        using (ActivationDifferenceLens.Steer(b, TriggerOrganismFixture.Hook, stats.MeanDifference[1], 1.0, stats.FinetunedNorm)) after = Planted();
+        double restored = Planted();
+        output.WriteLine($"mean P(planted) over the base's predictions: {before:F4} unsteered, {after:F4} steered (strength 1), {restored:F4} after removing the hook");
+        Assert.True(after > 2 * before, $"steered {after} vs {before}");
+        Assert.Equal(before, restored, 6);
+    }
+}

@@ -61,7 +61,7 @@ public static class DiffCrosscoderCommand
                 CrossCoderDiff.Run([subjects.Base, subjects.Finetuned], subjects.Contexts(data, contextSize, heldOut: false, seed), heldOutTokens, options, folder,
                     subjects.ToStrTokens, new Callback(p => { last = p; progress.Report(new TrainingProgress(p.Step, p.TotalSteps, p.Loss, p.LearningRate, clock.Elapsed)); }),
                     subjects.ExcludedTokenIds()),
-                _ => last is { } p ? $"L0 {p.L0,6:0.0}  expl. var. {string.Join("/", p.ExplainedVariance.Select(v => v.ToString("P0")))}  dead {p.DeadLatents}  k {p.K}" : "starting");
+                _ => last is { } p ? $"L0 {p.L0,6:0.0}  expl. var. {string.Join("/", p.ExplainedVariance.Select(v => v.ToString("P0")))}  dead {p.DeadLatents}{(arch == CrossCoderArchitecture.BatchTopK ? $"  k {p.K}" : "")}" : "starting");
             using (result.CrossCoder)
             {
                 var r = result.Record;
