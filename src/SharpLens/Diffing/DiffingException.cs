@@ -8,8 +8,8 @@ public sealed class DiffingException(string message) : SharpLensException(messag
 
 /// <summary>A crosscoder file or folder that cannot be read as one: names the file, the field or tensor, and what was expected.</summary>
 public sealed class CrossCoderFileException(string filePath, string? key, string problem)
-    : SharpLensException($"{filePath}{(key is null ? "" : $" [{key}]")}: {problem}")
+    : SharpLensFileException(filePath, key, $"{filePath}{(key is null ? "" : $" [{key}]")}: {problem}")
 {
-    public string FilePath { get; } = filePath;
+    public override string FilePath { get; } = filePath;
     public string? Key { get; } = key;
 }

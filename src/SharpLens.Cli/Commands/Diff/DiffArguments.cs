@@ -1,6 +1,7 @@
 using System.CommandLine;
 using SharpLens.Models;
 using SharpLens.Organisms;
+using SharpLens.Saes.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -49,11 +50,11 @@ sealed class DiffArguments
             var organism = TriggerOrganism.TrainOrLoad(new TriggerSettings(), cache);
             return new DiffSubjects(baseName, ftName, organism.Base, organism.Finetuned, null, null, organism);
         }
-        var b = SaeSubject.Load(baseName, raw, cache);
+        var b = SaeSubject.Load(baseName, ModelArguments.Options(raw, cache));
         SaeSubject? f = null;
         try
         {
-            f = SaeSubject.Load(ftName, raw, cache);
+            f = SaeSubject.Load(ftName, ModelArguments.Options(raw, cache));
             if (b.Decoder is null || f.Decoder is null)
                 throw new CliArgumentException($"diff reads two decoders (GPT-style models); {(b.Decoder is null ? baseName : ftName)} is an encoder.");
             return new DiffSubjects(baseName, ftName, b.Decoder, f.Decoder, b, f, null);
