@@ -40,21 +40,9 @@ public class ModelZoo2GoldenTests(ITestOutputHelper output)
     static string Zoo(string name) => Fixture(Path.Combine("zoo", name));
     static string ConfigText(string name) => File.ReadAllText(Path.Combine(Zoo(name), "config.json"));
 
-    static (Tensor Tokens, Tensor LogProbs) Golden(string fixture, string input)
-    {
-        using var golden = JsonDocument.Parse(File.ReadAllText(Path.Combine(Zoo(fixture), "golden.json")));
-        var entry = golden.RootElement.GetProperty(input);
-        var rows = entry.GetProperty("tokens").EnumerateArray().Select(r => r.EnumerateArray().Select(t => t.GetInt64()).ToArray()).ToArray();
-        var tokens = torch.tensor(rows.SelectMany(r => r).ToArray()).reshape(rows.Length, rows[0].Length);
-        var shape = entry.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()).ToArray();
-        var logits = torch.tensor(entry.GetProperty("logits").EnumerateArray().Select(x => x.GetDouble()).ToArray()).reshape(shape);
-        Assert.True(logits.std().item<double>() > 0.1, "golden logits should not be trivially small");
-        return (tokens, logits.log_softmax(-1));
-    }
-
     double Compare(HookedTransformer model, string fixture, string input, string label)
     {
-        var (tokens, expected) = Golden(fixture, input);
+        var (tokens, expected) = ModelZooGoldenTests.Golden(fixture, input);
         var logProbs = model.Run(tokens).to(ScalarType.Float64).log_softmax(-1);
         Assert.Equal(expected.shape, logProbs.shape);
         double diff = MaxAbsDiff(logProbs, expected);
@@ -92,7 +80,7 @@ public class ModelZoo2GoldenTests(ITestOutputHelper output)
         // dynamic and longrope recompute their frequencies from the sequence length, as Hugging Face does, so a cached
         // key keeps the rotation it was given: past their original context the two runs differ in transformers too.
         int length = model.Config.RopeScaling?.RopeType is "dynamic" or "longrope" ? model.Config.RopeScaling.OriginalContext : 12;
-        var (tokens, _) = Golden(fixture, "single");
+        var (tokens, _) = ModelZooGoldenTests.Golden(fixture, "single");
         var prompt = tokens[.., ..4];
         var cached = model.Generate(prompt, length - 4, temperature: 0, useKeyValueCache: true);
         var recomputed = model.Generate(prompt, length - 4, temperature: 0, useKeyValueCache: false);
@@ -170,7 +158,7 @@ public class ModelZoo2GoldenTests(ITestOutputHelper output)
     {
         using var scope = torch.NewDisposeScope();
         using var model = HookedTransformer.FromPretrained(Zoo("mixtral-f32"), processing: WeightProcessingOptions.None);
-        var (tokens, _) = Golden("mixtral-f32", "single");
+        var (tokens, _) = ModelZooGoldenTests.Golden("mixtral-f32", "single");
         var (logits, cache) = model.RunWithCache(tokens);
         var chosen = cache["blocks.1.mlp.hook_expert_indices"]; // [batch, pos, k]
         var probabilities = cache["blocks.1.mlp.hook_expert_weights"]; // [batch, pos, num_experts]

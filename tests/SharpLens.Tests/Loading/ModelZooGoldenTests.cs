@@ -25,7 +25,8 @@ public class ModelZooGoldenTests(ITestOutputHelper output)
 
     static string Zoo(string name) => Fixture(Path.Combine("zoo", name));
 
-    static (Tensor Tokens, Tensor LogProbs) Golden(string fixture, string input)
+    /// <summary>A golden.json input of a zoo fixture: its tokens and the reference log-probs (also used by the second zoo's tests).</summary>
+    internal static (Tensor Tokens, Tensor LogProbs) Golden(string fixture, string input)
     {
         using var golden = JsonDocument.Parse(File.ReadAllText(Path.Combine(Zoo(fixture), "golden.json")));
         var entry = golden.RootElement.GetProperty(input);
