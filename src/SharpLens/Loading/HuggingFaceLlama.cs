@@ -24,7 +24,7 @@ namespace SharpLens.Loading;
 public static class HuggingFaceLlama
 {
     public static readonly HuggingFaceFamily Family = new("llama", ReadConfig,
-        (cfg, json, tensors) => ToStateDict(cfg, tensors, LlamaLayout.Llama with { OutputBias = json.Bool("attention_bias", false), QkvBias = json.Bool("attention_bias", false) }, cfg.TiedEmbeddings));
+        (cfg, json, tensors, into) => WriteWeights(cfg, tensors, LlamaLayout.Llama with { OutputBias = json.Bool("attention_bias", false), QkvBias = json.Bool("attention_bias", false) }, cfg.TiedEmbeddings, into));
 
     /// <summary>The family differences within the shared layout.</summary>
     /// <param name="QkvBias">q, k, v projections have biases (Qwen2; Llama with attention_bias)</param>
@@ -105,85 +105,85 @@ public static class HuggingFaceLlama
     internal static string ModelNameOf(HuggingFaceConfigJson json) =>
         Path.GetFileName(Path.GetDirectoryName(json.Source)) is { Length: > 0 } folder ? folder : json.ModelType ?? "model";
 
-    /// <summary>The Llama layout's tensors under TransformerLens names (see the class remarks).</summary>
+    /// <summary>The Llama layout's tensors written into the model under TransformerLens names (see the class remarks).</summary>
     /// <param name="tied">the checkpoint ties lm_head to embed_tokens (which Gemma's config need not say, as its W_E is scaled)</param>
-    public static Dictionary<string, Tensor> ToStateDict(ModelConfig cfg, HuggingFaceTensorSource tensors, LlamaLayout layout, bool tied)
+    public static void WriteWeights(ModelConfig cfg, HuggingFaceTensorSource tensors, LlamaLayout layout, bool tied, ParameterWriter into)
     {
         long d = cfg.DModel, h = cfg.NHeads, kv = cfg.KeyValueHeads, dh = cfg.DHead, mlp = cfg.DMlp, vocab = cfg.DVocab;
         string m = tensors.Contains("model.embed_tokens.weight") ? "model." : "";
         string kvPrefix = cfg.NKeyValueHeads is null ? "" : "_";
-        var sd = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         Tensor Norm(string name) => layout.NormPlusOne ? tensors.Read(name, d) + 1 : tensors.Read(name, d); // [d_model]
+        Tensor Embedding() => tensors.Read($"{m}embed_tokens.weight", vocab, d); // [d_vocab, d_model]
 
-        var embedding = tensors.Read($"{m}embed_tokens.weight", vocab, d); // [d_vocab, d_model]
         // Gemma multiplies the embedding by sqrt(d_model), as a number of the activations' dtype.
-        sd["embed.W_E"] = layout.EmbeddingScale ? embedding * torch.tensor(Math.Sqrt(cfg.DModel), ScalarType.Float32) : embedding;
+        into.Write("embed.W_E", () => layout.EmbeddingScale ? Embedding() * torch.tensor(Math.Sqrt(cfg.DModel), ScalarType.Float32) : Embedding());
         for (int l = 0; l < cfg.NLayers; l++)
         {
             string p = $"{m}layers.{l}", b = $"blocks.{l}";
-            if (!layout.PostNormsOnly) sd[$"{b}.ln1.w"] = Norm($"{p}.input_layernorm.weight");
-            var (wq, wk, wv) = layout.FusedProjections
-                ? Split(tensors.Read($"{p}.self_attn.qkv_proj.weight", (h + 2 * kv) * dh, d), h * dh, kv * dh, kv * dh) // q, k, v stacked
-                : (tensors.Read($"{p}.self_attn.q_proj.weight", h * dh, d), tensors.Read($"{p}.self_attn.k_proj.weight", kv * dh, d), tensors.Read($"{p}.self_attn.v_proj.weight", kv * dh, d));
-            sd[$"{b}.attn.W_Q"] = HeadsIn(wq, h); // [n_heads, d_model, d_head]
-            sd[$"{b}.attn.{kvPrefix}W_K"] = HeadsIn(wk, kv); // [n_kv_heads, d_model, d_head]
-            sd[$"{b}.attn.{kvPrefix}W_V"] = HeadsIn(wv!, kv);
-            sd[$"{b}.attn.b_Q"] = layout.QkvBias ? tensors.Read($"{p}.self_attn.q_proj.bias", h * dh).view(h, dh) : torch.zeros(h, dh);
-            sd[$"{b}.attn.{kvPrefix}b_K"] = layout.QkvBias ? tensors.Read($"{p}.self_attn.k_proj.bias", kv * dh).view(kv, dh) : torch.zeros(kv, dh);
-            sd[$"{b}.attn.{kvPrefix}b_V"] = layout.QkvBias ? tensors.Read($"{p}.self_attn.v_proj.bias", kv * dh).view(kv, dh) : torch.zeros(kv, dh);
-            sd[$"{b}.attn.W_O"] = tensors.Read($"{p}.self_attn.o_proj.weight", d, h * dh).view(d, h, dh).permute(1, 2, 0); // [n_heads, d_head, d_model]
-            sd[$"{b}.attn.b_O"] = layout.OutputBias ? tensors.Read($"{p}.self_attn.o_proj.bias", d) : torch.zeros(d);
+            if (!layout.PostNormsOnly) into.Write($"{b}.ln1.w", () => Norm($"{p}.input_layernorm.weight"));
+            // Phi-3 stacks q, k, v along qkv_proj's output rows; each is cut out of it when its parameter is written.
+            Tensor Projection(string name, long start, long rows) => layout.FusedProjections
+                ? tensors.Read($"{p}.self_attn.qkv_proj.weight", (h + 2 * kv) * dh, d).narrow(0, start, rows)
+                : tensors.Read($"{p}.self_attn.{name}.weight", rows, d);
+            into.Write($"{b}.attn.W_Q", () => HeadsIn(Projection("q_proj", 0, h * dh), h)); // [n_heads, d_model, d_head]
+            into.Write($"{b}.attn.{kvPrefix}W_K", () => HeadsIn(Projection("k_proj", h * dh, kv * dh), kv)); // [n_kv_heads, d_model, d_head]
+            into.Write($"{b}.attn.{kvPrefix}W_V", () => HeadsIn(Projection("v_proj", (h + kv) * dh, kv * dh), kv));
+            foreach (var (proj, bias, heads) in new[] { ("q_proj", "b_Q", h), ("k_proj", $"{kvPrefix}b_K", kv), ("v_proj", $"{kvPrefix}b_V", kv) })
+                if (layout.QkvBias) into.Write($"{b}.attn.{bias}", () => tensors.Read($"{p}.self_attn.{proj}.bias", heads * dh).view(heads, dh)); // [heads, d_head]
+                else into.Zero($"{b}.attn.{bias}");
+            into.Write($"{b}.attn.W_O", () => tensors.Read($"{p}.self_attn.o_proj.weight", d, h * dh).view(d, h, dh).permute(1, 2, 0)); // [n_heads, d_head, d_model]
+            if (layout.OutputBias) into.Write($"{b}.attn.b_O", () => tensors.Read($"{p}.self_attn.o_proj.bias", d));
+            else into.Zero($"{b}.attn.b_O");
             if (layout.QkNorm)
             {
                 long qLength = cfg.QkNormPerHead ? dh : h * dh, kLength = cfg.QkNormPerHead ? dh : kv * dh;
-                var q = tensors.Read($"{p}.self_attn.q_norm.weight", qLength); // [d_head] or [n_heads·d_head]
-                var k = tensors.Read($"{p}.self_attn.k_norm.weight", kLength);
-                sd[$"{b}.attn.q_norm.w"] = layout.NormPlusOne ? q + 1 : q;
-                sd[$"{b}.attn.k_norm.w"] = layout.NormPlusOne ? k + 1 : k;
+                Tensor QkNorm(string name, long length) => tensors.Read($"{p}.self_attn.{name}.weight", length) is var w && layout.NormPlusOne ? w + 1 : w; // [d_head] or [heads·d_head]
+                into.Write($"{b}.attn.q_norm.w", () => QkNorm("q_norm", qLength));
+                into.Write($"{b}.attn.k_norm.w", () => QkNorm("k_norm", kLength));
             }
             if (layout.SandwichNorms)
             {
-                sd[$"{b}.ln1_post.w"] = Norm($"{p}.post_attention_layernorm.weight");
-                sd[$"{b}.ln2.w"] = Norm($"{p}.pre_feedforward_layernorm.weight");
-                sd[$"{b}.ln2_post.w"] = Norm($"{p}.post_feedforward_layernorm.weight");
+                into.Write($"{b}.ln1_post.w", () => Norm($"{p}.post_attention_layernorm.weight"));
+                into.Write($"{b}.ln2.w", () => Norm($"{p}.pre_feedforward_layernorm.weight"));
+                into.Write($"{b}.ln2_post.w", () => Norm($"{p}.post_feedforward_layernorm.weight"));
             }
             else if (layout.PostNormsOnly)
             {
-                sd[$"{b}.ln1_post.w"] = Norm($"{p}.post_attention_layernorm.weight");
-                sd[$"{b}.ln2_post.w"] = Norm($"{p}.post_feedforward_layernorm.weight");
+                into.Write($"{b}.ln1_post.w", () => Norm($"{p}.post_attention_layernorm.weight"));
+                into.Write($"{b}.ln2_post.w", () => Norm($"{p}.post_feedforward_layernorm.weight"));
             }
-            else sd[$"{b}.ln2.w"] = Norm($"{p}.post_attention_layernorm.weight");
+            else into.Write($"{b}.ln2.w", () => Norm($"{p}.post_attention_layernorm.weight"));
             if (cfg.IsMoe)
             {
                 // Mixtral: block_sparse_moe.gate [num_experts, d_model] is the router; experts.e.w1 (gate), w3 (up), w2 (down).
                 string moe = $"{p}.block_sparse_moe";
-                sd[$"{b}.mlp.W_gate"] = tensors.Read($"{moe}.gate.weight", cfg.NumExperts!.Value, d).t(); // [d_model, num_experts]
-                for (int e = 0; e < cfg.NumExperts.Value; e++)
+                into.Write($"{b}.mlp.W_gate", () => tensors.Read($"{moe}.gate.weight", cfg.NumExperts!.Value, d).t()); // [d_model, num_experts]
+                for (int e = 0; e < cfg.NumExperts!.Value; e++)
                 {
-                    string x = $"{b}.mlp.experts.{e}";
-                    sd[$"{x}.W_gate"] = tensors.Read($"{moe}.experts.{e}.w1.weight", mlp, d).t(); // [d_model, d_mlp]
-                    sd[$"{x}.W_in"] = tensors.Read($"{moe}.experts.{e}.w3.weight", mlp, d).t(); // [d_model, d_mlp]
-                    sd[$"{x}.b_in"] = torch.zeros(mlp);
-                    sd[$"{x}.W_out"] = tensors.Read($"{moe}.experts.{e}.w2.weight", d, mlp).t(); // [d_mlp, d_model]
-                    sd[$"{x}.b_out"] = torch.zeros(d);
+                    string x = $"{b}.mlp.experts.{e}", stored = $"{moe}.experts.{e}";
+                    into.Write($"{x}.W_gate", () => tensors.Read($"{stored}.w1.weight", mlp, d).t()); // [d_model, d_mlp]
+                    into.Write($"{x}.W_in", () => tensors.Read($"{stored}.w3.weight", mlp, d).t()); // [d_model, d_mlp]
+                    into.Zero($"{x}.b_in");
+                    into.Write($"{x}.W_out", () => tensors.Read($"{stored}.w2.weight", d, mlp).t()); // [d_mlp, d_model]
+                    into.Zero($"{x}.b_out");
                 }
                 continue;
             }
-            var (gate, up, _) = layout.FusedProjections
-                ? Split(tensors.Read($"{p}.mlp.gate_up_proj.weight", 2 * mlp, d), mlp, mlp) // gate first, then up
-                : (tensors.Read($"{p}.mlp.gate_proj.weight", mlp, d), tensors.Read($"{p}.mlp.up_proj.weight", mlp, d), (Tensor?)null);
-            sd[$"{b}.mlp.W_gate"] = gate.t(); // [d_model, d_mlp]
-            sd[$"{b}.mlp.W_in"] = up.t(); // [d_model, d_mlp]
-            sd[$"{b}.mlp.b_in"] = torch.zeros(mlp);
-            sd[$"{b}.mlp.W_out"] = tensors.Read($"{p}.mlp.down_proj.weight", d, mlp).t(); // [d_mlp, d_model]
-            sd[$"{b}.mlp.b_out"] = torch.zeros(d);
+            // Phi-3 stacks gate then up along gate_up_proj's output rows.
+            Tensor GateOrUp(string name, long start) => layout.FusedProjections
+                ? tensors.Read($"{p}.mlp.gate_up_proj.weight", 2 * mlp, d).narrow(0, start, mlp)
+                : tensors.Read($"{p}.mlp.{name}.weight", mlp, d);
+            into.Write($"{b}.mlp.W_gate", () => GateOrUp("gate_proj", 0).t()); // [d_model, d_mlp]
+            into.Write($"{b}.mlp.W_in", () => GateOrUp("up_proj", mlp).t()); // [d_model, d_mlp]
+            into.Zero($"{b}.mlp.b_in");
+            into.Write($"{b}.mlp.W_out", () => tensors.Read($"{p}.mlp.down_proj.weight", d, mlp).t()); // [d_mlp, d_model]
+            into.Zero($"{b}.mlp.b_out");
         }
-        sd["ln_final.w"] = Norm($"{m}norm.weight");
+        into.Write("ln_final.w", () => Norm($"{m}norm.weight"));
         if (tied) tensors.Skip("lm_head.weight");
-        sd["unembed.W_U"] = tied ? embedding.t() : tensors.Read("lm_head.weight", vocab, d).t(); // [d_model, d_vocab]
-        sd["unembed.b_U"] = torch.zeros(vocab);
+        into.Write("unembed.W_U", () => (tied ? Embedding() : tensors.Read("lm_head.weight", vocab, d)).t()); // [d_model, d_vocab]
+        into.Zero("unembed.b_U");
         tensors.CheckAllUsed(cfg.ModelName, n => n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal));
-        return sd;
     }
 
     /// <summary>
@@ -269,13 +269,6 @@ public static class HuggingFaceLlama
             File.Move(configTemp, Path.Combine(folder, "config.json"), overwrite: true);
         }
         finally { File.Delete(configTemp); }
-    }
-
-    /// <summary>A fused nn.Linear weight cut along its output rows into parts of these sizes (Phi-3's qkv_proj, gate_up_proj).</summary>
-    static (Tensor A, Tensor B, Tensor? C) Split(Tensor fused, params long[] rows)
-    {
-        var parts = fused.split(rows, 0);
-        return (parts[0], parts[1], parts.Length > 2 ? parts[2] : null);
     }
 
     /// <summary>An nn.Linear weight with heads side by side along its output, [heads·d_head, d_model] → [heads, d_model, d_head].</summary>

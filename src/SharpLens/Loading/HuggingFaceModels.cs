@@ -69,14 +69,19 @@ public static class HuggingFaceModels
         var config = json.Checked(() => ReadChecked(family, json));
         // Before anything is allocated: the config must describe a model these weights can fill, in memory this machine has.
         ModelSizeCheck.AgainstWeights(config, tensors.StoredElements, json.Source, tensors.Source, json);
-        Dictionary<string, Tensor> stateDict;
-        // The converted tensors are temporaries: the model copies them into its own parameters.
-        using (var scope = torch.NewDisposeScope())
+        // Each converted tensor goes straight into its parameter and is freed: loading holds the model, not a second state dict.
+        var model = HookedTransformer.Uninitialized(config, options);
+        try
         {
-            stateDict = family.ToStateDict(config, json, tensors);
-            foreach (var t in stateDict.Values) t.MoveToOuterDisposeScope();
+            var into = new ParameterWriter(model);
+            family.WriteWeights(config, json, tensors, into);
+            into.Finish();
+            return model;
         }
-        try { return HookedTransformer.FromStateDict(config, stateDict, options); }
-        finally { foreach (var t in stateDict.Values) t.Dispose(); }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 }
