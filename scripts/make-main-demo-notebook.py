@@ -1,4 +1,5 @@
-import json
+# Writes notebooks/main-demo.ipynb (cells without outputs) from the cells below: python3 scripts/make-main-demo-notebook.py
+import json, os
 cells = []
 def md(text): cells.append({"cell_type": "markdown", "metadata": {}, "source": text.strip("\n")})
 def code(text): cells.append({"cell_type": "code", "execution_count": None, "metadata": {"dotnet_interactive": {"language": "csharp"}}, "outputs": [], "source": text.strip("\n")})
@@ -60,7 +61,8 @@ Layer 1's heads on that sequence (query ↓, key →). On the repeated half, the
 """)
 code("""
 using SharpLens.Interactive;
-AttentionPatterns.FromCache(cache, layer: 1)
+var labels = tokens[0].data<long>().Select(id => id.ToString()).ToList();   // token ids as the axis labels
+AttentionPatterns.FromCache(cache, layer: 1, tokens: labels)
 """)
 md("""
 ## Induction heads
@@ -90,7 +92,8 @@ md("""
 
 Clean prompts end inside the repeat, so induction predicts the token that followed last time; corrupted prompts
 change that earlier token to one absent from the prompt. Patching each head's output (`hook_z`) from the clean run
-into the corrupted one shows which heads carry the answer; patching the residual stream per position shows where.
+into the corrupted one shows which heads carry the answer (layer 1's induction heads share it, so no single head
+restores all of it); patching the residual stream per position shows where.
 """)
 code("""
 using SharpLens.Techniques.Patching;
@@ -104,7 +107,8 @@ var corrupted = clean.clone();
 corrupted[.., k + 1] = absent;            // the earlier r_{k+1} replaced: induction now predicts the absent token
 var pairs = new PromptPairs(clean, corrupted, answers, absent);
 var byHead = ActivationPatching.Sweep(model, pairs, "z");
-display($"top patched head restores {byHead.Values.max().item<float>():0.00} of the clean logit difference");
+long best = byHead.Values.flatten().argmax().item<long>(), heads = byHead.Values.shape[1];   // Values: [layer, head]
+display($"top patched head {best / heads}.{best % heads} restores {byHead.Values.max().item<float>():0.00} of the clean logit difference");
 byHead
 """)
 code("""
@@ -113,9 +117,9 @@ ActivationPatching.Sweep(model, pairs, "resid_pre")
 md("""
 ## A sparse autoencoder
 
-A TopK SAE (k = 4, 128 features) on the latent organism's `blocks.0.hook_resid_post`, trained here in a few seconds,
-then the feature whose activation at the last position best tracks the planted latent, and the feature dashboard
-(SAELens/Neuronpedia-style: density, activation histogram, top contexts).
+A TopK SAE (k = 4, 128 features) on the latent organism's `blocks.0.hook_resid_post`, trained here in a few seconds
+(its loss curve below), then the feature dashboard of the six densest features (SAELens/Neuronpedia-style: density,
+activation histogram, top contexts with each token shaded by the feature's activation).
 """)
 code("""
 using SharpLens.Saes;
@@ -144,16 +148,6 @@ class Seen : IProgress<SaeTrainingProgress>   // every step's report, synchronou
 new SharpLens.Training.TrainingRecord(seen.Steps.Select(p => p.Loss).ToList(), clock.Elapsed)   // the loss curve
 """)
 code("""
-using (torch.no_grad())
-{
-    var features = sae.Encode(acts[.., -1]);                  // [4096, 128] at the last position
-    var y = prompts.Latent.to(torch.float32);                  // [4096] 1 = in the secret set
-    var fc = features - features.mean([0]);
-    var yc = y - y.mean();
-    var corr = (fc * yc.unsqueeze(1)).sum(0) / (fc.pow(2).sum(0).sqrt() * yc.pow(2).sum().sqrt() + 1e-8); // [128]
-    var best = corr.abs().argmax().item<long>();
-    display($"latent feature correlation {corr.abs().max().item<float>():0.00} (feature {best})");
-}
 FeatureDashboard.Build(reader, a => sae.Encode(a), prompts.Tokens[..512], ids => ids.Select(i => $"#{i}").ToList(),
     new FeatureDashboardOptions { TopByDensity = 6 }, title: "SAE features on the latent organism (blocks.0.hook_resid_post)")
 """)
@@ -173,4 +167,4 @@ cos
 for i, c in enumerate(cells): c["id"] = f"cell-{i}"
 nb = {"cells": cells, "metadata": {"kernelspec": {"display_name": ".NET (C#)", "language": "C#", "name": ".net-csharp"},
       "language_info": {"name": "polyglot-notebook"}}, "nbformat": 4, "nbformat_minor": 5}
-json.dump(nb, open("/work/wt/packages2/notebooks/main-demo.ipynb", "w"), indent=1, ensure_ascii=False)
+json.dump(nb, open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "notebooks", "main-demo.ipynb"), "w", encoding="utf-8"), indent=1, ensure_ascii=False)
