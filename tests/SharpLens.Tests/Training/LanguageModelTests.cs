@@ -241,3 +241,61 @@ public sealed class LanguageModelTests : IDisposable
         return Process.Start(start)!;
     }
 }
+
+public sealed class LanguageModelMeasurementTests : IDisposable
+{
+    readonly string _root = Directory.CreateTempSubdirectory("sharplens-lm-measure").FullName;
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    static void WriteShard(string path, IEnumerable<int> ids)
+    {
+        using var file = File.Create(path);
+        foreach (int id in ids) { file.WriteByte((byte)id); file.WriteByte((byte)(id >> 8)); }
+    }
+
+    [Fact]
+    public void Bigram_baseline_knows_a_deterministic_successor_and_unigram_does_not()
+    {
+        // 0 1 2 3 0 1 2 3 …: each token fixes the next, while all four are equally frequent.
+        WriteShard(Path.Combine(_root, "train.bin"), Enumerable.Range(0, 4000).Select(i => i % 4));
+        WriteShard(Path.Combine(_root, "val.bin"), Enumerable.Range(0, 401).Select(i => i % 4));
+        using var train = SharpLens.Training.Data.TokenShard.Open(Path.Combine(_root, "train.bin"), words: 4000);
+        using var validation = SharpLens.Training.Data.TokenShard.Open(Path.Combine(_root, "val.bin"), words: 401);
+        var b = NgramBaselines.Measure(train, validation, vocab: 4, context: 100);
+        Assert.Equal(400, b.Predictions);
+        Assert.Equal(Math.Log(4), b.Unigram, 2);
+        Assert.Equal(0.95, b.BigramLambda);
+        Assert.Equal(-Math.Log(0.95 + 0.05 * 0.25), b.Bigram, 3);
+    }
+
+    [Fact]
+    public void Word_starts_point_at_each_word_of_the_detokenized_sentence()
+    {
+        string[] words = ["He", "said", "(", "quietly", ")", "``", "yes", "''", ",", "then", "left", "."];
+        var (text, starts) = BrownCorpus.DetokenizeWithStarts(words);
+        Assert.Equal(BrownCorpus.Detokenize(words), text);
+        for (int i = 0; i < words.Length; i++)
+            Assert.StartsWith(words[i] is "``" or "''" ? "\"" : words[i], text[starts[i]..], StringComparison.Ordinal);
+        Assert.Equal("noun", LanguageModelEvaluation.Group("nn-tl"));
+        Assert.Equal("verb", LanguageModelEvaluation.Group("vbd"));
+        Assert.Equal("verb", LanguageModelEvaluation.Group("dod*"));
+        Assert.Equal("determiner", LanguageModelEvaluation.Group("at"));
+        Assert.Equal("punctuation", LanguageModelEvaluation.Group("."));
+        Assert.Equal("proper noun", LanguageModelEvaluation.Group("np$"));
+    }
+
+    [Fact]
+    public void Repeat_fraction_turns_that_share_of_windows_into_a_passage_and_its_repetition_and_leaves_the_rest()
+    {
+        using var windows = TorchSharp.torch.arange(8 * 9, dtype: TorchSharp.torch.ScalarType.Int64).reshape(8, 9); // [8, 9]
+        using var original = windows.clone();
+        var repeated = LanguageModelTrainer.WithRepeats(windows, 0.25); // 2 of 8
+        long[] first = repeated[0].data<long>().ToArray(), second = repeated[1].data<long>().ToArray();
+        Assert.Equal(new long[] { 0, 1, 2, 3, 4, 0, 1, 2, 3 }, first);
+        Assert.Equal(new long[] { 9, 10, 11, 12, 13, 9, 10, 11, 12 }, second);
+        Assert.True(repeated[2..].equal(original[2..]));
+        using var untouched = original.clone();
+        Assert.True(LanguageModelTrainer.WithRepeats(untouched, 0).equal(original));
+        Assert.Throws<LanguageModelSettingsException>(() => new LanguageModelSettings { RepeatFraction = 1 }.Validated());
+    }
+}

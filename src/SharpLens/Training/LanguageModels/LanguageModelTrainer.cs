@@ -138,7 +138,7 @@ public static class LanguageModelTrainer
         double? initial = baseModel is null ? null : Evaluate(model, data.Validation, settings.Context, settings.BatchSize, maxWindows: null).Loss;
         var clock = Stopwatch.StartNew();
         var training = Trainer.Train(model, settings.TrainingSettings(),
-            (_, generator) => new TrainingBatch(data.Train.RandomWindows(settings.WindowsPerStep, window, generator)), options, progress, cancellation);
+            (_, generator) => new TrainingBatch(WithRepeats(data.Train.RandomWindows(settings.WindowsPerStep, window, generator), settings.RepeatFraction)), options, progress, cancellation);
         double wall = clock.Elapsed.TotalSeconds;
         var final = Evaluate(model, data.Validation, settings.Context, settings.BatchSize, maxWindows: null);
         int stepsHere = training.Steps - (training.ResumedFrom ?? 0);
@@ -159,6 +159,21 @@ public static class LanguageModelTrainer
             TokensPerSecond = stepsHere * settings.TokensPerStep / Math.Max(wall, 1e-9),
             ResumedFrom = training.ResumedFrom,
         };
+    }
+
+    /// <summary>
+    /// The first round(<paramref name="fraction"/> · rows) windows of a batch [rows, window] turned into a passage and its
+    /// repetition: token i becomes token i mod ⌈window / 2⌉ of the same window, so the second half repeats the first.
+    /// </summary>
+    public static Tensor WithRepeats(Tensor windows, double fraction)
+    {
+        int repeated = (int)Math.Round(fraction * windows.shape[0]);
+        if (repeated == 0) return windows;
+        long length = windows.shape[1], half = (length + 1) / 2;
+        using var source = arange(length, dtype: ScalarType.Int64).remainder(half); // [window]: 0, 1, …, half − 1, 0, 1, …
+        using var passages = windows[..repeated].index_select(1, source); // [repeated, window]
+        windows[..repeated] = passages;
+        return windows;
     }
 
     /// <summary>Mean next-token cross-entropy of windows [batch, context + 1]: the model reads the first context tokens and is scored on the last context.</summary>
