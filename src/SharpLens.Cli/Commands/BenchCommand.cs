@@ -51,7 +51,7 @@ static class BenchCommand
                 {
                     var t = LanguageModelTrainingBenchmark.Run(steps: 10, threads: options.Threads ?? 2, model: parseResult.GetValue(trainModel)!);
                     Console.WriteLine(asJson
-                        ? System.Text.Json.JsonSerializer.Serialize(t, new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower, WriteIndented = true })
+                        ? System.Text.Json.JsonSerializer.Serialize(t, BenchmarkJsonContext.Default.LanguageModelTrainingResult)
                         : $"language-model training ({t.Shape}), {t.Threads} thread(s): {t.TokensPerSecond:F0} tokens/s; ceiling {t.CeilingTokensPerSecond:F0} tokens/s " +
                           $"({t.FlopsPerToken / 1e6:F1} MFLOP per token, model GEMMs at {t.Float32Gflops:F1} GFLOP/s float32); {t.ShareOfCeiling:P0} of the ceiling. " +
                           $"bfloat16 GEMMs at {t.Bfloat16Gflops:F1} GFLOP/s: {t.Bf16Speedup:F2}× float32's speed");

@@ -285,17 +285,49 @@ public sealed class LanguageModelMeasurementTests : IDisposable
     }
 
     [Fact]
-    public void Repeat_fraction_turns_that_share_of_windows_into_a_passage_and_its_repetition_and_leaves_the_rest()
+    public void Repeat_fraction_makes_that_share_of_windows_repeat_their_own_text_at_varied_periods_and_leaves_the_rest()
     {
-        using var windows = TorchSharp.torch.arange(8 * 9, dtype: TorchSharp.torch.ScalarType.Int64).reshape(8, 9); // [8, 9]
+        const int rows = 40, length = 65;
+        using var windows = TorchSharp.torch.arange(rows * length, dtype: TorchSharp.torch.ScalarType.Int64).reshape(rows, length); // [40, 65]: all distinct
         using var original = windows.clone();
-        var repeated = LanguageModelTrainer.WithRepeats(windows, 0.25); // 2 of 8
-        long[] first = repeated[0].data<long>().ToArray(), second = repeated[1].data<long>().ToArray();
-        Assert.Equal(new long[] { 0, 1, 2, 3, 4, 0, 1, 2, 3 }, first);
-        Assert.Equal(new long[] { 9, 10, 11, 12, 13, 9, 10, 11, 12 }, second);
-        Assert.True(repeated[2..].equal(original[2..]));
+        using var generator = new TorchSharp.torch.Generator(7);
+        var repeated = LanguageModelTrainer.WithRepeats(windows, 0.5, generator); // 20 of 40
+        var periods = new HashSet<long>();
+        for (int r = 0; r < 20; r++)
+        {
+            long[] row = repeated[r].data<long>().ToArray(), before = original[r].data<long>().ToArray();
+            // Every token is one of the window's own; the first repeated position and the period follow from the values.
+            Assert.All(row, t => Assert.Contains(t, before));
+            int first = Enumerable.Range(1, length - 1).FirstOrDefault(i => row[i] <= row[i - 1]);
+            Assert.True(first > 0, $"row {r} never repeats");
+            long period = first - (row[first] - before[0]);
+            periods.Add(period);
+            Assert.InRange(period, 16, 32);
+            for (int i = first; i < length; i++) Assert.Equal(row[i - period], row[i]);
+            Assert.True(length - first >= period, $"row {r}: fewer than one whole copy");
+        }
+        Assert.True(periods.Count >= 5, $"periods should vary; got {string.Join(", ", periods)}");
+        Assert.Equal(original[20..].data<long>().ToArray(), repeated[20..].data<long>().ToArray());
         using var untouched = original.clone();
-        Assert.True(LanguageModelTrainer.WithRepeats(untouched, 0).equal(original));
+        Assert.Equal(original.data<long>().ToArray(), LanguageModelTrainer.WithRepeats(untouched, 0, generator).data<long>().ToArray());
         Assert.Throws<LanguageModelSettingsException>(() => new LanguageModelSettings { RepeatFraction = 1 }.Validated());
+    }
+
+    [Fact]
+    public void Loss_by_position_is_the_mean_per_token_loss_at_each_position_of_the_validation_windows()
+    {
+        var ids = Enumerable.Range(0, 3 * 8 + 1).Select(i => (i * 7 + i / 5) % 11).ToArray();
+        WriteShard(Path.Combine(_root, "val.bin"), ids);
+        using var validation = SharpLens.Training.Data.TokenShard.Open(Path.Combine(_root, "val.bin"), words: ids.Length);
+        var cfg = new SharpLens.Models.ModelConfig { DModel = 16, NLayers = 1, NHeads = 2, DHead = 8, DMlp = 32, DVocab = 11, NCtx = 8 };
+        using var model = new SharpLens.Models.HookedTransformer(cfg, seed: 3);
+        var byPosition = LanguageModelEvaluation.LossByPosition(model, validation, context: 8);
+        using var windows = TorchSharp.torch.tensor(Enumerable.Range(0, 3).SelectMany(w => ids[(w * 8)..(w * 8 + 9)]).Select(i => (long)i).ToArray(), [3, 9]); // [3, 9]
+        using var logits = model.Run(windows[.., ..^1]); // [3, 8, 11]
+        using var perToken = -logits.log_softmax(-1).gather(-1, windows[.., 1..].unsqueeze(-1)).squeeze(-1); // [3, 8]
+        var expected = perToken.mean([0]).data<float>().ToArray();
+        Assert.Equal(8, byPosition.Length);
+        for (int p = 0; p < 8; p++) Assert.Equal(expected[p], byPosition[p], 4);
+        Assert.True(expected.Max() - expected.Min() > 0.01); // positions differ, so a constant curve would fail
     }
 }

@@ -75,20 +75,19 @@ public static class LanguageModelEvaluation
     public static double[] LossByPosition(HookedTransformer model, TokenShard shard, int context)
     {
         using var _ = no_grad();
-        using var sum = zeros(context, dtype: ScalarType.Float64); // [context]
+        var sum = new double[context];
         long rows = 0;
         foreach (var windows in shard.StridedWindows(context + 1, context, maxWindows: null, batchSize: 16))
         {
             using var scope = NewDisposeScope();
-            long batch = windows.shape[0];
             var logits = model.Run(windows[.., ..^1]); // [batch, context, d_vocab]
             var perToken = -logits.log_softmax(-1).gather(-1, windows[.., 1..].unsqueeze(-1)).squeeze(-1); // [batch, context]
-            sum.add_(perToken.to(ScalarType.Float64).sum(0));
-            rows += batch;
+            var batchSum = perToken.to(ScalarType.Float64).sum([0]).data<double>().ToArray(); // [context]
+            for (int p = 0; p < context; p++) sum[p] += batchSum[p];
+            rows += windows.shape[0];
             windows.Dispose();
         }
-        using var mean = (sum / rows).cpu();
-        return mean.data<double>().ToArray();
+        return [.. sum.Select(s => s / rows)];
     }
 
     static (IReadOnlyList<ScoredHead>, IReadOnlyList<ScoredHead>, double, double) InductionOnRepeatedText(HookedTransformer model, TokenizedCorpus data, int context)
