@@ -330,4 +330,31 @@ public sealed class LanguageModelMeasurementTests : IDisposable
         for (int p = 0; p < 8; p++) Assert.Equal(expected[p], byPosition[p], 4);
         Assert.True(expected.Max() - expected.Min() > 0.01); // positions differ, so a constant curve would fail
     }
+
+    [Fact]
+    public void The_fused_attention_kernel_gives_the_same_gradients_as_the_explicit_pattern()
+    {
+        var cfg = new SharpLens.Models.ModelConfig
+        {
+            DModel = 16, NLayers = 2, NHeads = 2, DHead = 8, DMlp = 32, DVocab = 23, NCtx = 12,
+            ActFn = SharpLens.Models.Activation.GeluNew, NormalizationType = SharpLens.Models.Normalization.LN, PositionalEmbeddingType = SharpLens.Models.PositionalEmbedding.Learned,
+        };
+        using var model = new SharpLens.Models.HookedTransformer(cfg, seed: 5);
+        using var generator = new TorchSharp.torch.Generator(3);
+        using var windows = TorchSharp.torch.randint(0, 23, [4, 13], generator: generator, dtype: TorchSharp.torch.ScalarType.Int64); // [4, 13]
+        float[] Gradient(bool hooked)
+        {
+            model.zero_grad();
+            using var handle = hooked ? model.AddHook("blocks.0.attn.hook_pattern", (t, _) => t) : null;
+            using var handle1 = hooked ? model.AddHook("blocks.1.attn.hook_pattern", (t, _) => t) : null;
+            using var loss = LanguageModelTrainer.CrossEntropy(model, windows);
+            loss.backward();
+            var named = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            return [.. new[] { "blocks.0.attn.W_Q", "blocks.1.attn.W_K", "pos_embed.W_pos" }.SelectMany(n => named[n].grad!.flatten().data<float>().ToArray())];
+        }
+        var fused = Gradient(hooked: false);
+        var explicitPattern = Gradient(hooked: true);
+        Assert.True(explicitPattern.Select(Math.Abs).Max() > 1e-4);
+        for (int i = 0; i < fused.Length; i++) Assert.Equal(explicitPattern[i], fused[i], 4);
+    }
 }
