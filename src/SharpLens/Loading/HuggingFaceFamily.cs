@@ -12,4 +12,9 @@ namespace SharpLens.Loading;
 public sealed record HuggingFaceFamily(
     string ModelType,
     Func<HuggingFaceConfigJson, ModelConfig> ReadConfig,
-    Action<ModelConfig, HuggingFaceConfigJson, HuggingFaceTensorSource, ParameterWriter> WriteWeights);
+    Action<ModelConfig, HuggingFaceConfigJson, HuggingFaceTensorSource, ParameterWriter> WriteWeights)
+{
+    /// <summary>The stored tensors the family reads, under the names its weight map uses (a multimodal checkpoint's
+    /// text model); null for all of them as stored.</summary>
+    public Func<HuggingFaceConfigJson, HuggingFaceTensorSource, HuggingFaceTensorSource>? SelectTensors { get; init; }
+}

@@ -106,82 +106,89 @@ public static class HuggingFaceLlama
         Path.GetFileName(Path.GetDirectoryName(json.Source)) is { Length: > 0 } folder ? folder : json.ModelType ?? "model";
 
     /// <summary>The Llama layout's tensors written into the model under TransformerLens names (see the class remarks).</summary>
+    /// <remarks>
+    /// Each stored tensor is copied from the file into a view of its parameter in the stored layout (W_Qᵀ, a head's rows,
+    /// W_Uᵀ ...), so no full-size temporary is made; only Gemma's scaled embedding is converted in memory first.
+    /// </remarks>
     /// <param name="tied">the checkpoint ties lm_head to embed_tokens (which Gemma's config need not say, as its W_E is scaled)</param>
     public static void WriteWeights(ModelConfig cfg, HuggingFaceTensorSource tensors, LlamaLayout layout, bool tied, ParameterWriter into)
     {
         long d = cfg.DModel, h = cfg.NHeads, kv = cfg.KeyValueHeads, dh = cfg.DHead, mlp = cfg.DMlp, vocab = cfg.DVocab;
         string m = tensors.Contains("model.embed_tokens.weight") ? "model." : "";
         string kvPrefix = cfg.NKeyValueHeads is null ? "" : "_";
-        Tensor Norm(string name) => layout.NormPlusOne ? tensors.Read(name, d) + 1 : tensors.Read(name, d); // [d_model]
-        Tensor Embedding() => tensors.Read($"{m}embed_tokens.weight", vocab, d); // [d_vocab, d_model]
+        string embedding = $"{m}embed_tokens.weight"; // [d_vocab, d_model]
+        Action<Tensor>? plusOne = layout.NormPlusOne ? w => w.add_(1) : null; // Gemma's RMSNorm multiplies by (1 + w)
+        void Norm(string parameter, string stored) => into.Fill(parameter, w => tensors.ReadInto(stored, [d], w, adjust: plusOne)); // [d_model]
 
-        // Gemma multiplies the embedding by sqrt(d_model), as a number of the activations' dtype.
-        into.Write("embed.W_E", () => layout.EmbeddingScale ? Embedding() * torch.tensor(Math.Sqrt(cfg.DModel), ScalarType.Float32) : Embedding());
+        if (layout.EmbeddingScale) // Gemma multiplies the embedding by sqrt(d_model), as a number of the activations' dtype
+            into.Write("embed.W_E", () => tensors.Read(embedding, vocab, d) * torch.tensor(Math.Sqrt(cfg.DModel), ScalarType.Float32));
+        else into.Fill("embed.W_E", w => tensors.ReadInto(embedding, [vocab, d], w));
         for (int l = 0; l < cfg.NLayers; l++)
         {
             string p = $"{m}layers.{l}", b = $"blocks.{l}";
-            if (!layout.PostNormsOnly) into.Write($"{b}.ln1.w", () => Norm($"{p}.input_layernorm.weight"));
-            // Phi-3 stacks q, k, v along qkv_proj's output rows; each is cut out of it when its parameter is written.
-            Tensor Projection(string name, long start, long rows) => layout.FusedProjections
-                ? tensors.Read($"{p}.self_attn.qkv_proj.weight", (h + 2 * kv) * dh, d).narrow(0, start, rows)
-                : tensors.Read($"{p}.self_attn.{name}.weight", rows, d);
-            into.Write($"{b}.attn.W_Q", () => HeadsIn(Projection("q_proj", 0, h * dh), h)); // [n_heads, d_model, d_head]
-            into.Write($"{b}.attn.{kvPrefix}W_K", () => HeadsIn(Projection("k_proj", h * dh, kv * dh), kv)); // [n_kv_heads, d_model, d_head]
-            into.Write($"{b}.attn.{kvPrefix}W_V", () => HeadsIn(Projection("v_proj", (h + kv) * dh, kv * dh), kv));
+            if (!layout.PostNormsOnly) Norm($"{b}.ln1.w", $"{p}.input_layernorm.weight");
+            // Heads sit side by side along each projection's output rows; Phi-3 stacks q, k, v in one qkv_proj.
+            void Heads(string parameter, string proj, long heads, long start) => into.Fill(parameter, w => tensors.ReadInto(
+                layout.FusedProjections ? $"{p}.self_attn.qkv_proj.weight" : $"{p}.self_attn.{proj}.weight",
+                layout.FusedProjections ? [(h + 2 * kv) * dh, d] : [heads * dh, d],
+                w.transpose(1, 2), // [heads, d_head, d_model]: head i is rows i·d_head … (i + 1)·d_head − 1
+                layout.FusedProjections ? start : 0));
+            Heads($"{b}.attn.W_Q", "q_proj", h, 0); // [n_heads, d_model, d_head]
+            Heads($"{b}.attn.{kvPrefix}W_K", "k_proj", kv, h * dh); // [n_kv_heads, d_model, d_head]
+            Heads($"{b}.attn.{kvPrefix}W_V", "v_proj", kv, (h + kv) * dh);
             foreach (var (proj, bias, heads) in new[] { ("q_proj", "b_Q", h), ("k_proj", $"{kvPrefix}b_K", kv), ("v_proj", $"{kvPrefix}b_V", kv) })
-                if (layout.QkvBias) into.Write($"{b}.attn.{bias}", () => tensors.Read($"{p}.self_attn.{proj}.bias", heads * dh).view(heads, dh)); // [heads, d_head]
+                if (layout.QkvBias) into.Fill($"{b}.attn.{bias}", w => tensors.ReadInto($"{p}.self_attn.{proj}.bias", [heads * dh], w.view(-1))); // [heads, d_head]
                 else into.Zero($"{b}.attn.{bias}");
-            into.Write($"{b}.attn.W_O", () => tensors.Read($"{p}.self_attn.o_proj.weight", d, h * dh).view(d, h, dh).permute(1, 2, 0)); // [n_heads, d_head, d_model]
-            if (layout.OutputBias) into.Write($"{b}.attn.b_O", () => tensors.Read($"{p}.self_attn.o_proj.bias", d));
+            into.Fill($"{b}.attn.W_O", w => tensors.ReadInto($"{p}.self_attn.o_proj.weight", [d, h * dh], w.permute(2, 0, 1).view(d, h * dh))); // [n_heads, d_head, d_model]
+            if (layout.OutputBias) into.Fill($"{b}.attn.b_O", w => tensors.ReadInto($"{p}.self_attn.o_proj.bias", [d], w));
             else into.Zero($"{b}.attn.b_O");
             if (layout.QkNorm)
             {
-                long qLength = cfg.QkNormPerHead ? dh : h * dh, kLength = cfg.QkNormPerHead ? dh : kv * dh;
-                Tensor QkNorm(string name, long length) => tensors.Read($"{p}.self_attn.{name}.weight", length) is var w && layout.NormPlusOne ? w + 1 : w; // [d_head] or [heads·d_head]
-                into.Write($"{b}.attn.q_norm.w", () => QkNorm("q_norm", qLength));
-                into.Write($"{b}.attn.k_norm.w", () => QkNorm("k_norm", kLength));
+                long qLength = cfg.QkNormPerHead ? dh : h * dh, kLength = cfg.QkNormPerHead ? dh : kv * dh; // [d_head] or the whole projection
+                into.Fill($"{b}.attn.q_norm.w", w => tensors.ReadInto($"{p}.self_attn.q_norm.weight", [qLength], w, adjust: plusOne));
+                into.Fill($"{b}.attn.k_norm.w", w => tensors.ReadInto($"{p}.self_attn.k_norm.weight", [kLength], w, adjust: plusOne));
             }
             if (layout.SandwichNorms)
             {
-                into.Write($"{b}.ln1_post.w", () => Norm($"{p}.post_attention_layernorm.weight"));
-                into.Write($"{b}.ln2.w", () => Norm($"{p}.pre_feedforward_layernorm.weight"));
-                into.Write($"{b}.ln2_post.w", () => Norm($"{p}.post_feedforward_layernorm.weight"));
+                Norm($"{b}.ln1_post.w", $"{p}.post_attention_layernorm.weight");
+                Norm($"{b}.ln2.w", $"{p}.pre_feedforward_layernorm.weight");
+                Norm($"{b}.ln2_post.w", $"{p}.post_feedforward_layernorm.weight");
             }
             else if (layout.PostNormsOnly)
             {
-                into.Write($"{b}.ln1_post.w", () => Norm($"{p}.post_attention_layernorm.weight"));
-                into.Write($"{b}.ln2_post.w", () => Norm($"{p}.post_feedforward_layernorm.weight"));
+                Norm($"{b}.ln1_post.w", $"{p}.post_attention_layernorm.weight");
+                Norm($"{b}.ln2_post.w", $"{p}.post_feedforward_layernorm.weight");
             }
-            else into.Write($"{b}.ln2.w", () => Norm($"{p}.post_attention_layernorm.weight"));
+            else Norm($"{b}.ln2.w", $"{p}.post_attention_layernorm.weight");
             if (cfg.IsMoe)
             {
                 // Mixtral: block_sparse_moe.gate [num_experts, d_model] is the router; experts.e.w1 (gate), w3 (up), w2 (down).
                 string moe = $"{p}.block_sparse_moe";
-                into.Write($"{b}.mlp.W_gate", () => tensors.Read($"{moe}.gate.weight", cfg.NumExperts!.Value, d).t()); // [d_model, num_experts]
+                into.Fill($"{b}.mlp.W_gate", w => tensors.ReadInto($"{moe}.gate.weight", [cfg.NumExperts!.Value, d], w.t())); // [d_model, num_experts]
                 for (int e = 0; e < cfg.NumExperts!.Value; e++)
                 {
                     string x = $"{b}.mlp.experts.{e}", stored = $"{moe}.experts.{e}";
-                    into.Write($"{x}.W_gate", () => tensors.Read($"{stored}.w1.weight", mlp, d).t()); // [d_model, d_mlp]
-                    into.Write($"{x}.W_in", () => tensors.Read($"{stored}.w3.weight", mlp, d).t()); // [d_model, d_mlp]
+                    into.Fill($"{x}.W_gate", w => tensors.ReadInto($"{stored}.w1.weight", [mlp, d], w.t())); // [d_model, d_mlp]
+                    into.Fill($"{x}.W_in", w => tensors.ReadInto($"{stored}.w3.weight", [mlp, d], w.t())); // [d_model, d_mlp]
                     into.Zero($"{x}.b_in");
-                    into.Write($"{x}.W_out", () => tensors.Read($"{stored}.w2.weight", d, mlp).t()); // [d_mlp, d_model]
+                    into.Fill($"{x}.W_out", w => tensors.ReadInto($"{stored}.w2.weight", [d, mlp], w.t())); // [d_mlp, d_model]
                     into.Zero($"{x}.b_out");
                 }
                 continue;
             }
             // Phi-3 stacks gate then up along gate_up_proj's output rows.
-            Tensor GateOrUp(string name, long start) => layout.FusedProjections
-                ? tensors.Read($"{p}.mlp.gate_up_proj.weight", 2 * mlp, d).narrow(0, start, mlp)
-                : tensors.Read($"{p}.mlp.{name}.weight", mlp, d);
-            into.Write($"{b}.mlp.W_gate", () => GateOrUp("gate_proj", 0).t()); // [d_model, d_mlp]
-            into.Write($"{b}.mlp.W_in", () => GateOrUp("up_proj", mlp).t()); // [d_model, d_mlp]
+            void GateOrUp(string parameter, string proj, long start) => into.Fill(parameter, w => tensors.ReadInto(
+                layout.FusedProjections ? $"{p}.mlp.gate_up_proj.weight" : $"{p}.mlp.{proj}.weight",
+                layout.FusedProjections ? [2 * mlp, d] : [mlp, d], w.t(), layout.FusedProjections ? start : 0)); // [d_model, d_mlp]
+            GateOrUp($"{b}.mlp.W_gate", "gate_proj", 0);
+            GateOrUp($"{b}.mlp.W_in", "up_proj", mlp);
             into.Zero($"{b}.mlp.b_in");
-            into.Write($"{b}.mlp.W_out", () => tensors.Read($"{p}.mlp.down_proj.weight", d, mlp).t()); // [d_mlp, d_model]
+            into.Fill($"{b}.mlp.W_out", w => tensors.ReadInto($"{p}.mlp.down_proj.weight", [d, mlp], w.t())); // [d_mlp, d_model]
             into.Zero($"{b}.mlp.b_out");
         }
-        into.Write("ln_final.w", () => Norm($"{m}norm.weight"));
+        Norm("ln_final.w", $"{m}norm.weight");
         if (tied) tensors.Skip("lm_head.weight");
-        into.Write("unembed.W_U", () => (tied ? Embedding() : tensors.Read("lm_head.weight", vocab, d)).t()); // [d_model, d_vocab]
+        into.Fill("unembed.W_U", w => tensors.ReadInto(tied ? embedding : "lm_head.weight", [vocab, d], w.t())); // [d_model, d_vocab]
         into.Zero("unembed.b_U");
         tensors.CheckAllUsed(cfg.ModelName, n => n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal));
     }

@@ -17,6 +17,7 @@ public static class HuggingFaceModels
         HuggingFaceLlama.Family, HuggingFaceMistral.Family, HuggingFaceQwen2.Family,
         HuggingFaceGemma.Family, HuggingFaceGemma2.Family, HuggingFaceGptNeoX.Family,
         HuggingFaceQwen3.Family, HuggingFaceGemma3.Family, HuggingFacePhi3.Family, HuggingFaceOlmo2.Family, HuggingFaceMixtral.Family,
+        HuggingFaceGemma3Multimodal.Family,
     ];
 
     /// <summary>Every model_type this loader reads.</summary>
@@ -67,6 +68,7 @@ public static class HuggingFaceModels
     {
         var family = FamilyOf(json);
         var config = json.Checked(() => ReadChecked(family, json));
+        tensors = family.SelectTensors?.Invoke(json, tensors) ?? tensors;
         // Before anything is allocated: the config must describe a model these weights can fill, in memory this machine has.
         ModelSizeCheck.AgainstWeights(config, tensors.StoredElements, json.Source, tensors.Source, json);
         // Each converted tensor goes straight into its parameter and is freed: loading holds the model, not a second state dict.

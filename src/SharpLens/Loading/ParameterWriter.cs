@@ -11,8 +11,11 @@ namespace SharpLens.Loading;
 /// loading needs the model plus one tensor in flight, never a second copy of the whole state dict.
 /// </summary>
 /// <remarks>
-/// A conversion runs inside its own dispose scope: everything it allocates (the stored tensor read as float32, a
-/// transposed or split view of it) is freed as soon as its values sit in the parameter. <see cref="Finish"/> then checks
+/// Most weights are copied from the file straight into a view of their parameter in the stored layout
+/// (<see cref="Fill"/> with <see cref="HuggingFaceTensorSource.ReadInto"/>: W_Qᵀ, a head's rows, W_Uᵀ), through a
+/// staging buffer of a megabyte. A weight that must be computed (Gemma's scaled embedding, a fused block cut by a
+/// reshape) is made by <see cref="Write"/> inside its own dispose scope: everything it allocates is freed as soon as
+/// its values sit in the parameter. <see cref="Finish"/> then checks
 /// that the map wrote every parameter the config implies.
 /// </remarks>
 public sealed class ParameterWriter
@@ -37,6 +40,15 @@ public sealed class ParameterWriter
         if (!value.shape.SequenceEqual(parameter.shape))
             throw new StateDictException(name, $"State dict tensor '{name}' has shape [{string.Join(", ", value.shape)}] but the model expects [{string.Join(", ", parameter.shape)}]; check d_model, n_heads, d_head, d_mlp, d_vocab and n_ctx in the config.");
         parameter.copy_(value);
+    }
+
+    /// <summary>Lets <paramref name="fill"/> write parameter <paramref name="name"/> in place (through views of it in the stored layout), then frees what it made.</summary>
+    public void Fill(string name, Action<Tensor> fill)
+    {
+        var parameter = Target(name);
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        fill(parameter);
     }
 
     /// <summary>Sets parameter <paramref name="name"/> to zeros (a bias the architecture does not store).</summary>
