@@ -39,7 +39,7 @@ public static class TranscoderEvaluation
                     var acts = set.Encode(l, x); // [batch, pos − 1, d_tc]
                     // Open loop, as training sees it: a CLT's layer-l output also gets what the features of earlier layers write.
                     var recon = OutputOf(set, l, k => k == l ? acts : set.Encode(k, cache[rm.InputHook(k)].narrow(1, 1, batch.shape[1] - 1).to(set.DType)), x);
-                    residual[l] += (y - recon).pow(2).sum().item<double>();
+                    residual[l] += (y - recon).pow(2).sum().to(ScalarType.Float64).item<double>();
                     var flat = y.reshape(-1, set.DModel).to(ScalarType.Float64); // [rows, d_model]
                     var s = flat.sum(0).data<double>().ToArray();
                     for (int i = 0; i < s.Length; i++) sum[l][i] += s[i];
