@@ -28,6 +28,7 @@ root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());
 root.Subcommands.Add(TranscodersCommand.Create());
 root.Subcommands.Add(DiffCommand.Create());
+root.Subcommands.Add(LmEvalCommand.Create());
 try
 {
     var parsed = root.Parse(args);
