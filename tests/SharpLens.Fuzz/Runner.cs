@@ -242,7 +242,8 @@ public sealed class Runner(string workRoot)
         var cpu = TimeSpan.Zero;
         while (!process.WaitForExit(100))
         {
-            try { cpu = process.TotalProcessorTime; } catch (InvalidOperationException) { break; } // it just exited
+            try { cpu = process.TotalProcessorTime; }
+            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception) { continue; } // it just exited
             if (cpu <= limit && clock.Elapsed <= limit * WallFactor) continue;
             process.Kill(entireProcessTree: true);
             process.WaitForExit();
