@@ -3,6 +3,7 @@ using SharpLens.Benchmarks;
 // dotnet run --project benchmarks/SharpLens.Benchmarks -c Release -- [--json] [--seq-len N] [--layers N] [--repeats N] [--threads N]
 //   or -- --patching [--layers N] [--patch-tokens N]: the resid_pre patching sweep (batched vs per cell vs attribution)
 //   or -- --tracing [--layers N] [--repeats N]: a trace's overhead over a plain forward and over the equivalent hooks
+//   or -- --load [gpt2|llama|mixtral]: peak memory of loading a GPT-2, a Llama and a Mixtral checkpoint, against their weights
 // `sharplens bench` runs the same code with the same options.
 try
 {
@@ -17,6 +18,13 @@ try
         int Arg(string name, int fallback) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
         var tracing = TracingBenchmark.Run(Arg("--layers", 12), Arg("--seq-len", 64), Arg("--repeats", 15));
         Console.WriteLine(args.Contains("--json") ? tracing.ToJson() : tracing.ToTable());
+        return 0;
+    }
+    if (args.Contains("--load"))
+    {
+        string? only = Array.IndexOf(args, "--load") is int at && at + 1 < args.Length ? args[at + 1] : null;
+        foreach (var (family, load) in LoadBenchmark.Families(only, Console.Out))
+            Console.WriteLine($"{family}: weights {load.WeightBytes / 1048576.0:F1} MiB, peak extra {load.PeakExtraBytes / 1048576.0:F1} MiB = {load.PeakRatio:F3}x, {load.Seconds:F2} s");
         return 0;
     }
     var (options, json, patchTokens) = BenchmarkArguments.Parse(args);

@@ -40,6 +40,10 @@ Gemma 3 (gemma3-*): Gemma 2's (1 + w) RMSNorms, sandwich norms, embedding * sqrt
   the weights' dtype: float32 when the model is loaded in float32, as SharpLens computes), scale query_pre_attn_scalar ** -0.5, plus per-head (1 + w) q_norm / k_norm before RoPE; layer i is global iff
   (i + 1) % sliding_window_pattern == 0 (or layer_types); local layers: window sliding_window, RoPE base
   rope_local_base_freq, unscaled; global: rope_theta with rope_scaling. Soft caps null (not applied).
+Multimodal Gemma 3 (gemma3mm-*, as gemma-3-4b and larger ship): model_type "gemma3", the text model's settings in
+  text_config, where a field left out takes Gemma3TextConfig's default (GEMMA3_TEXT_DEFAULTS below, transformers'
+  values); text weights under language_model.model.* (lm_head, when untied, language_model.lm_head.weight), beside a
+  vision tower and projector (vision_tower.*, multi_modal_projector.*) that a text-only forward never reads.
 Mixtral (mixtral-*): Mistral attention; per token: logits = gate(x) [E]; p = softmax(logits); top-k of p, renormalised
   to sum 1; out = sum_j p_j * w2(silu(w1 x) * w3 x) of expert e_j.
 
@@ -376,6 +380,54 @@ for _name, _seed, _dtype, _c in CONFIGS:
     if _c.get("head_dim", 0) is None:
         del _c["head_dim"]
 
+# transformers' Gemma3TextConfig defaults: what a multimodal config's text_config means by a field it leaves out.
+GEMMA3_TEXT_DEFAULTS = {
+    "model_type": "gemma3_text", "vocab_size": 262208, "hidden_size": 2304, "intermediate_size": 9216,
+    "num_hidden_layers": 26, "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
+    "hidden_activation": "gelu_pytorch_tanh", "max_position_embeddings": 131072, "rms_norm_eps": 1e-6,
+    "tie_word_embeddings": True, "rope_theta": 1000000.0, "attention_bias": False, "query_pre_attn_scalar": 256,
+    "sliding_window": 4096, "final_logit_softcapping": None, "attn_logit_softcapping": None, "rope_scaling": None,
+    "rope_local_base_freq": 10000.0, "sliding_window_pattern": 6,
+}
+
+# (name, seed, dtype, top-level config.json); text_config leaves the defaults it relies on out, as gemma-3-4b's does.
+MULTIMODAL = [
+    ("gemma3mm-f32", 214, "F32", {
+        "architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
+        "text_config": {"model_type": "gemma3_text", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 6,
+                        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 101,
+                        "sliding_window": 3, "rope_scaling": {"factor": 8.0, "rope_type": "linear"}},
+        "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 8, "intermediate_size": 16,
+                          "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 8, "patch_size": 4,
+                          "vision_use_head": False},
+        "mm_tokens_per_image": 4, "boi_token_index": 97, "eoi_token_index": 98, "image_token_index": 99,
+        "initializer_range": 0.02, "eos_token_id": [1, 106]}),
+    ("gemma3mm-untied-bf16", 215, "BF16", {
+        "architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
+        "text_config": {"model_type": "gemma3_text", "hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 2,
+                        "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16, "vocab_size": 101,
+                        "query_pre_attn_scalar": 16, "sliding_window": 4, "sliding_window_pattern": 2,
+                        "max_position_embeddings": 64, "tie_word_embeddings": False, "rope_theta": 500000.0},
+        "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 8, "intermediate_size": 16,
+                          "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 8, "patch_size": 4},
+        "mm_tokens_per_image": 4, "boi_token_index": 97, "eoi_token_index": 98, "image_token_index": 99}),
+]
+
+
+def text_config_of(top):
+    """The text model a multimodal Gemma 3 config describes: Gemma3TextConfig's defaults under its text_config."""
+    return dict(GEMMA3_TEXT_DEFAULTS, **top["text_config"])
+
+
+def vision_weights(seed):
+    """A few tensors in the vision tower's and projector's names: the text model must leave them alone."""
+    draw = z.Draw(seed + 1000)
+    v = "vision_tower.vision_model."
+    return {v + "embeddings.patch_embedding.weight": draw(8, 3, 4, 4, std=0.2), v + "embeddings.patch_embedding.bias": draw(8, std=0.1),
+            v + "post_layernorm.weight": draw(8, std=0.3, mean=1.0),
+            "multi_modal_projector.mm_input_projection_weight": draw(8, 32, std=0.2),
+            "multi_modal_projector.mm_soft_emb_norm.weight": draw(8, std=0.3)}
+
 
 # ---- build -----------------------------------------------------------------------------------------------------
 
@@ -444,9 +496,31 @@ def make(name, seed, dtype, config):
     print(f"{name}: {size / 1024:.1f} KB, logits std {forward(config, w, SINGLE).std():.3f}")
 
 
+def make_multimodal(name, seed, dtype, top):
+    """A multimodal Gemma 3 folder: the text model's forward on its merged text config, its weights renamed."""
+    text = dict(text_config_of(top), _stored=dtype)
+    top = dict(top, torch_dtype=z.CONFIG_DTYPE[dtype], _stored=dtype)
+    w = {k: t.to(z.TORCH_DTYPE[dtype]) for k, t in weights(text, seed).items()}
+    self_check(name, text, w)
+    golden = {"about": f"logits from scripts/golden/make_zoo2_golden.py's own float64 gemma3_text forward (text_config over "
+                       f"Gemma3TextConfig's defaults) on the {dtype}-rounded weights; shape [batch, pos, vocab], flattened"}
+    for key, tokens in (("single", SINGLE), ("batch", BATCH)):
+        logits = forward(text, w, tokens)
+        golden[key] = {"tokens": tokens, "shape": list(logits.shape), "logits": z.rounded(logits.numpy())}
+    # gemma-3-4b's own files: language_model.model.* and language_model.lm_head.weight (transformers maps them on load)
+    stored = {("language_model." + k): t for k, t in w.items()}
+    stored.update({k: t.to(z.TORCH_DTYPE[dtype]) for k, t in vision_weights(seed).items()})
+    tensors = {k: (dtype, z.stored_array(t, dtype)) for k, t in stored.items()}
+    size = z.write_folder(name, top, tensors, golden)
+    print(f"{name}: {size / 1024:.1f} KB, logits std {forward(text, w, SINGLE).std():.3f}")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     only = set(sys.argv[1:])
     for name, seed, dtype, config in CONFIGS:
         if not only or name in only:
             make(name, seed, dtype, config)
+    for name, seed, dtype, config in MULTIMODAL:
+        if not only or name in only:
+            make_multimodal(name, seed, dtype, config)

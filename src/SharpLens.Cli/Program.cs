@@ -34,6 +34,7 @@ root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());
 root.Subcommands.Add(DiffCommand.Create());
+root.Subcommands.Add(LmEvalCommand.Create());
 try
 {
     var parsed = root.Parse(args);

@@ -11,7 +11,7 @@ namespace SharpLens.Loading;
 public static class HuggingFaceGemma
 {
     public static readonly HuggingFaceFamily Family = new("gemma", ReadConfig,
-        (cfg, json, tensors) => HuggingFaceLlama.ToStateDict(cfg, tensors, Layout(json), Tied(json)));
+        (cfg, json, tensors, into) => HuggingFaceLlama.WriteWeights(cfg, tensors, Layout(json), Tied(json), into));
 
     internal static HuggingFaceLlama.LlamaLayout Layout(HuggingFaceConfigJson json) =>
         new(QkvBias: json.Bool("attention_bias", false), OutputBias: json.Bool("attention_bias", false), NormPlusOne: true, EmbeddingScale: true);

@@ -15,7 +15,7 @@ namespace SharpLens.Loading;
 public static class HuggingFaceGemma2
 {
     public static readonly HuggingFaceFamily Family = new("gemma2", ReadConfig,
-        (cfg, json, tensors) => HuggingFaceLlama.ToStateDict(cfg, tensors, HuggingFaceGemma.Layout(json) with { SandwichNorms = true }, HuggingFaceGemma.Tied(json)));
+        (cfg, json, tensors, into) => HuggingFaceLlama.WriteWeights(cfg, tensors, HuggingFaceGemma.Layout(json) with { SandwichNorms = true }, HuggingFaceGemma.Tied(json), into));
 
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {

@@ -17,7 +17,7 @@ namespace SharpLens.Loading;
 public static class HuggingFaceGemma3
 {
     public static readonly HuggingFaceFamily Family = new("gemma3_text", ReadConfig,
-        (cfg, json, tensors) => HuggingFaceLlama.ToStateDict(cfg, tensors, HuggingFaceGemma.Layout(json) with { SandwichNorms = true, QkNorm = true }, HuggingFaceGemma.Tied(json)));
+        (cfg, json, tensors, into) => HuggingFaceLlama.WriteWeights(cfg, tensors, HuggingFaceGemma.Layout(json) with { SandwichNorms = true, QkNorm = true }, HuggingFaceGemma.Tied(json), into));
 
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {

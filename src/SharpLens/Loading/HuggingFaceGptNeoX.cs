@@ -20,7 +20,7 @@ namespace SharpLens.Loading;
 /// </summary>
 public static class HuggingFaceGptNeoX
 {
-    public static readonly HuggingFaceFamily Family = new("gpt_neox", ReadConfig, (cfg, json, tensors) => ToStateDict(cfg, tensors, json.Bool("attention_bias", true)));
+    public static readonly HuggingFaceFamily Family = new("gpt_neox", ReadConfig, (cfg, json, tensors, into) => WriteWeights(cfg, tensors, json.Bool("attention_bias", true), into));
 
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {
@@ -51,42 +51,42 @@ public static class HuggingFaceGptNeoX
         }.Validated();
     }
 
-    public static Dictionary<string, Tensor> ToStateDict(ModelConfig cfg, HuggingFaceTensorSource tensors, bool attentionBias = true)
+    public static void WriteWeights(ModelConfig cfg, HuggingFaceTensorSource tensors, bool attentionBias, ParameterWriter into)
     {
         long d = cfg.DModel, h = cfg.NHeads, dh = cfg.DHead, mlp = cfg.DMlp, vocab = cfg.DVocab;
         string m = tensors.Contains("gpt_neox.embed_in.weight") ? "gpt_neox." : "";
-        var sd = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        var embedding = tensors.Read($"{m}embed_in.weight", vocab, d); // [d_vocab, d_model]
-        sd["embed.W_E"] = embedding;
+        Tensor Embedding() => tensors.Read($"{m}embed_in.weight", vocab, d); // [d_vocab, d_model]
+        into.Write("embed.W_E", Embedding);
         string[] qkv = ["Q", "K", "V"];
         for (int l = 0; l < cfg.NLayers; l++)
         {
             string p = $"{m}layers.{l}", b = $"blocks.{l}";
-            sd[$"{b}.ln1.w"] = tensors.Read($"{p}.input_layernorm.weight", d);
-            sd[$"{b}.ln1.b"] = tensors.Read($"{p}.input_layernorm.bias", d);
-            var fused = tensors.Read($"{p}.attention.query_key_value.weight", 3 * h * dh, d).view(h, 3, dh, d); // [head, q/k/v, d_head, d_model]
-            var fusedBias = attentionBias ? tensors.Read($"{p}.attention.query_key_value.bias", 3 * h * dh).view(h, 3, dh) : torch.zeros(h, 3, dh); // [head, q/k/v, d_head]
+            into.Write($"{b}.ln1.w", () => tensors.Read($"{p}.input_layernorm.weight", d));
+            into.Write($"{b}.ln1.b", () => tensors.Read($"{p}.input_layernorm.bias", d));
+            Tensor Fused() => tensors.Read($"{p}.attention.query_key_value.weight", 3 * h * dh, d).view(h, 3, dh, d); // [head, q/k/v, d_head, d_model]
             for (int i = 0; i < 3; i++)
             {
-                sd[$"{b}.attn.W_{qkv[i]}"] = fused[.., i].permute(0, 2, 1); // [head, d_model, d_head]
-                sd[$"{b}.attn.b_{qkv[i]}"] = fusedBias[.., i]; // [head, d_head]
+                int part = i;
+                into.Write($"{b}.attn.W_{qkv[i]}", () => Fused()[.., part].permute(0, 2, 1)); // [head, d_model, d_head]
+                if (attentionBias) into.Write($"{b}.attn.b_{qkv[i]}", () => tensors.Read($"{p}.attention.query_key_value.bias", 3 * h * dh).view(h, 3, dh)[.., part]); // [head, d_head]
+                else into.Zero($"{b}.attn.b_{qkv[i]}");
             }
-            sd[$"{b}.attn.W_O"] = tensors.Read($"{p}.attention.dense.weight", d, h * dh).view(d, h, dh).permute(1, 2, 0); // [head, d_head, d_model]
-            sd[$"{b}.attn.b_O"] = attentionBias ? tensors.Read($"{p}.attention.dense.bias", d) : torch.zeros(d);
-            sd[$"{b}.ln2.w"] = tensors.Read($"{p}.post_attention_layernorm.weight", d);
-            sd[$"{b}.ln2.b"] = tensors.Read($"{p}.post_attention_layernorm.bias", d);
-            sd[$"{b}.mlp.W_in"] = tensors.Read($"{p}.mlp.dense_h_to_4h.weight", mlp, d).t(); // [d_model, d_mlp]
-            sd[$"{b}.mlp.b_in"] = tensors.Read($"{p}.mlp.dense_h_to_4h.bias", mlp);
-            sd[$"{b}.mlp.W_out"] = tensors.Read($"{p}.mlp.dense_4h_to_h.weight", d, mlp).t(); // [d_mlp, d_model]
-            sd[$"{b}.mlp.b_out"] = tensors.Read($"{p}.mlp.dense_4h_to_h.bias", d);
+            into.Write($"{b}.attn.W_O", () => tensors.Read($"{p}.attention.dense.weight", d, h * dh).view(d, h, dh).permute(1, 2, 0)); // [head, d_head, d_model]
+            if (attentionBias) into.Write($"{b}.attn.b_O", () => tensors.Read($"{p}.attention.dense.bias", d));
+            else into.Zero($"{b}.attn.b_O");
+            into.Write($"{b}.ln2.w", () => tensors.Read($"{p}.post_attention_layernorm.weight", d));
+            into.Write($"{b}.ln2.b", () => tensors.Read($"{p}.post_attention_layernorm.bias", d));
+            into.Write($"{b}.mlp.W_in", () => tensors.Read($"{p}.mlp.dense_h_to_4h.weight", mlp, d).t()); // [d_model, d_mlp]
+            into.Write($"{b}.mlp.b_in", () => tensors.Read($"{p}.mlp.dense_h_to_4h.bias", mlp));
+            into.Write($"{b}.mlp.W_out", () => tensors.Read($"{p}.mlp.dense_4h_to_h.weight", d, mlp).t()); // [d_mlp, d_model]
+            into.Write($"{b}.mlp.b_out", () => tensors.Read($"{p}.mlp.dense_4h_to_h.bias", d));
         }
-        sd["ln_final.w"] = tensors.Read($"{m}final_layer_norm.weight", d);
-        sd["ln_final.b"] = tensors.Read($"{m}final_layer_norm.bias", d);
+        into.Write("ln_final.w", () => tensors.Read($"{m}final_layer_norm.weight", d));
+        into.Write("ln_final.b", () => tensors.Read($"{m}final_layer_norm.bias", d));
         if (cfg.TiedEmbeddings) tensors.Skip("embed_out.weight");
-        sd["unembed.W_U"] = cfg.TiedEmbeddings ? embedding.t() : tensors.Read("embed_out.weight", vocab, d).t(); // [d_model, d_vocab]
-        sd["unembed.b_U"] = torch.zeros(vocab);
+        into.Write("unembed.W_U", () => (cfg.TiedEmbeddings ? Embedding() : tensors.Read("embed_out.weight", vocab, d)).t()); // [d_model, d_vocab]
+        into.Zero("unembed.b_U");
         tensors.CheckAllUsed(cfg.ModelName, n => n.EndsWith(".attention.bias", StringComparison.Ordinal) && !n.Contains("query_key_value", StringComparison.Ordinal)
             || n.EndsWith(".attention.masked_bias", StringComparison.Ordinal) || n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal));
-        return sd;
     }
 }

@@ -24,7 +24,7 @@ namespace SharpLens.Loading;
 public static class HuggingFaceLlama
 {
     public static readonly HuggingFaceFamily Family = new("llama", ReadConfig,
-        (cfg, json, tensors) => ToStateDict(cfg, tensors, LlamaLayout.Llama with { OutputBias = json.Bool("attention_bias", false), QkvBias = json.Bool("attention_bias", false) }, cfg.TiedEmbeddings));
+        (cfg, json, tensors, into) => WriteWeights(cfg, tensors, LlamaLayout.Llama with { OutputBias = json.Bool("attention_bias", false), QkvBias = json.Bool("attention_bias", false) }, cfg.TiedEmbeddings, into));
 
     /// <summary>The family differences within the shared layout.</summary>
     /// <param name="QkvBias">q, k, v projections have biases (Qwen2; Llama with attention_bias)</param>
@@ -105,85 +105,92 @@ public static class HuggingFaceLlama
     internal static string ModelNameOf(HuggingFaceConfigJson json) =>
         Path.GetFileName(Path.GetDirectoryName(json.Source)) is { Length: > 0 } folder ? folder : json.ModelType ?? "model";
 
-    /// <summary>The Llama layout's tensors under TransformerLens names (see the class remarks).</summary>
+    /// <summary>The Llama layout's tensors written into the model under TransformerLens names (see the class remarks).</summary>
+    /// <remarks>
+    /// Each stored tensor is copied from the file into a view of its parameter in the stored layout (W_Qᵀ, a head's rows,
+    /// W_Uᵀ ...), so no full-size temporary is made; only Gemma's scaled embedding is converted in memory first.
+    /// </remarks>
     /// <param name="tied">the checkpoint ties lm_head to embed_tokens (which Gemma's config need not say, as its W_E is scaled)</param>
-    public static Dictionary<string, Tensor> ToStateDict(ModelConfig cfg, HuggingFaceTensorSource tensors, LlamaLayout layout, bool tied)
+    public static void WriteWeights(ModelConfig cfg, HuggingFaceTensorSource tensors, LlamaLayout layout, bool tied, ParameterWriter into)
     {
         long d = cfg.DModel, h = cfg.NHeads, kv = cfg.KeyValueHeads, dh = cfg.DHead, mlp = cfg.DMlp, vocab = cfg.DVocab;
         string m = tensors.Contains("model.embed_tokens.weight") ? "model." : "";
         string kvPrefix = cfg.NKeyValueHeads is null ? "" : "_";
-        var sd = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-        Tensor Norm(string name) => layout.NormPlusOne ? tensors.Read(name, d) + 1 : tensors.Read(name, d); // [d_model]
+        string embedding = $"{m}embed_tokens.weight"; // [d_vocab, d_model]
+        Action<Tensor>? plusOne = layout.NormPlusOne ? w => w.add_(1) : null; // Gemma's RMSNorm multiplies by (1 + w)
+        void Norm(string parameter, string stored) => into.Fill(parameter, w => tensors.ReadInto(stored, [d], w, adjust: plusOne)); // [d_model]
 
-        var embedding = tensors.Read($"{m}embed_tokens.weight", vocab, d); // [d_vocab, d_model]
-        // Gemma multiplies the embedding by sqrt(d_model), as a number of the activations' dtype.
-        sd["embed.W_E"] = layout.EmbeddingScale ? embedding * torch.tensor(Math.Sqrt(cfg.DModel), ScalarType.Float32) : embedding;
+        if (layout.EmbeddingScale) // Gemma multiplies the embedding by sqrt(d_model), as a number of the activations' dtype
+            into.Write("embed.W_E", () => tensors.Read(embedding, vocab, d) * torch.tensor(Math.Sqrt(cfg.DModel), ScalarType.Float32));
+        else into.Fill("embed.W_E", w => tensors.ReadInto(embedding, [vocab, d], w));
         for (int l = 0; l < cfg.NLayers; l++)
         {
             string p = $"{m}layers.{l}", b = $"blocks.{l}";
-            if (!layout.PostNormsOnly) sd[$"{b}.ln1.w"] = Norm($"{p}.input_layernorm.weight");
-            var (wq, wk, wv) = layout.FusedProjections
-                ? Split(tensors.Read($"{p}.self_attn.qkv_proj.weight", (h + 2 * kv) * dh, d), h * dh, kv * dh, kv * dh) // q, k, v stacked
-                : (tensors.Read($"{p}.self_attn.q_proj.weight", h * dh, d), tensors.Read($"{p}.self_attn.k_proj.weight", kv * dh, d), tensors.Read($"{p}.self_attn.v_proj.weight", kv * dh, d));
-            sd[$"{b}.attn.W_Q"] = HeadsIn(wq, h); // [n_heads, d_model, d_head]
-            sd[$"{b}.attn.{kvPrefix}W_K"] = HeadsIn(wk, kv); // [n_kv_heads, d_model, d_head]
-            sd[$"{b}.attn.{kvPrefix}W_V"] = HeadsIn(wv!, kv);
-            sd[$"{b}.attn.b_Q"] = layout.QkvBias ? tensors.Read($"{p}.self_attn.q_proj.bias", h * dh).view(h, dh) : torch.zeros(h, dh);
-            sd[$"{b}.attn.{kvPrefix}b_K"] = layout.QkvBias ? tensors.Read($"{p}.self_attn.k_proj.bias", kv * dh).view(kv, dh) : torch.zeros(kv, dh);
-            sd[$"{b}.attn.{kvPrefix}b_V"] = layout.QkvBias ? tensors.Read($"{p}.self_attn.v_proj.bias", kv * dh).view(kv, dh) : torch.zeros(kv, dh);
-            sd[$"{b}.attn.W_O"] = tensors.Read($"{p}.self_attn.o_proj.weight", d, h * dh).view(d, h, dh).permute(1, 2, 0); // [n_heads, d_head, d_model]
-            sd[$"{b}.attn.b_O"] = layout.OutputBias ? tensors.Read($"{p}.self_attn.o_proj.bias", d) : torch.zeros(d);
+            if (!layout.PostNormsOnly) Norm($"{b}.ln1.w", $"{p}.input_layernorm.weight");
+            // Heads sit side by side along each projection's output rows; Phi-3 stacks q, k, v in one qkv_proj.
+            void Heads(string parameter, string proj, long heads, long start) => into.Fill(parameter, w => tensors.ReadInto(
+                layout.FusedProjections ? $"{p}.self_attn.qkv_proj.weight" : $"{p}.self_attn.{proj}.weight",
+                layout.FusedProjections ? [(h + 2 * kv) * dh, d] : [heads * dh, d],
+                w.transpose(1, 2), // [heads, d_head, d_model]: head i is rows i·d_head … (i + 1)·d_head − 1
+                layout.FusedProjections ? start : 0));
+            Heads($"{b}.attn.W_Q", "q_proj", h, 0); // [n_heads, d_model, d_head]
+            Heads($"{b}.attn.{kvPrefix}W_K", "k_proj", kv, h * dh); // [n_kv_heads, d_model, d_head]
+            Heads($"{b}.attn.{kvPrefix}W_V", "v_proj", kv, (h + kv) * dh);
+            foreach (var (proj, bias, heads) in new[] { ("q_proj", "b_Q", h), ("k_proj", $"{kvPrefix}b_K", kv), ("v_proj", $"{kvPrefix}b_V", kv) })
+                if (layout.QkvBias) into.Fill($"{b}.attn.{bias}", w => tensors.ReadInto($"{p}.self_attn.{proj}.bias", [heads * dh], w.view(-1))); // [heads, d_head]
+                else into.Zero($"{b}.attn.{bias}");
+            into.Fill($"{b}.attn.W_O", w => tensors.ReadInto($"{p}.self_attn.o_proj.weight", [d, h * dh], w.permute(2, 0, 1).view(d, h * dh))); // [n_heads, d_head, d_model]
+            if (layout.OutputBias) into.Fill($"{b}.attn.b_O", w => tensors.ReadInto($"{p}.self_attn.o_proj.bias", [d], w));
+            else into.Zero($"{b}.attn.b_O");
             if (layout.QkNorm)
             {
-                long qLength = cfg.QkNormPerHead ? dh : h * dh, kLength = cfg.QkNormPerHead ? dh : kv * dh;
-                var q = tensors.Read($"{p}.self_attn.q_norm.weight", qLength); // [d_head] or [n_heads·d_head]
-                var k = tensors.Read($"{p}.self_attn.k_norm.weight", kLength);
-                sd[$"{b}.attn.q_norm.w"] = layout.NormPlusOne ? q + 1 : q;
-                sd[$"{b}.attn.k_norm.w"] = layout.NormPlusOne ? k + 1 : k;
+                long qLength = cfg.QkNormPerHead ? dh : h * dh, kLength = cfg.QkNormPerHead ? dh : kv * dh; // [d_head] or the whole projection
+                into.Fill($"{b}.attn.q_norm.w", w => tensors.ReadInto($"{p}.self_attn.q_norm.weight", [qLength], w, adjust: plusOne));
+                into.Fill($"{b}.attn.k_norm.w", w => tensors.ReadInto($"{p}.self_attn.k_norm.weight", [kLength], w, adjust: plusOne));
             }
             if (layout.SandwichNorms)
             {
-                sd[$"{b}.ln1_post.w"] = Norm($"{p}.post_attention_layernorm.weight");
-                sd[$"{b}.ln2.w"] = Norm($"{p}.pre_feedforward_layernorm.weight");
-                sd[$"{b}.ln2_post.w"] = Norm($"{p}.post_feedforward_layernorm.weight");
+                Norm($"{b}.ln1_post.w", $"{p}.post_attention_layernorm.weight");
+                Norm($"{b}.ln2.w", $"{p}.pre_feedforward_layernorm.weight");
+                Norm($"{b}.ln2_post.w", $"{p}.post_feedforward_layernorm.weight");
             }
             else if (layout.PostNormsOnly)
             {
-                sd[$"{b}.ln1_post.w"] = Norm($"{p}.post_attention_layernorm.weight");
-                sd[$"{b}.ln2_post.w"] = Norm($"{p}.post_feedforward_layernorm.weight");
+                Norm($"{b}.ln1_post.w", $"{p}.post_attention_layernorm.weight");
+                Norm($"{b}.ln2_post.w", $"{p}.post_feedforward_layernorm.weight");
             }
-            else sd[$"{b}.ln2.w"] = Norm($"{p}.post_attention_layernorm.weight");
+            else Norm($"{b}.ln2.w", $"{p}.post_attention_layernorm.weight");
             if (cfg.IsMoe)
             {
                 // Mixtral: block_sparse_moe.gate [num_experts, d_model] is the router; experts.e.w1 (gate), w3 (up), w2 (down).
                 string moe = $"{p}.block_sparse_moe";
-                sd[$"{b}.mlp.W_gate"] = tensors.Read($"{moe}.gate.weight", cfg.NumExperts!.Value, d).t(); // [d_model, num_experts]
-                for (int e = 0; e < cfg.NumExperts.Value; e++)
+                into.Fill($"{b}.mlp.W_gate", w => tensors.ReadInto($"{moe}.gate.weight", [cfg.NumExperts!.Value, d], w.t())); // [d_model, num_experts]
+                for (int e = 0; e < cfg.NumExperts!.Value; e++)
                 {
-                    string x = $"{b}.mlp.experts.{e}";
-                    sd[$"{x}.W_gate"] = tensors.Read($"{moe}.experts.{e}.w1.weight", mlp, d).t(); // [d_model, d_mlp]
-                    sd[$"{x}.W_in"] = tensors.Read($"{moe}.experts.{e}.w3.weight", mlp, d).t(); // [d_model, d_mlp]
-                    sd[$"{x}.b_in"] = torch.zeros(mlp);
-                    sd[$"{x}.W_out"] = tensors.Read($"{moe}.experts.{e}.w2.weight", d, mlp).t(); // [d_mlp, d_model]
-                    sd[$"{x}.b_out"] = torch.zeros(d);
+                    string x = $"{b}.mlp.experts.{e}", stored = $"{moe}.experts.{e}";
+                    into.Fill($"{x}.W_gate", w => tensors.ReadInto($"{stored}.w1.weight", [mlp, d], w.t())); // [d_model, d_mlp]
+                    into.Fill($"{x}.W_in", w => tensors.ReadInto($"{stored}.w3.weight", [mlp, d], w.t())); // [d_model, d_mlp]
+                    into.Zero($"{x}.b_in");
+                    into.Fill($"{x}.W_out", w => tensors.ReadInto($"{stored}.w2.weight", [d, mlp], w.t())); // [d_mlp, d_model]
+                    into.Zero($"{x}.b_out");
                 }
                 continue;
             }
-            var (gate, up, _) = layout.FusedProjections
-                ? Split(tensors.Read($"{p}.mlp.gate_up_proj.weight", 2 * mlp, d), mlp, mlp) // gate first, then up
-                : (tensors.Read($"{p}.mlp.gate_proj.weight", mlp, d), tensors.Read($"{p}.mlp.up_proj.weight", mlp, d), (Tensor?)null);
-            sd[$"{b}.mlp.W_gate"] = gate.t(); // [d_model, d_mlp]
-            sd[$"{b}.mlp.W_in"] = up.t(); // [d_model, d_mlp]
-            sd[$"{b}.mlp.b_in"] = torch.zeros(mlp);
-            sd[$"{b}.mlp.W_out"] = tensors.Read($"{p}.mlp.down_proj.weight", d, mlp).t(); // [d_mlp, d_model]
-            sd[$"{b}.mlp.b_out"] = torch.zeros(d);
+            // Phi-3 stacks gate then up along gate_up_proj's output rows.
+            void GateOrUp(string parameter, string proj, long start) => into.Fill(parameter, w => tensors.ReadInto(
+                layout.FusedProjections ? $"{p}.mlp.gate_up_proj.weight" : $"{p}.mlp.{proj}.weight",
+                layout.FusedProjections ? [2 * mlp, d] : [mlp, d], w.t(), layout.FusedProjections ? start : 0)); // [d_model, d_mlp]
+            GateOrUp($"{b}.mlp.W_gate", "gate_proj", 0);
+            GateOrUp($"{b}.mlp.W_in", "up_proj", mlp);
+            into.Zero($"{b}.mlp.b_in");
+            into.Fill($"{b}.mlp.W_out", w => tensors.ReadInto($"{p}.mlp.down_proj.weight", [d, mlp], w.t())); // [d_mlp, d_model]
+            into.Zero($"{b}.mlp.b_out");
         }
-        sd["ln_final.w"] = Norm($"{m}norm.weight");
+        Norm("ln_final.w", $"{m}norm.weight");
         if (tied) tensors.Skip("lm_head.weight");
-        sd["unembed.W_U"] = tied ? embedding.t() : tensors.Read("lm_head.weight", vocab, d).t(); // [d_model, d_vocab]
-        sd["unembed.b_U"] = torch.zeros(vocab);
+        into.Fill("unembed.W_U", w => tensors.ReadInto(tied ? embedding : "lm_head.weight", [vocab, d], w.t())); // [d_model, d_vocab]
+        into.Zero("unembed.b_U");
         tensors.CheckAllUsed(cfg.ModelName, n => n.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal));
-        return sd;
     }
 
     /// <summary>
@@ -269,13 +276,6 @@ public static class HuggingFaceLlama
             File.Move(configTemp, Path.Combine(folder, "config.json"), overwrite: true);
         }
         finally { File.Delete(configTemp); }
-    }
-
-    /// <summary>A fused nn.Linear weight cut along its output rows into parts of these sizes (Phi-3's qkv_proj, gate_up_proj).</summary>
-    static (Tensor A, Tensor B, Tensor? C) Split(Tensor fused, params long[] rows)
-    {
-        var parts = fused.split(rows, 0);
-        return (parts[0], parts[1], parts.Length > 2 ? parts[2] : null);
     }
 
     /// <summary>An nn.Linear weight with heads side by side along its output, [heads·d_head, d_model] → [heads, d_model, d_head].</summary>

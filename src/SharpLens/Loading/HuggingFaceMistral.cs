@@ -9,7 +9,7 @@ namespace SharpLens.Loading;
 public static class HuggingFaceMistral
 {
     public static readonly HuggingFaceFamily Family = new("mistral", ReadConfig,
-        (cfg, json, tensors) => HuggingFaceLlama.ToStateDict(cfg, tensors, HuggingFaceLlama.LlamaLayout.Llama, cfg.TiedEmbeddings));
+        (cfg, json, tensors, into) => HuggingFaceLlama.WriteWeights(cfg, tensors, HuggingFaceLlama.LlamaLayout.Llama, cfg.TiedEmbeddings, into));
 
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {

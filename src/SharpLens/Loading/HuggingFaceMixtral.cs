@@ -15,7 +15,7 @@ namespace SharpLens.Loading;
 public static class HuggingFaceMixtral
 {
     public static readonly HuggingFaceFamily Family = new("mixtral", ReadConfig,
-        (cfg, json, tensors) => HuggingFaceLlama.ToStateDict(cfg, tensors, HuggingFaceLlama.LlamaLayout.Llama, cfg.TiedEmbeddings));
+        (cfg, json, tensors, into) => HuggingFaceLlama.WriteWeights(cfg, tensors, HuggingFaceLlama.LlamaLayout.Llama, cfg.TiedEmbeddings, into));
 
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {

@@ -17,6 +17,7 @@ public static class HuggingFaceModels
         HuggingFaceLlama.Family, HuggingFaceMistral.Family, HuggingFaceQwen2.Family,
         HuggingFaceGemma.Family, HuggingFaceGemma2.Family, HuggingFaceGptNeoX.Family,
         HuggingFaceQwen3.Family, HuggingFaceGemma3.Family, HuggingFacePhi3.Family, HuggingFaceOlmo2.Family, HuggingFaceMixtral.Family,
+        HuggingFaceGemma3Multimodal.Family,
     ];
 
     /// <summary>Every model_type this loader reads.</summary>
@@ -67,16 +68,22 @@ public static class HuggingFaceModels
     {
         var family = FamilyOf(json);
         var config = json.Checked(() => ReadChecked(family, json));
+        tensors = family.SelectTensors?.Invoke(json, tensors) ?? tensors;
         // Before anything is allocated: the config must describe a model these weights can fill, in memory this machine has.
         ModelSizeCheck.AgainstWeights(config, tensors.StoredElements, json.Source, tensors.Source, json);
-        Dictionary<string, Tensor> stateDict;
-        // The converted tensors are temporaries: the model copies them into its own parameters.
-        using (var scope = torch.NewDisposeScope())
+        // Each converted tensor goes straight into its parameter and is freed: loading holds the model, not a second state dict.
+        var model = HookedTransformer.Uninitialized(config, options);
+        try
         {
-            stateDict = family.ToStateDict(config, json, tensors);
-            foreach (var t in stateDict.Values) t.MoveToOuterDisposeScope();
+            var into = new ParameterWriter(model);
+            family.WriteWeights(config, json, tensors, into);
+            into.Finish();
+            return model;
         }
-        try { return HookedTransformer.FromStateDict(config, stateDict, options); }
-        finally { foreach (var t in stateDict.Values) t.Dispose(); }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 }

@@ -14,7 +14,7 @@ namespace SharpLens.Loading;
 public static class HuggingFacePhi3
 {
     public static readonly HuggingFaceFamily Family = new("phi3", ReadConfig,
-        (cfg, json, tensors) => HuggingFaceLlama.ToStateDict(cfg, tensors, HuggingFaceLlama.LlamaLayout.Llama with { FusedProjections = true }, cfg.TiedEmbeddings));
+        (cfg, json, tensors, into) => HuggingFaceLlama.WriteWeights(cfg, tensors, HuggingFaceLlama.LlamaLayout.Llama with { FusedProjections = true }, cfg.TiedEmbeddings, into));
 
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {

@@ -9,7 +9,7 @@ namespace SharpLens.Loading;
 public static class HuggingFaceQwen2
 {
     public static readonly HuggingFaceFamily Family = new("qwen2", ReadConfig,
-        (cfg, json, tensors) => HuggingFaceLlama.ToStateDict(cfg, tensors, HuggingFaceLlama.LlamaLayout.Llama with { QkvBias = true }, cfg.TiedEmbeddings));
+        (cfg, json, tensors, into) => HuggingFaceLlama.WriteWeights(cfg, tensors, HuggingFaceLlama.LlamaLayout.Llama with { QkvBias = true }, cfg.TiedEmbeddings, into));
 
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {

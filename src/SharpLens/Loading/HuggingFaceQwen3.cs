@@ -11,10 +11,10 @@ namespace SharpLens.Loading;
 public static class HuggingFaceQwen3
 {
     public static readonly HuggingFaceFamily Family = new("qwen3", ReadConfig,
-        (cfg, json, tensors) => HuggingFaceLlama.ToStateDict(cfg, tensors, HuggingFaceLlama.LlamaLayout.Llama with
+        (cfg, json, tensors, into) => HuggingFaceLlama.WriteWeights(cfg, tensors, HuggingFaceLlama.LlamaLayout.Llama with
         {
             QkvBias = json.Bool("attention_bias", false), OutputBias = json.Bool("attention_bias", false), QkNorm = true,
-        }, cfg.TiedEmbeddings));
+        }, cfg.TiedEmbeddings, into));
 
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {

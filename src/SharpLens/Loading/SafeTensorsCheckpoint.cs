@@ -115,6 +115,30 @@ public sealed class SafeTensorsCheckpoint : IDisposable
         FileFor(name).ReadInto(name, destination);
     }
 
+    /// <summary>
+    /// Copies stored rows <paramref name="firstRow"/>… into <paramref name="destination"/>: <c>[rows, ...]</c>, or
+    /// <c>[blocks, rows, ...]</c> for consecutive blocks of rows (see <see cref="SafeTensorsFile.ReadRowsInto(string, long, Tensor)"/>).
+    /// </summary>
+    public void ReadRowsInto(string name, long firstRow, Tensor destination)
+    {
+        var info = Info(name);
+        bool blocks = destination.dim() == info.Shape.Length + 1;
+        if (_pytorch is not null)
+        {
+            // A pickled tensor is read whole (it may be stored in any layout), then its rows are copied.
+            using var _ = no_grad();
+            using var whole = _pytorch.Read(name);
+            using var rows = whole.narrow(0, firstRow, HuggingFaceTensorSource.RowsOf(destination, info.Shape.Length));
+            using var shaped = rows.reshape(destination.shape);
+            destination.copy_(shaped);
+            return;
+        }
+        var file = FileFor(name);
+        if (!blocks) { file.ReadRowsInto(name, firstRow, destination); return; }
+        for (long b = 0; b < destination.shape[0]; b++)
+            using (var block = destination[b]) file.ReadRowsInto(name, firstRow + b * destination.shape[1], block);
+    }
+
     SafeTensorsFile FileFor(string name)
     {
         string path = FileOf(name);

@@ -236,27 +236,45 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         var info = Info(name);
         if (!destination.shape.SequenceEqual(info.Shape))
             throw new ArgumentException($"{FilePath}: tensor '{name}' has shape [{string.Join(", ", info.Shape)}] but the destination has [{string.Join(", ", destination.shape)}].", nameof(destination));
-        using var _ = torch.no_grad();
-        if (destination.dtype == info.DType && destination.device_type == DeviceType.CPU && destination.is_contiguous())
-        {
-            CopyBytes(info, info.Begin, destination, info.ByteCount);
-            return;
-        }
         if (info.Shape.Length == 0 || info.ElementCount == 0)
         {
+            using var _ = torch.no_grad();
             using var whole = Read(name);
             destination.copy_(whole);
             return;
         }
-        long rowBytes = info.ByteCount / info.Shape[0];
-        long rowsPerChunk = Math.Clamp(stagingBytes / rowBytes, 1, info.Shape[0]);
+        ReadRowsInto(name, 0, destination, stagingBytes);
+    }
+
+    /// <summary>
+    /// Copies rows <paramref name="firstRow"/> … <paramref name="firstRow"/> + destination.shape[0] − 1 of a tensor (along
+    /// its first dimension) into <paramref name="destination"/>, as <see cref="ReadInto(string, Tensor)"/> does the whole.
+    /// </summary>
+    public void ReadRowsInto(string name, long firstRow, Tensor destination) => ReadRowsInto(name, firstRow, destination, StagingBytes);
+
+    internal void ReadRowsInto(string name, long firstRow, Tensor destination, long stagingBytes)
+    {
+        var info = Info(name);
+        if (info.Shape.Length == 0 || destination.dim() != info.Shape.Length || !destination.shape[1..].SequenceEqual(info.Shape[1..])
+            || firstRow < 0 || firstRow + destination.shape[0] > info.Shape[0])
+            throw new ArgumentException($"{FilePath}: rows {firstRow}.. of tensor '{name}' [{string.Join(", ", info.Shape)}] do not fit a destination of [{string.Join(", ", destination.shape)}].", nameof(destination));
+        long totalRows = destination.shape[0];
+        if (totalRows == 0 || info.ElementCount == 0) return;
+        using var _ = torch.no_grad();
+        long rowBytes = info.ByteCount / info.Shape[0], begin = info.Begin + firstRow * rowBytes;
+        if (destination.dtype == info.DType && destination.device_type == DeviceType.CPU && destination.is_contiguous())
+        {
+            CopyBytes(info, begin, destination, totalRows * rowBytes);
+            return;
+        }
+        long rowsPerChunk = Math.Clamp(stagingBytes / rowBytes, 1, totalRows);
         // One buffer for all chunks: allocating one per chunk leaves the allocator holding several freed ones.
         using var staging = torch.empty([rowsPerChunk, .. info.Shape[1..]], info.DType);
-        for (long row = 0; row < info.Shape[0]; row += rowsPerChunk)
+        for (long row = 0; row < totalRows; row += rowsPerChunk)
         {
-            long rows = Math.Min(rowsPerChunk, info.Shape[0] - row);
+            long rows = Math.Min(rowsPerChunk, totalRows - row);
             using var chunk = staging.narrow(0, 0, rows);
-            CopyBytes(info, info.Begin + row * rowBytes, chunk, rows * rowBytes);
+            CopyBytes(info, begin + row * rowBytes, chunk, rows * rowBytes);
             using var slice = destination.narrow(0, row, rows);
             slice.copy_(chunk);
         }

@@ -20,6 +20,7 @@ public class ModelZoo2GoldenTests(ITestOutputHelper output)
     [
         "qwen3-tied-f32", "qwen3-yarn-bf16", "gemma3-f32", "gemma3-v5-bf16", "phi3-f32", "phi3-longrope-f32", "olmo2-f32",
         "olmo2-tied-bf16", "mixtral-f32", "mixtral-top1-bf16", "llama-linear-f32", "llama-dynamic-f32", "llama-yarn-v5-f32",
+        "gemma3mm-f32", "gemma3mm-untied-bf16",
     ];
 
     public static TheoryData<string, string> Fixtures()
@@ -221,6 +222,48 @@ public class ModelZoo2GoldenTests(ITestOutputHelper output)
         // Every fixture of both zoos reads without a refusal.
         foreach (var dir in Directory.EnumerateDirectories(Fixture("zoo")).Where(d => !d.EndsWith("bert-tiny-f32", StringComparison.Ordinal)))
             HuggingFaceModels.ReadConfig(File.ReadAllText(Path.Combine(dir, "config.json")));
+    }
+
+    [Fact]
+    public void A_multimodal_gemma3_config_reads_its_text_config_over_the_text_defaults()
+    {
+        // gemma3mm-f32's text_config leaves out heads' scale, rotary bases, eps, the window pattern and the context, as gemma-3-4b's does.
+        var cfg = HuggingFaceModels.ReadConfig(ConfigText("gemma3mm-f32"), Path.Combine(Zoo("gemma3mm-f32"), "config.json"));
+        Assert.Equal(["local", "local", "local", "local", "local", "global"], cfg.AttnTypes!);
+        Assert.Equal((16.0, 10000.0, 1e6, 131072), (cfg.AttentionScale, cfg.RotaryBaseLocal!.Value, cfg.RotaryBase, cfg.NCtx));
+        Assert.Equal(("linear", 8.0), (cfg.RopeScaling!.RopeType, cfg.RopeScaling.Factor));
+        Assert.Equal((1e-6, Activation.GeluNew, 3), (cfg.Eps, cfg.ActFn, cfg.WindowSize!.Value));
+
+        var missing = Assert.Throws<CheckpointException>(() => HuggingFaceModels.ReadConfig("""{"model_type": "gemma3", "vision_config": {}}"""));
+        Assert.Contains("text_config", missing.Message);
+        var ignored = Assert.Throws<CheckpointException>(() => HuggingFaceModels.ReadConfig(
+            ConfigText("gemma3mm-f32").Replace("\"sliding_window\": 3", "\"sliding_window\": 3, \"attn_logit_scale\": 2.0")));
+        Assert.Contains("attn_logit_scale", ignored.Message);
+        Assert.Contains("text_config", ignored.Message);
+    }
+
+    [Fact]
+    public void A_multimodal_gemma3_checkpoint_loads_its_text_model_and_names_stray_tensors_as_stored()
+    {
+        using var scope = torch.NewDisposeScope();
+        var tensors = Tensors("gemma3mm-untied-bf16");
+        Assert.Contains(tensors.Keys, n => n.StartsWith("vision_tower.", StringComparison.Ordinal));
+        string config = ConfigText("gemma3mm-untied-bf16");
+        // transformers ≥ 4.52 saves the same model as model.language_model.* and lm_head.weight: both read the same.
+        var renamed = tensors.ToDictionary(kv => kv.Key.StartsWith("language_model.model.", StringComparison.Ordinal) ? "model.language_model." + kv.Key["language_model.model.".Length..]
+            : kv.Key == "language_model.lm_head.weight" ? "lm_head.weight" : "model." + kv.Key, kv => kv.Value);
+        using var hub = HookedTransformer.FromHuggingFace(config, HuggingFaceTensorSource.From(tensors, "hub"), processing: WeightProcessingOptions.None);
+        using var saved = HookedTransformer.FromHuggingFace(config, HuggingFaceTensorSource.From(renamed, "saved"), processing: WeightProcessingOptions.None);
+        var (tokens, _) = ModelZooGoldenTests.Golden("gemma3mm-untied-bf16", "single");
+        Assert.Equal(0, MaxAbsDiff(hub.Run(tokens), saved.Run(tokens)));
+
+        var stray = new Dictionary<string, Tensor>(tensors) { ["language_model.model.layers.0.self_attn.extra.weight"] = torch.zeros(2) };
+        var e = Assert.Throws<CheckpointException>(() => HookedTransformer.FromHuggingFace(config, HuggingFaceTensorSource.From(stray, "stray"), processing: WeightProcessingOptions.None));
+        Assert.Contains("language_model.model.layers.0.self_attn.extra.weight", e.Message);
+        var lacking = new Dictionary<string, Tensor>(tensors);
+        lacking.Remove("language_model.lm_head.weight");
+        e = Assert.Throws<CheckpointException>(() => HookedTransformer.FromHuggingFace(config, HuggingFaceTensorSource.From(lacking, "lacking"), processing: WeightProcessingOptions.None));
+        Assert.Contains("language_model.lm_head.weight", e.Message);
     }
 
     static Dictionary<string, Tensor> Tensors(string fixture)
