@@ -60,6 +60,7 @@ public static class SharpLensJson
 [JsonSerializable(typeof(GrokkingSummary))]
 [JsonSerializable(typeof(OrganismCache.SavedTraining))]
 [JsonSerializable(typeof(TrainerState))]
+[JsonSerializable(typeof(CheckpointManifestFile))]
 internal sealed partial class SharpLensJsonContext : JsonSerializerContext;
 
 /// <summary>Plain JSON values with no naming policy: token strings, vocabularies.</summary>

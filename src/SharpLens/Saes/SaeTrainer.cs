@@ -289,7 +289,15 @@ public sealed class SaeTrainer : IDisposable
     /// Writes the SAE as an SAELens folder plus what resuming needs: trainer.json (step, architecture, k, BatchTopK
     /// threshold) and trainer_state.safetensors (Adam moments, JumpReLU's log θ, steps since each feature fired).
     /// </summary>
-    public void SaveCheckpoint(string folder)
+    /// <remarks>The folder is written whole or not at all (a temporary folder renamed into place), with a manifest.json of
+    /// every file's hash last (<see cref="CheckpointManifest"/>).</remarks>
+    public void SaveCheckpoint(string folder) => IO.AtomicFile.WriteFolder(folder, temporary =>
+    {
+        WriteCheckpoint(temporary);
+        CheckpointManifest.Write(temporary);
+    });
+
+    void WriteCheckpoint(string folder)
     {
         SaeFiles.Save(Sae, folder);
         _adam.Save(Path.Combine(folder, OptimizerFile));
@@ -305,9 +313,21 @@ public sealed class SaeTrainer : IDisposable
         IO.AtomicFile.WriteAllText(Path.Combine(folder, StateJson), json.ToJsonString());
     }
 
-    /// <summary>Continues training from a checkpoint written by <see cref="SaveCheckpoint"/>, exactly where it stopped.</summary>
+    /// <summary>
+    /// Continues from the newest <c>step-N</c> checkpoint under <paramref name="root"/> (as <see cref="SaeTrainingSettings.CheckpointFolder"/>
+    /// writes them) whose files match its manifest; each damaged one is reported to <paramref name="log"/> and skipped
+    /// for the one before. Null when there is none.
+    /// </summary>
+    public static SaeTrainer? ResumeLatest(string root, SaeTrainingSettings settings, Action<string>? log = null) =>
+        CheckpointManifest.Latest(CheckpointManifest.StepFolders(root), c => c.Step, c => c.Folder, log) is { } latest ? Resume(latest.Folder, settings) : null;
+
+    /// <summary>
+    /// Continues training from a checkpoint written by <see cref="SaveCheckpoint"/>, exactly where it stopped. A
+    /// checkpoint whose files do not match its manifest is refused (a <see cref="Loading.CheckpointException"/> naming the file).
+    /// </summary>
     public static SaeTrainer Resume(string folder, SaeTrainingSettings settings)
     {
+        if (CheckpointManifest.Exists(folder)) CheckpointManifest.Verify(folder);
         string jsonPath = Path.Combine(folder, StateJson);
         if (!File.Exists(jsonPath)) throw new SaeFileException(jsonPath, null, "missing: this folder is an SAE but not a training checkpoint (no trainer.json).");
         var json = JsonNode.Parse(File.ReadAllText(jsonPath))!.AsObject();
