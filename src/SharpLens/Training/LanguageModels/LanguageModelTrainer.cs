@@ -58,7 +58,7 @@ public static class LanguageModelTrainer
         try
         {
             FreezeAbsentParameters(model, settings.Architecture);
-            var record = Run(model, settings, data, run.CheckpointFolderFor(output), run.Resume, progress, cancellation, baseModel: null);
+            var record = Run(model, settings, data, run.CheckpointFolderFor(output), run.Resume, run.Log, progress, cancellation, baseModel: null);
             LanguageModelFolder.Write(output, model, settings.Architecture, data, record);
             if (run.DeleteCheckpoints) DeleteCheckpoints(run.CheckpointFolderFor(output));
             return new LanguageModelResult(output, model, record);
@@ -108,7 +108,7 @@ public static class LanguageModelTrainer
             if (data.Tokenizer.VocabSize > cfg.DVocab)
                 throw new LanguageModelSettingsException($"{tokenizerJson} has {data.Tokenizer.VocabSize} ids but the model has d_vocab = {cfg.DVocab}.");
             FreezeAbsentParameters(model, architecture);
-            var record = Run(model, settings, data, run.CheckpointFolderFor(output), run.Resume, progress, cancellation, baseModel: baseFolder);
+            var record = Run(model, settings, data, run.CheckpointFolderFor(output), run.Resume, run.Log, progress, cancellation, baseModel: baseFolder);
             LanguageModelFolder.Write(output, model, architecture, data, record);
             if (run.DeleteCheckpoints) DeleteCheckpoints(run.CheckpointFolderFor(output));
             return new LanguageModelResult(output, model, record);
@@ -120,7 +120,7 @@ public static class LanguageModelTrainer
         }
     }
 
-    static LanguageModelRecord Run(HookedTransformer model, LanguageModelSettings settings, TokenizedCorpus data, string checkpoints, bool resume,
+    static LanguageModelRecord Run(HookedTransformer model, LanguageModelSettings settings, TokenizedCorpus data, string checkpoints, bool resume, IProgress<string>? log,
         IProgress<TrainingProgress>? progress, CancellationToken cancellation, string? baseModel)
     {
         int window = settings.Context + 1;
@@ -133,6 +133,7 @@ public static class LanguageModelTrainer
             CheckpointFolder = settings.CheckpointEvery is null && !resume ? null : checkpoints,
             CheckpointSteps = checkpointSteps,
             Resume = resume,
+            Log = log is null ? null : log.Report,
         };
         // A fine-tune reports where it started from on its validation split.
         double? initial = baseModel is null ? null : Evaluate(model, data.Validation, settings.Context, settings.BatchSize, maxWindows: null).Loss;
