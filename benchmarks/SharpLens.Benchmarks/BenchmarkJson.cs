@@ -8,6 +8,7 @@ namespace SharpLens.Benchmarks;
 [JsonSerializable(typeof(BenchmarkResult))]
 [JsonSerializable(typeof(GrokkingTrainingResult))]
 [JsonSerializable(typeof(SaeTrainingResult))]
+[JsonSerializable(typeof(LanguageModelTrainingResult))]
 public sealed partial class BenchmarkJsonContext : JsonSerializerContext;
 
 /// <summary>The patching benchmark's JSON keeps the record's own property names, as it always has.</summary>

@@ -7,8 +7,11 @@ using SharpLens.Fuzz;
 //   dotnet SharpLens.Fuzz.dll [--cases 1200] [--mode library|cli|both] [--cli path/SharpLens.Cli.dll]
 //                             [--limit-seconds 20] [--memory-kib 4194304] [--work DIR] [--report FILE.md] [--jobs 2]
 //   --worker: internal; runs library cases in-process, one index per stdin line.
+//   train sae|crosscoder|grokking --folder DIR [--resume] [--delay-ms N]: the run the kill-and-resume tests SIGKILL (TrainingRig).
+if (args.Length > 0 && args[0] == "train") return TrainingRig.Run(args[1..], Console.Out);
+
 var options = Options.Parse(args);
-string work = options.Get("--work") ?? Path.Combine(Path.GetTempPath(), "sharplens-fuzz");
+string work = Path.GetFullPath(options.Get("--work") ?? Path.Combine(Path.GetTempPath(), "sharplens-fuzz"));
 Directory.CreateDirectory(work);
 var corpus = new Corpus(new Seeds());
 var runner = new Runner(work);
@@ -36,7 +39,7 @@ int cases = int.Parse(options.Get("--cases") ?? "1200", CultureInfo.InvariantCul
 int from = int.Parse(options.Get("--from") ?? "0", CultureInfo.InvariantCulture);
 string mode = options.Get("--mode") ?? "both";
 int jobs = int.Parse(options.Get("--jobs") ?? "1", CultureInfo.InvariantCulture);
-string? cli = options.Get("--cli");
+string? cli = options.Get("--cli") is { } cliPath ? Path.GetFullPath(cliPath) : null; // the CLI runs in each case's folder
 if (mode is "cli" or "both" && (cli is null || !File.Exists(cli)))
 {
     Console.Error.WriteLine("--cli must name SharpLens.Cli.dll (build src/SharpLens.Cli first) for --mode cli or both.");
@@ -97,7 +100,11 @@ sealed class WorkerPool(string work, TimeSpan limit, long memoryKiB) : IDisposab
         { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
         start.Environment["HF_HUB_OFFLINE"] = "1";
         start.Environment["DOTNET_gcServer"] = "0";
+        // glibc gives each new thread (one per case) its own 64 MB malloc arena; over hundreds of cases in one worker
+        // those reservations alone exhaust the 4 GB address space and a healthy case dies of it. Two arenas suffice.
+        start.Environment["MALLOC_ARENA_MAX"] = "2";
         _worker = Process.Start(start)!;
+        _served = 0;
         _input = _worker.StandardInput;
         _worker.OutputDataReceived += (_, e) => { if (e.Data is { } d) lock (_gate) { _lines.Enqueue(d); Monitor.PulseAll(_gate); } };
         _worker.ErrorDataReceived += (_, e) => { if (e.Data is { } d) lock (_gate) _stderr.AppendLine(d); };
@@ -105,9 +112,16 @@ sealed class WorkerPool(string work, TimeSpan limit, long memoryKiB) : IDisposab
         _worker.BeginErrorReadLine();
     }
 
+    int _served;
+
+    /// <summary>A fresh worker every this many cases, so one case's leftovers (native caches, fragmentation) cannot fail another.</summary>
+    const int CasesPerWorker = 100;
+
     public CaseResult Run(FuzzCase c)
     {
+        if (_worker is not null && _served >= CasesPerWorker) Stop();
         if (_worker is null || _worker.HasExited) Start();
+        _served++;
         lock (_gate) { _lines.Clear(); _stderr.Clear(); }
         _input!.WriteLine(c.Index.ToString(CultureInfo.InvariantCulture));
         _input.Flush();

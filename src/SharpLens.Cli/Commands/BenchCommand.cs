@@ -16,11 +16,13 @@ static class BenchCommand
         var patching = new Option<bool>("--patching") { Description = "Instead: time a full resid_pre activation-patching sweep, batched against one forward pass per cell, and attribution patching." };
         var grokking = new Option<bool>("--grokking") { Description = "Instead: training steps per second of the p = 113 grokking model (full batch) against the matrix-multiply ceiling measured in the same run (uses --threads, default 1)." };
         var sae = new Option<bool>("--sae") { Description = "Instead: SAE training throughput (tokens/s), d_in 768 with 16× expansion, batch 1024, against the matrix-multiply ceiling measured in the same run (uses --threads, default 1)." };
+        var train = new Option<bool>("--train") { Description = "Instead: language-model training tokens/s for brown-lm's shape (the real training path) against the GEMM ceiling measured in the same run, and whether bfloat16 matmuls are faster here (uses --threads, default 2; --model-name brown-lm-tiny for the small one)." };
+        var trainModel = new Option<string>("--model-name") { Description = "With --train: brown-lm or brown-lm-tiny.", DefaultValueFactory = _ => "brown-lm" };
         var patchTokens = new Option<int>("--patch-tokens") { Description = "With --patching: tokens in the prompt pair (cells = layers × tokens).", DefaultValueFactory = _ => 16 };
 
         var command = new Command("bench", "Measure forward throughput of HookedTransformer against a direct TorchSharp forward and the GEMM ceiling " +
             "(or, with --patching, the time of a full activation-patching sweep).");
-        foreach (var option in new Option[] { json, seqLen, layers, repeats, threads, patching, patchTokens, grokking, sae }) command.Options.Add(option);
+        foreach (var option in new Option[] { json, seqLen, layers, repeats, threads, patching, patchTokens, grokking, sae, train, trainModel }) command.Options.Add(option);
         command.SetAction(parseResult => CommandErrors.Run(() =>
         {
             var options = new BenchmarkOptions(parseResult.GetValue(seqLen), parseResult.GetValue(layers), parseResult.GetValue(repeats), parseResult.GetValue(threads));
@@ -43,6 +45,16 @@ static class BenchCommand
                         ? System.Text.Json.JsonSerializer.Serialize(g, BenchmarkJsonContext.Default.GrokkingTrainingResult)
                         : $"grokking model (p = 113, full batch), {g.Threads} thread(s): {g.StepsPerSecond:F2} steps/s; " +
                           $"ceiling {g.CeilingStepsPerSecond:F2} steps/s ({g.FlopsPerStep / 1e9:F1} GFLOP per step at {g.GemmGflops:F1} GFLOP/s GEMM); {g.ShareOfCeiling:P0} of the ceiling");
+                    return 0;
+                }
+                if (parseResult.GetValue(train))
+                {
+                    var t = LanguageModelTrainingBenchmark.Run(steps: 10, threads: options.Threads ?? 2, model: parseResult.GetValue(trainModel)!);
+                    Console.WriteLine(asJson
+                        ? System.Text.Json.JsonSerializer.Serialize(t, BenchmarkJsonContext.Default.LanguageModelTrainingResult)
+                        : $"language-model training ({t.Shape}), {t.Threads} thread(s): {t.TokensPerSecond:F0} tokens/s; ceiling {t.CeilingTokensPerSecond:F0} tokens/s " +
+                          $"({t.FlopsPerToken / 1e6:F1} MFLOP per token, model GEMMs at {t.Float32Gflops:F1} GFLOP/s float32); {t.ShareOfCeiling:P0} of the ceiling. " +
+                          $"bfloat16 GEMMs at {t.Bfloat16Gflops:F1} GFLOP/s: {t.Bf16Speedup:F2}× float32's speed");
                     return 0;
                 }
                 if (parseResult.GetValue(sae))

@@ -52,6 +52,7 @@ static class GrokkingCommand
         catch (ArgumentException e) { AnsiConsole.MarkupLineInterpolated($"[red]Cannot train:[/] {e.Message}"); return 2; }
         using (model)
         {
+            foreach (string refused in record.CheckpointsRefused) Console.WriteLine(refused);
             if (record.ResumedFrom is int from) Console.WriteLine($"Resumed from the checkpoint at step {from}.");
             Console.WriteLine($"Training: {record.Steps} steps, {record.Elapsed.TotalSeconds:0.0} s of training in total; final train loss {record.Losses[^1]:0.0000}, test loss {record.TestLosses[^1].Loss:0.0000}");
             return Analyse(outFolder, settings, data, model, record, clock);

@@ -29,6 +29,7 @@ static class TrainCommand
         public readonly Option<int> EvalEvery = new("--eval-every") { Description = "Measure the validation loss every this many steps.", DefaultValueFactory = _ => Defaults.EvaluateEvery };
         public readonly Option<int> EvalWindows = new("--eval-windows") { Description = "Validation windows per periodic measurement (the final one uses the whole split).", DefaultValueFactory = _ => Defaults.EvaluationWindows };
         public readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Write a resumable checkpoint every this many steps (to OUT.checkpoints).", DefaultValueFactory = _ => Defaults.CheckpointEvery ?? 250 };
+        public readonly Option<double> Repeat = new("--repeat-fraction") { Description = "Share of each step's windows made of a passage and the same passage again (teaches in-context copying, induction heads, on a small budget); 0 trains on the text as it is.", DefaultValueFactory = _ => Defaults.RepeatFraction };
         public readonly Option<double> Validation = new("--validation-fraction") { Description = "Share of documents held out for validation (chosen by a hash of each document's id).", DefaultValueFactory = _ => Defaults.ValidationFraction };
         public readonly Option<int> Threads = new("--threads") { Description = "Torch CPU threads (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
         public readonly Option<string> Out = new("--out") { Description = "Folder the model is saved to (Hugging Face layout); written to a temporary folder and renamed when complete.", Required = true };
@@ -38,7 +39,7 @@ static class TrainCommand
 
         public void AddTo(Command command)
         {
-            foreach (var option in new Option[] { Corpus, Context, Steps, BatchSize, GradAccum, Lr, MinLr, Warmup, WeightDecay, Clip, Seed, EvalEvery, EvalWindows, CheckpointEvery, Validation, Threads, Out, Resume, Overwrite, Cache })
+            foreach (var option in new Option[] { Corpus, Context, Steps, BatchSize, GradAccum, Lr, MinLr, Warmup, WeightDecay, Clip, Seed, EvalEvery, EvalWindows, CheckpointEvery, Validation, Repeat, Threads, Out, Resume, Overwrite, Cache })
                 command.Options.Add(option);
         }
 
@@ -48,7 +49,7 @@ static class TrainCommand
             Context = parse.GetValue(Context), Steps = parse.GetValue(Steps), BatchSize = parse.GetValue(BatchSize), GradientAccumulation = parse.GetValue(GradAccum),
             LearningRate = parse.GetValue(Lr), MinLearningRateFraction = parse.GetValue(MinLr), WarmupSteps = parse.GetValue(Warmup), WeightDecay = parse.GetValue(WeightDecay),
             MaxGradNorm = parse.GetValue(Clip), Seed = parse.GetValue(Seed), EvaluateEvery = parse.GetValue(EvalEvery), EvaluationWindows = parse.GetValue(EvalWindows),
-            CheckpointEvery = parse.GetValue(CheckpointEvery), ValidationFraction = parse.GetValue(Validation),
+            CheckpointEvery = parse.GetValue(CheckpointEvery), ValidationFraction = parse.GetValue(Validation), RepeatFraction = parse.GetValue(Repeat),
         };
 
         public LanguageModelRunOptions Run(ParseResult parse) => new()

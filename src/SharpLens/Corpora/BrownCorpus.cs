@@ -201,6 +201,22 @@ public sealed class BrownCorpus
     /// <summary>Each sentence's plain text, for tokenizing into activation-store contexts.</summary>
     public IEnumerable<string> Texts(string? genre = null) => Sentences(genre).Select(s => s.Text);
 
+    /// <summary>As <see cref="Detokenize"/>, with where each word starts in the text (a word's text is `` and '' written as ").</summary>
+    public static (string Text, int[] Starts) DetokenizeWithStarts(IReadOnlyList<string> words)
+    {
+        var text = new StringBuilder();
+        var starts = new int[words.Count];
+        bool glueNext = true;
+        for (int i = 0; i < words.Count; i++)
+        {
+            if (!glueNext && !AttachLeft.Contains(words[i])) text.Append(' ');
+            starts[i] = text.Length;
+            text.Append(words[i] is "``" or "''" ? "\"" : words[i]);
+            glueNext = AttachRight.Contains(words[i]);
+        }
+        return (text.ToString(), starts);
+    }
+
     /// <summary>Joins corpus tokens into text: a space between words, none before closing punctuation or after opening.</summary>
     public static string Detokenize(IEnumerable<string> words)
     {

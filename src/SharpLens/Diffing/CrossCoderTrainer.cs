@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using SharpLens.Loading;
+using SharpLens.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -222,7 +223,15 @@ public sealed class CrossCoderTrainer : IDisposable
     /// Writes the crosscoder as a dictionary_learning folder plus what resuming needs: trainer.json (step) and
     /// trainer_state.safetensors (Adam moments, tokens since each latent fired).
     /// </summary>
-    public void SaveCheckpoint(string folder)
+    /// <remarks>The folder is written whole or not at all (a temporary folder renamed into place), with a manifest.json of
+    /// every file's hash last (<see cref="CheckpointManifest"/>).</remarks>
+    public void SaveCheckpoint(string folder) => IO.AtomicFile.WriteFolder(folder, temporary =>
+    {
+        WriteCheckpoint(temporary);
+        CheckpointManifest.Write(temporary);
+    });
+
+    void WriteCheckpoint(string folder)
     {
         CrossCoderFiles.Save(CrossCoder, folder);
         var state = new List<KeyValuePair<string, Tensor>>();
@@ -232,16 +241,25 @@ public sealed class CrossCoderTrainer : IDisposable
             state.Add(new($"exp_avg_sq.{name}", v));
         }
         state.Add(new("tokens_since_fired", _tokensSinceFired));
-        string statePath = Path.Combine(folder, StateFile);
-        SafeTensorsWriter.Write(statePath + ".tmp", state);
-        File.Move(statePath + ".tmp", statePath, overwrite: true);
+        SafeTensorsWriter.Write(Path.Combine(folder, StateFile), state);
         var json = new JsonObject { ["step"] = Step, ["architecture"] = CrossCoder.Config.Architecture.ToString(), ["k_target"] = _kTarget };
-        Reports.AtomicFile.WriteAllText(Path.Combine(folder, StateJson), json.ToJsonString());
+        IO.AtomicFile.WriteAllText(Path.Combine(folder, StateJson), json.ToJsonString());
     }
 
-    /// <summary>Continues training from a checkpoint written by <see cref="SaveCheckpoint"/>, exactly where it stopped.</summary>
+    /// <summary>
+    /// Continues from the newest <c>step-N</c> checkpoint under <paramref name="root"/> whose files match its manifest;
+    /// each damaged one is reported to <paramref name="log"/> and skipped for the one before. Null when there is none.
+    /// </summary>
+    public static CrossCoderTrainer? ResumeLatest(string root, CrossCoderTrainingSettings settings, Action<string>? log = null) =>
+        CheckpointManifest.Latest(CheckpointManifest.StepFolders(root), c => c.Step, c => c.Folder, log) is { } latest ? Resume(latest.Folder, settings) : null;
+
+    /// <summary>
+    /// Continues training from a checkpoint written by <see cref="SaveCheckpoint"/>, exactly where it stopped. A
+    /// checkpoint whose files do not match its manifest is refused (a <see cref="Loading.CheckpointException"/> naming the file).
+    /// </summary>
     public static CrossCoderTrainer Resume(string folder, CrossCoderTrainingSettings settings)
     {
+        if (CheckpointManifest.Exists(folder)) CheckpointManifest.Verify(folder);
         string jsonPath = Path.Combine(folder, StateJson);
         if (!File.Exists(jsonPath)) throw new CrossCoderFileException(jsonPath, null, "missing: this folder is a crosscoder but not a training checkpoint (no trainer.json).");
         var json = JsonNode.Parse(File.ReadAllText(jsonPath))!.AsObject();

@@ -54,11 +54,13 @@ public static class SharpLensJson
 [JsonSerializable(typeof(ModelConfig))]
 [JsonSerializable(typeof(InductionSettings))]
 [JsonSerializable(typeof(LatentSettings))]
+[JsonSerializable(typeof(TwoHopSettings))]
 [JsonSerializable(typeof(ModularAdditionSettings))]
 [JsonSerializable(typeof(TourSummary))]
 [JsonSerializable(typeof(GrokkingSummary))]
 [JsonSerializable(typeof(OrganismCache.SavedTraining))]
 [JsonSerializable(typeof(TrainerState))]
+[JsonSerializable(typeof(CheckpointManifestFile))]
 internal sealed partial class SharpLensJsonContext : JsonSerializerContext;
 
 /// <summary>Plain JSON values with no naming policy: token strings, vocabularies.</summary>

@@ -54,7 +54,10 @@ public sealed class SafeTensorsCheckpoint : IDisposable
         var shardOf = new Dictionary<string, string>(StringComparer.Ordinal);
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(index));
+            byte[] bytes = File.ReadAllBytes(index);
+            if (!System.Text.Unicode.Utf8.IsValid(bytes))
+                throw new SafeTensorsFormatException(index, null, "the index is not valid UTF-8 JSON; the file is damaged.");
+            using var doc = JsonDocument.Parse(bytes);
             if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new SafeTensorsFormatException(index, null, "the index must be a JSON object with a \"weight_map\" object of tensor name → shard file.");
             foreach (var entry in map.EnumerateObject())

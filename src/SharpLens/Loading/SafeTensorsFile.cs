@@ -109,6 +109,9 @@ public sealed unsafe class SafeTensorsFile : IDisposable
 
     static (Dictionary<string, SafeTensorInfo>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLength)
     {
+        // JsonDocument checks UTF-8 only when a string is read: names with invalid bytes would fail far from here.
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw new SafeTensorsFormatException(path, null, "the header is not valid UTF-8 JSON; the file is damaged or not a safetensors file.");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header); }
         catch (JsonException e)

@@ -46,10 +46,16 @@ public partial class HookedTransformer
             // tokenizer.json only (Pythia, Qwen2, Llama 3): read it if it is a byte-level BPE; otherwise leave the model
             // without one, and text input says what is missing.
             try { raw.Tokenizer = Tokenization.ModelTokenizer.FromTokenizerJson(Path.Combine(folder, "tokenizer.json")); }
-            catch (Tokenization.TokenizerFilesException)
+            catch (Tokenization.TokenizerFilesException own)
             {
                 // Not byte-level (SentencePiece-converted BPE with byte fallback, Metaspace, ...): Hugging Face's own tokenizers read it.
-                raw.Tokenizer = CheckedVocabulary(raw, Tokenization.HuggingFaceTokenizerFiles.FromTokenizerJson(Path.Combine(folder, "tokenizer.json")));
+                try { raw.Tokenizer = CheckedVocabulary(raw, Tokenization.HuggingFaceTokenizerFiles.FromTokenizerJson(Path.Combine(folder, "tokenizer.json"))); }
+                catch (Tokenization.TokenizerFilesException native)
+                {
+                    // Both readers refused: say why each did (the first reason is usually the one that names the field).
+                    raw.Dispose();
+                    throw new Tokenization.TokenizerFilesException(own.Path, $"{own.Message} Hugging Face's tokenizers could not read it either: {native.Message}");
+                }
             }
         }
         else if (File.Exists(Path.Combine(folder, Tokenization.HuggingFaceTokenizerFiles.SentencePieceModel)))

@@ -19,7 +19,7 @@ public static class Organism
     {
         ["induction"] = "the tour's 2-layer attention-only induction organism (trained on first use, then cached)",
         ["latent"] = "a 2-layer organism with a planted binary latent: it answers Yes (id 1) when the first token after BOS is in a secret set, else No (id 2) (trained on first use, then cached)",
-        [BrownLanguageModel.Name] = "a 4-layer GPT-2 (d_model 128) trained by the project on the Brown Corpus: real English (trained on first use, about 40 minutes on a loaded 2-core CPU, then cached)",
+        [BrownLanguageModel.Name] = "a 4-layer Llama (d_model 128) trained by the project on the Brown Corpus: real English (trained on first use, about 25 minutes on a 2-core CPU, then cached)",
         [BrownLanguageModel.TinyName] = "a 2-layer GPT-2 (d_model 64) trained on the Brown Corpus in a few minutes, for tests and quick looks (trained on first use, then cached)",
     };
 

@@ -135,9 +135,11 @@ public static class SaeFiles
     public static SaeConfig ParseConfig(string path, string json)
     {
         JsonObject root;
-        try { root = JsonNode.Parse(json)?.AsObject() ?? throw new SaeFileException(path, null, "the config is empty."); }
+        try { root = JsonNode.Parse(json) as JsonObject ?? throw new SaeFileException(path, null, "the config must be a JSON object of SAELens fields (d_in, d_sae, ...)."); }
         catch (JsonException e) { throw new SaeFileException(path, null, $"not valid JSON: {e.Message}"); }
-        var meta = (root["metadata"] ?? root["meta"])?.AsObject() ?? root;
+        var meta = (root["metadata"] ?? root["meta"]) is { } m
+            ? m as JsonObject ?? throw new SaeFileException(path, "metadata", "must be a JSON object.")
+            : root;
 
         string? Str(JsonObject o, string key) => o[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
         int? Int(JsonObject o, string key) => o[key] is JsonValue v ? (v.TryGetValue<int>(out var i) ? i : v.TryGetValue<double>(out var d) ? (int)d : null) : null;
@@ -175,7 +177,7 @@ public static class SaeFiles
         {
             DOut = Int(root, "d_out"),
             K = k,
-            DType = Str(root, "dtype") ?? "float32",
+            DType = Str(root, "dtype") is { } dtype ? CheckedDType(path, dtype) : "float32",
             ApplyBDecToInput = Bool(root, "apply_b_dec_to_input") ?? !isTranscoder,
             NormalizeActivations = normalize,
             ReshapeHookZ = Str(root, "reshape_activations") == "hook_z",
@@ -193,6 +195,12 @@ public static class SaeFiles
         };
         try { return config.Validated(); }
         catch (ArgumentException e) { throw new SaeFileException(path, null, e.Message); }
+    }
+
+    static string CheckedDType(string path, string dtype)
+    {
+        try { SaeDTypes.Parse(dtype); return dtype; }
+        catch (ArgumentException e) { throw new SaeFileException(path, "dtype", e.Message); }
     }
 
     /// <summary>SAELens 6.x cfg.json for this config.</summary>

@@ -163,6 +163,16 @@ public static class HuggingFaceTokenizerFiles
     public static ModelTokenizer FromTokenizerJson(string path)
     {
         path = Path.GetFullPath(path);
+        // A shape this reader does not expect (a key twice, a node of the wrong kind) is a refusal naming the file.
+        try { return ReadTokenizerJson(path); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or OverflowException or KeyNotFoundException)
+        {
+            throw new TokenizerFilesException(path, $"{path} is not a tokenizer.json this reader understands: {e.Message}");
+        }
+    }
+
+    static ModelTokenizer ReadTokenizerJson(string path)
+    {
         if (!File.Exists(path)) throw new TokenizerFilesException(path, $"No tokenizer.json at '{path}'.");
         if (new FileInfo(path).Length > 256L << 20) throw new TokenizerFilesException(path, $"'{path}' is larger than 256 MiB; no tokenizer.json is that large. Is it the right file?");
         JsonObject root;
@@ -191,7 +201,11 @@ public static class HuggingFaceTokenizerFiles
                     if (entry["special"] is JsonValue sp && sp.TryGetValue<bool>(out bool isSpecial) && isSpecial) special.Add(id);
                 }
         if (tokens.Count == 0) throw new TokenizerFilesException(path, $"{path}: the vocabulary is empty.");
-        int vocabSize = tokens.Keys.Max() + 1;
+        // Ids are dense in every real vocabulary; a stray huge or negative id would size tables by it (in the native library too).
+        int lowest = tokens.Keys.Min(), highest = tokens.Keys.Max();
+        if (lowest < 0 || highest >= 2 * tokens.Count + 1024)
+            throw new TokenizerFilesException(path, $"{path}: token id {(lowest < 0 ? lowest : highest)} is out of range for a vocabulary of {tokens.Count} tokens; ids run from 0 to about the vocabulary size.");
+        int vocabSize = highest + 1;
 
         var config = Config.Read(Path.GetDirectoryName(path)!);
         int? IdOf(string? token) => token is not null && ids.TryGetValue(token, out int id) ? id : null;

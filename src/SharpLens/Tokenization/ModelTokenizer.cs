@@ -121,14 +121,18 @@ public sealed class ModelTokenizer
 
         // Special tokens are matched whole in the text before the BPE split, as Hugging Face's added tokens are.
         var special = named.Values.Append(EndOfText).Distinct().Where(vocab.ContainsKey).ToDictionary(t => t, t => vocab[t]);
-        var options = new BpeOptions(vocabPath, mergesPath)
-        {
-            ByteLevel = true,
-            SpecialTokens = special,
-            PreTokenizer = new RegexPreTokenizer(new Regex(Gpt2SplitPattern, RegexOptions.Compiled, SplitTimeout), special),
-        };
         Tokenizer inner;
-        try { inner = BpeTokenizer.Create(options); }
+        try
+        {
+            // BpeOptions reads both files itself: a malformed merges.txt fails here.
+            var options = new BpeOptions(vocabPath, mergesPath)
+            {
+                ByteLevel = true,
+                SpecialTokens = special,
+                PreTokenizer = new RegexPreTokenizer(new Regex(Gpt2SplitPattern, RegexOptions.Compiled, SplitTimeout), special),
+            };
+            inner = BpeTokenizer.Create(options);
+        }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or IOException)
         {
             throw new TokenizerFilesException(mergesPath, $"Could not build a BPE tokenizer from '{vocabPath}' and '{mergesPath}': {e.Message}");

@@ -47,7 +47,9 @@ public static class Trainer
 
         int start = 0;
         var before = TimeSpan.Zero;
-        if (options.Resume && LatestCheckpoint(options.CheckpointFolder!, settings.Steps) is { } checkpoint)
+        var refused = new List<string>();
+        void Refused(string message) { refused.Add(message); options.Log?.Invoke(message); }
+        if (options.Resume && TrainingCheckpoint.LatestValid(options.CheckpointFolder!, settings.Steps, Refused) is { } checkpoint)
         {
             var state = checkpoint.ReadState();
             if (state.Seed != settings.Seed)
@@ -115,6 +117,7 @@ public static class Trainer
             TestLosses = testLosses,
             ResumedFrom = start > 0 ? start : null,
             CheckpointsWritten = written,
+            CheckpointsRefused = refused,
         };
     }
 
@@ -133,9 +136,8 @@ public static class Trainer
         }
     }
 
-    /// <summary>The last complete checkpoint at or before <paramref name="maxStep"/>, if any.</summary>
-    public static TrainingCheckpoint? LatestCheckpoint(string folder, int maxStep) =>
-        TrainingCheckpoint.List(folder).LastOrDefault(c => c.Step <= maxStep);
+    /// <summary>The last complete checkpoint at or before <paramref name="maxStep"/> whose files match its manifest, if any.</summary>
+    public static TrainingCheckpoint? LatestCheckpoint(string folder, int maxStep) => TrainingCheckpoint.LatestValid(folder, maxStep);
 
     static double Evaluate(HookedTransformer model, Func<HookedTransformer, double> testLoss)
     {

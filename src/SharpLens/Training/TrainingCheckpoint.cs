@@ -12,7 +12,8 @@ namespace SharpLens.Training;
 /// AdamW's steps and moments keyed by parameter name (<c>optimizer.safetensors</c>, see <see cref="NamedAdamW"/>) and
 /// <c>trainer.json</c> (step, loss history, batch-generator state), which is what a resumed run needs to continue as if
 /// never stopped. Checkpoints written before state was keyed by name hold <c>optimizer.bin</c> (TorchSharp's positional
-/// format) instead; they still resume.
+/// format) instead; they still resume. <c>manifest.json</c> holds every file's size and SHA-256
+/// (<see cref="CheckpointManifest"/>): a resumed run checks it and skips a damaged checkpoint for the one before.
 /// </summary>
 public sealed record TrainingCheckpoint(int Step, string Folder)
 {
@@ -35,6 +36,13 @@ public sealed record TrainingCheckpoint(int Step, string Folder)
         }
         return [.. found.OrderBy(c => c.Step)];
     }
+
+    /// <summary>
+    /// The newest checkpoint under <paramref name="root"/> at or before <paramref name="maxStep"/> whose files match
+    /// its manifest; each one refused on the way is reported to <paramref name="log"/> by name and reason.
+    /// </summary>
+    public static TrainingCheckpoint? LatestValid(string root, int maxStep, Action<string>? log = null) =>
+        CheckpointManifest.Latest(List(root).Where(c => c.Step <= maxStep), c => c.Step, c => c.Folder, log);
 
     /// <summary>The checkpointed model, built from config.json and model.safetensors.</summary>
     public HookedTransformer LoadModel(ModelOptions? options = null) => LoadModel(Folder, options);
@@ -72,6 +80,7 @@ public sealed record TrainingCheckpoint(int Step, string Folder)
             model.WriteTo(temporary, new Dictionary<string, string> { ["step"] = state.Step.ToString(CultureInfo.InvariantCulture) });
             optimizer.Save(Path.Combine(temporary, OptimizerFile));
             File.WriteAllText(Path.Combine(temporary, StateFile), IO.SharpLensJson.Serialize(state));
+            CheckpointManifest.Write(temporary); // last: the hashes of what is now complete
         });
         return new TrainingCheckpoint(state.Step, Path.GetFullPath(folder));
     }

@@ -22,6 +22,8 @@ public sealed record TrainingRecord(IReadOnlyList<double> Losses, TimeSpan Elaps
     public int? ResumedFrom { get; init; }
     /// <summary>Steps at which checkpoints were written in this run.</summary>
     public IReadOnlyList<int> CheckpointsWritten { get; init; } = [];
+    /// <summary>Checkpoints skipped on resuming because their files did not match their manifest, each with the reason.</summary>
+    public IReadOnlyList<string> CheckpointsRefused { get; init; } = [];
     /// <summary>Mean loss of the last <paramref name="window"/> steps: a less noisy "final loss".</summary>
     public double FinalLoss(int window = 20) => Losses.TakeLast(Math.Max(1, window)).DefaultIfEmpty(double.NaN).Average();
 }

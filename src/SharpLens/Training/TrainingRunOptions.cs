@@ -29,6 +29,9 @@ public sealed record TrainingRunOptions
     /// </summary>
     public bool Resume { get; init; }
 
+    /// <summary>Messages for the user while resuming: a checkpoint refused (with the reason) and the one used instead.</summary>
+    public Action<string>? Log { get; init; }
+
     public TrainingRunOptions Validated()
     {
         if (EvaluateEvery <= 0) throw new ArgumentException($"TrainingRunOptions.EvaluateEvery must be positive, got {EvaluateEvery}.", nameof(EvaluateEvery));

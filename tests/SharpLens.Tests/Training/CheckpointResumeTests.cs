@@ -135,7 +135,7 @@ public sealed class CheckpointResumeTests : IDisposable
 
     /// <summary>
     /// Rewrites the step-6 checkpoint as an older SharpLens wrote it from a model that registered its parameters in
-    /// reverse: model.safetensors in that order, and TorchSharp's positional optimizer.bin following it.
+    /// reverse: model.safetensors in that order, TorchSharp's positional optimizer.bin following it, and no manifest.json.
     /// </summary>
     static void MakeOldFormatInReverseOrder(string checkpointFolder)
     {
@@ -146,6 +146,7 @@ public sealed class CheckpointResumeTests : IDisposable
         adamW.Load(named);
         adamW.Optimizer.save_state_dict(Path.Combine(checkpointFolder, TrainingCheckpoint.PositionalOptimizerFile));
         File.Delete(named);
+        File.Delete(Path.Combine(checkpointFolder, CheckpointManifest.FileName)); // nor did it write a manifest
         SafeTensorsWriter.Write(Path.Combine(checkpointFolder, TrainingCheckpoint.WeightsFile),
             reversed.Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)));
     }

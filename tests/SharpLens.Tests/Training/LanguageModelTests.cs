@@ -241,3 +241,120 @@ public sealed class LanguageModelTests : IDisposable
         return Process.Start(start)!;
     }
 }
+
+public sealed class LanguageModelMeasurementTests : IDisposable
+{
+    readonly string _root = Directory.CreateTempSubdirectory("sharplens-lm-measure").FullName;
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    static void WriteShard(string path, IEnumerable<int> ids)
+    {
+        using var file = File.Create(path);
+        foreach (int id in ids) { file.WriteByte((byte)id); file.WriteByte((byte)(id >> 8)); }
+    }
+
+    [Fact]
+    public void Bigram_baseline_knows_a_deterministic_successor_and_unigram_does_not()
+    {
+        // 0 1 2 3 0 1 2 3 …: each token fixes the next, while all four are equally frequent.
+        WriteShard(Path.Combine(_root, "train.bin"), Enumerable.Range(0, 4000).Select(i => i % 4));
+        WriteShard(Path.Combine(_root, "val.bin"), Enumerable.Range(0, 401).Select(i => i % 4));
+        using var train = SharpLens.Training.Data.TokenShard.Open(Path.Combine(_root, "train.bin"), words: 4000);
+        using var validation = SharpLens.Training.Data.TokenShard.Open(Path.Combine(_root, "val.bin"), words: 401);
+        var b = NgramBaselines.Measure(train, validation, vocab: 4, context: 100);
+        Assert.Equal(400, b.Predictions);
+        Assert.Equal(Math.Log(4), b.Unigram, 2);
+        Assert.Equal(0.95, b.BigramLambda);
+        Assert.Equal(-Math.Log(0.95 + 0.05 * 0.25), b.Bigram, 3);
+    }
+
+    [Fact]
+    public void Word_starts_point_at_each_word_of_the_detokenized_sentence()
+    {
+        string[] words = ["He", "said", "(", "quietly", ")", "``", "yes", "''", ",", "then", "left", "."];
+        var (text, starts) = BrownCorpus.DetokenizeWithStarts(words);
+        Assert.Equal(BrownCorpus.Detokenize(words), text);
+        for (int i = 0; i < words.Length; i++)
+            Assert.StartsWith(words[i] is "``" or "''" ? "\"" : words[i], text[starts[i]..], StringComparison.Ordinal);
+        Assert.Equal("noun", LanguageModelEvaluation.Group("nn-tl"));
+        Assert.Equal("verb", LanguageModelEvaluation.Group("vbd"));
+        Assert.Equal("verb", LanguageModelEvaluation.Group("dod*"));
+        Assert.Equal("determiner", LanguageModelEvaluation.Group("at"));
+        Assert.Equal("punctuation", LanguageModelEvaluation.Group("."));
+        Assert.Equal("proper noun", LanguageModelEvaluation.Group("np$"));
+    }
+
+    [Fact]
+    public void Repeat_fraction_makes_that_share_of_windows_repeat_their_own_text_at_varied_periods_and_leaves_the_rest()
+    {
+        const int rows = 40, length = 65;
+        using var windows = TorchSharp.torch.arange(rows * length, dtype: TorchSharp.torch.ScalarType.Int64).reshape(rows, length); // [40, 65]: all distinct
+        using var original = windows.clone();
+        using var generator = new TorchSharp.torch.Generator(7);
+        var repeated = LanguageModelTrainer.WithRepeats(windows, 0.5, generator); // 20 of 40
+        var periods = new HashSet<long>();
+        for (int r = 0; r < 20; r++)
+        {
+            long[] row = repeated[r].data<long>().ToArray(), before = original[r].data<long>().ToArray();
+            // Every token is one of the window's own; the first repeated position and the period follow from the values.
+            Assert.All(row, t => Assert.Contains(t, before));
+            int first = Enumerable.Range(1, length - 1).FirstOrDefault(i => row[i] <= row[i - 1]);
+            Assert.True(first > 0, $"row {r} never repeats");
+            long period = first - (row[first] - before[0]);
+            periods.Add(period);
+            Assert.InRange(period, 16, 32);
+            for (int i = first; i < length; i++) Assert.Equal(row[i - period], row[i]);
+            Assert.True(length - first >= period, $"row {r}: fewer than one whole copy");
+        }
+        Assert.True(periods.Count >= 5, $"periods should vary; got {string.Join(", ", periods)}");
+        Assert.Equal(original[20..].data<long>().ToArray(), repeated[20..].data<long>().ToArray());
+        using var untouched = original.clone();
+        Assert.Equal(original.data<long>().ToArray(), LanguageModelTrainer.WithRepeats(untouched, 0, generator).data<long>().ToArray());
+        Assert.Throws<LanguageModelSettingsException>(() => new LanguageModelSettings { RepeatFraction = 1 }.Validated());
+    }
+
+    [Fact]
+    public void Loss_by_position_is_the_mean_per_token_loss_at_each_position_of_the_validation_windows()
+    {
+        var ids = Enumerable.Range(0, 3 * 8 + 1).Select(i => (i * 7 + i / 5) % 11).ToArray();
+        WriteShard(Path.Combine(_root, "val.bin"), ids);
+        using var validation = SharpLens.Training.Data.TokenShard.Open(Path.Combine(_root, "val.bin"), words: ids.Length);
+        var cfg = new SharpLens.Models.ModelConfig { DModel = 16, NLayers = 1, NHeads = 2, DHead = 8, DMlp = 32, DVocab = 11, NCtx = 8 };
+        using var model = new SharpLens.Models.HookedTransformer(cfg, seed: 3);
+        var byPosition = LanguageModelEvaluation.LossByPosition(model, validation, context: 8);
+        using var windows = TorchSharp.torch.tensor(Enumerable.Range(0, 3).SelectMany(w => ids[(w * 8)..(w * 8 + 9)]).Select(i => (long)i).ToArray(), [3, 9]); // [3, 9]
+        using var logits = model.Run(windows[.., ..^1]); // [3, 8, 11]
+        using var perToken = -logits.log_softmax(-1).gather(-1, windows[.., 1..].unsqueeze(-1)).squeeze(-1); // [3, 8]
+        var expected = perToken.mean([0]).data<float>().ToArray();
+        Assert.Equal(8, byPosition.Length);
+        for (int p = 0; p < 8; p++) Assert.Equal(expected[p], byPosition[p], 4);
+        Assert.True(expected.Max() - expected.Min() > 0.01); // positions differ, so a constant curve would fail
+    }
+
+    [Fact]
+    public void The_fused_attention_kernel_gives_the_same_gradients_as_the_explicit_pattern()
+    {
+        var cfg = new SharpLens.Models.ModelConfig
+        {
+            DModel = 16, NLayers = 2, NHeads = 2, DHead = 8, DMlp = 32, DVocab = 23, NCtx = 12,
+            ActFn = SharpLens.Models.Activation.GeluNew, NormalizationType = SharpLens.Models.Normalization.LN, PositionalEmbeddingType = SharpLens.Models.PositionalEmbedding.Learned,
+        };
+        using var model = new SharpLens.Models.HookedTransformer(cfg, seed: 5);
+        using var generator = new TorchSharp.torch.Generator(3);
+        using var windows = TorchSharp.torch.randint(0, 23, [4, 13], generator: generator, dtype: TorchSharp.torch.ScalarType.Int64); // [4, 13]
+        float[] Gradient(bool hooked)
+        {
+            model.zero_grad();
+            using var handle = hooked ? model.AddHook("blocks.0.attn.hook_pattern", (t, _) => t) : null;
+            using var handle1 = hooked ? model.AddHook("blocks.1.attn.hook_pattern", (t, _) => t) : null;
+            using var loss = LanguageModelTrainer.CrossEntropy(model, windows);
+            loss.backward();
+            var named = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            return [.. new[] { "blocks.0.attn.W_Q", "blocks.1.attn.W_K", "pos_embed.W_pos" }.SelectMany(n => named[n].grad!.flatten().data<float>().ToArray())];
+        }
+        var fused = Gradient(hooked: false);
+        var explicitPattern = Gradient(hooked: true);
+        Assert.True(explicitPattern.Select(Math.Abs).Max() > 1e-4);
+        for (int i = 0; i < fused.Length; i++) Assert.Equal(explicitPattern[i], fused[i], 4);
+    }
+}

@@ -152,4 +152,5 @@ public sealed record SplitMeta(int Documents, long Tokens, long Words);
 [JsonSerializable(typeof(ShardsMeta))]
 [JsonSerializable(typeof(LanguageModels.LanguageModelRecord))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
+[JsonSerializable(typeof(LanguageModels.LanguageModelFindings))]
 public sealed partial class TrainingDataJson : JsonSerializerContext;

@@ -96,14 +96,20 @@ public sealed record LanguageModelRecord
     public double Perplexity => Math.Exp(ValidationLoss);
     public double PerplexityPerWord => Math.Exp(ValidationLossPerWord);
 
-    internal static Dictionary<string, string> SettingsOf(LanguageModelSettings s) => new()
+    internal static Dictionary<string, string> SettingsOf(LanguageModelSettings s)
     {
+        var settings = new Dictionary<string, string>
+        {
         ["corpus"] = s.Corpus, ["arch"] = s.Architecture.ToString().ToLowerInvariant(), ["layers"] = $"{s.Layers}", ["d_model"] = $"{s.DModel}",
         ["heads"] = $"{s.Heads}", ["context"] = $"{s.Context}", ["vocab_size"] = s.VocabSize?.ToString() ?? "tokenizer", ["steps"] = $"{s.Steps}",
         ["batch_size"] = $"{s.BatchSize}", ["grad_accum"] = $"{s.GradientAccumulation}", ["lr"] = $"{s.LearningRate:R}", ["warmup"] = $"{s.WarmupSteps}",
         ["min_lr_fraction"] = $"{s.MinLearningRateFraction:R}", ["weight_decay"] = $"{s.WeightDecay:R}", ["beta1"] = $"{s.Beta1:R}", ["beta2"] = $"{s.Beta2:R}",
         ["max_grad_norm"] = $"{s.MaxGradNorm:R}", ["seed"] = $"{s.Seed}", ["validation_fraction"] = $"{s.ValidationFraction:R}",
-    };
+        };
+        // Written only when used, so the records (and cache names) of plain-text runs are what they were before it existed.
+        if (s.RepeatFraction > 0) settings["repeat_fraction"] = $"{s.RepeatFraction:R}";
+        return settings;
+    }
 }
 
 /// <summary>A loss measured after <paramref name="Step"/> steps.</summary>

@@ -58,7 +58,7 @@ public static class LanguageModelTrainer
         try
         {
             FreezeAbsentParameters(model, settings.Architecture);
-            var record = Run(model, settings, data, run.CheckpointFolderFor(output), run.Resume, progress, cancellation, baseModel: null);
+            var record = Run(model, settings, data, run.CheckpointFolderFor(output), run.Resume, run.Log, progress, cancellation, baseModel: null);
             LanguageModelFolder.Write(output, model, settings.Architecture, data, record);
             if (run.DeleteCheckpoints) DeleteCheckpoints(run.CheckpointFolderFor(output));
             return new LanguageModelResult(output, model, record);
@@ -108,7 +108,7 @@ public static class LanguageModelTrainer
             if (data.Tokenizer.VocabSize > cfg.DVocab)
                 throw new LanguageModelSettingsException($"{tokenizerJson} has {data.Tokenizer.VocabSize} ids but the model has d_vocab = {cfg.DVocab}.");
             FreezeAbsentParameters(model, architecture);
-            var record = Run(model, settings, data, run.CheckpointFolderFor(output), run.Resume, progress, cancellation, baseModel: baseFolder);
+            var record = Run(model, settings, data, run.CheckpointFolderFor(output), run.Resume, run.Log, progress, cancellation, baseModel: baseFolder);
             LanguageModelFolder.Write(output, model, architecture, data, record);
             if (run.DeleteCheckpoints) DeleteCheckpoints(run.CheckpointFolderFor(output));
             return new LanguageModelResult(output, model, record);
@@ -120,7 +120,7 @@ public static class LanguageModelTrainer
         }
     }
 
-    static LanguageModelRecord Run(HookedTransformer model, LanguageModelSettings settings, TokenizedCorpus data, string checkpoints, bool resume,
+    static LanguageModelRecord Run(HookedTransformer model, LanguageModelSettings settings, TokenizedCorpus data, string checkpoints, bool resume, IProgress<string>? log,
         IProgress<TrainingProgress>? progress, CancellationToken cancellation, string? baseModel)
     {
         int window = settings.Context + 1;
@@ -133,12 +133,13 @@ public static class LanguageModelTrainer
             CheckpointFolder = settings.CheckpointEvery is null && !resume ? null : checkpoints,
             CheckpointSteps = checkpointSteps,
             Resume = resume,
+            Log = log is null ? null : log.Report,
         };
         // A fine-tune reports where it started from on its validation split.
         double? initial = baseModel is null ? null : Evaluate(model, data.Validation, settings.Context, settings.BatchSize, maxWindows: null).Loss;
         var clock = Stopwatch.StartNew();
         var training = Trainer.Train(model, settings.TrainingSettings(),
-            (_, generator) => new TrainingBatch(data.Train.RandomWindows(settings.WindowsPerStep, window, generator)), options, progress, cancellation);
+            (_, generator) => new TrainingBatch(WithRepeats(data.Train.RandomWindows(settings.WindowsPerStep, window, generator), settings.RepeatFraction, generator)), options, progress, cancellation);
         double wall = clock.Elapsed.TotalSeconds;
         var final = Evaluate(model, data.Validation, settings.Context, settings.BatchSize, maxWindows: null);
         int stepsHere = training.Steps - (training.ResumedFrom ?? 0);
@@ -159,6 +160,34 @@ public static class LanguageModelTrainer
             TokensPerSecond = stepsHere * settings.TokensPerStep / Math.Max(wall, 1e-9),
             ResumedFrom = training.ResumedFrom,
         };
+    }
+
+    /// <summary>
+    /// The first round(<paramref name="fraction"/> · rows) windows of a batch [rows, window] turned into text that
+    /// repeats itself: from a random start a, a random period h (16 … window / 2) of the window's own text is copied
+    /// over and over (token i = token i − h for i ≥ a + h). Start and period vary from window to window, so the
+    /// copying can only be learned from content (an induction head), not from a fixed offset between positions.
+    /// </summary>
+    public static Tensor WithRepeats(Tensor windows, double fraction, Generator? generator = null)
+    {
+        int repeated = (int)Math.Round(fraction * windows.shape[0]);
+        if (repeated == 0) return windows;
+        long length = windows.shape[1];
+        long shortest = Math.Min(16, length / 2), longest = Math.Max(shortest, length / 2);
+        using var periods = randint(shortest, longest + 1, [repeated], generator: generator, dtype: ScalarType.Int64); // [repeated]
+        using var unit = rand([repeated], generator: generator, dtype: ScalarType.Float64); // [repeated]
+        var h = periods.data<long>().ToArray();
+        var u = unit.data<double>().ToArray();
+        var source = new long[repeated * length];
+        for (int r = 0; r < repeated; r++)
+        {
+            long start = (long)(u[r] * (length - 2 * h[r] + 1)); // a ∈ [0, length − 2h]: at least one whole copy fits
+            for (long i = 0; i < length; i++) source[r * length + i] = i < start + h[r] ? i : start + (i - start) % h[r];
+        }
+        using var index = tensor(source, [repeated, length]); // [repeated, window]
+        using var copies = windows[..repeated].gather(1, index); // [repeated, window]
+        windows[..repeated] = copies;
+        return windows;
     }
 
     /// <summary>Mean next-token cross-entropy of windows [batch, context + 1]: the model reads the first context tokens and is scored on the last context.</summary>
