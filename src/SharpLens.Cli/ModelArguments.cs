@@ -56,7 +56,8 @@ sealed class ModelArguments
         CacheFolder = organismCache,
         ResolveFromHub = name => Commands.DownloadCommand.Resolve(name),
         // An organism that must be trained first says so, with a progress bar.
-        LoadNamed = (named, options) => Organism.IsName(named.Name) ? OrganismDisplay.Load(named.Name, options.CacheFolder) : named.Load(options),
+        // (brown-lm loads through its own entry, which honours --no-processing.)
+        LoadNamed = (named, options) => Organism.IsName(named.Name) && !BrownLanguageModel.IsName(named.Name) ? OrganismDisplay.Load(named.Name, options.CacheFolder) : named.Load(options),
     };
 
     /// <summary>A decoder, through <see cref="ModelLoader.LoadDecoder"/>; the errors name --model.</summary>

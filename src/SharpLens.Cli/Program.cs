@@ -33,6 +33,7 @@ root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());
+root.Subcommands.Add(TranscodersCommand.Create());
 root.Subcommands.Add(DiffCommand.Create());
 root.Subcommands.Add(LmEvalCommand.Create());
 try

@@ -46,7 +46,7 @@ public sealed class ReplacementModel
     public string OutputHook(int layer) => $"blocks.{layer}.{OutputHookSuffix}";
 
     /// <summary>TransformerLens hook names, with circuit-tracer's ReplacementMLP names (mlp.hook_in / mlp.hook_out) mapped to the same activations.</summary>
-    static string ResolveHook(HookedTransformer model, string hook, bool input, string scan)
+    internal static string ResolveHook(HookedTransformer model, string hook, bool input, string scan)
     {
         var cfg = model.Config;
         string name = hook.StartsWith("blocks.", StringComparison.Ordinal) && hook.IndexOf('.', 7) is int dot and > 7 ? hook[(dot + 1)..] : hook;

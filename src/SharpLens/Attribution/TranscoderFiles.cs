@@ -255,16 +255,24 @@ public static class TranscoderFiles
     // ---- saving ----
 
     /// <summary>
-    /// Writes the set in circuit-tracer's native layout (layer_{i}.safetensors, or W_enc_{i}/W_dec_{i} for a CLT) and
-    /// config.yaml last, so a folder with a config.yaml is always complete. float32.
+    /// Writes the set in circuit-tracer's native layout (layer_{i}.safetensors, or W_enc_{i}/W_dec_{i} for a CLT) with its
+    /// config.yaml, float32. The folder is written whole under a temporary name and renamed into place, so it is either
+    /// the old folder or the new one, never half of each; <paramref name="alsoWrite"/> may add files (an eval.json) to it first.
     /// </summary>
-    public static void Save(TranscoderSet set, string folder)
+    public static void Save(TranscoderSet set, string folder, Action<string>? alsoWrite = null)
     {
         if (set.CrossLayer && set.HasSkip)
             throw new AttributionArgumentException("set", "circuit-tracer's cross-layer transcoder files have no skip connection; this CLT has one, so it cannot be saved in that layout.");
-        Directory.CreateDirectory(folder);
-        string configPath = Path.Combine(folder, "config.yaml");
-        if (File.Exists(configPath)) File.Delete(configPath); // the folder is incomplete until the new config is written
+        string target = Path.GetFullPath(folder);
+        IO.AtomicFile.WriteFolder(target, temporary =>
+        {
+            WriteInto(set, temporary, target);
+            alsoWrite?.Invoke(temporary);
+        });
+    }
+
+    static void WriteInto(TranscoderSet set, string folder, string finalFolder)
+    {
         using var scope = torch.NewDisposeScope();
         Tensor C(Tensor t) => t.to(ScalarType.Float32).cpu().contiguous();
         for (int i = 0; i < set.NLayers; i++)
@@ -295,9 +303,7 @@ public static class TranscoderFiles
         };
         if (set.Activation == TranscoderActivation.Relu) scalars.Add(("activation", "relu"));
         if (set.Activation == TranscoderActivation.TopK) { scalars.Add(("activation", "topk")); scalars.Add(("k", set.K.ToString(System.Globalization.CultureInfo.InvariantCulture))); }
-        if (!string.IsNullOrEmpty(set.Scan) && Path.GetFullPath(set.Scan) != Path.GetFullPath(folder)) scalars.Add(("scan", set.Scan));
-        string tmp = Path.Combine(folder, $".config.yaml.{Environment.ProcessId}.tmp");
-        File.WriteAllText(tmp, TranscoderConfigYaml.Format(scalars));
-        File.Move(tmp, configPath, overwrite: true);
+        if (!string.IsNullOrEmpty(set.Scan) && Path.GetFullPath(set.Scan) != finalFolder) scalars.Add(("scan", set.Scan));
+        File.WriteAllText(Path.Combine(folder, "config.yaml"), TranscoderConfigYaml.Format(scalars));
     }
 }

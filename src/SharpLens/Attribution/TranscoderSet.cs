@@ -86,7 +86,7 @@ public sealed class TranscoderSet : IDisposable
         _ => throw new NotSupportedException(Activation.ToString()),
     };
 
-    static Tensor TopKOf(Tensor pre, int k)
+    internal static Tensor TopKOf(Tensor pre, int k)
     {
         var indices = pre.topk(Math.Min(k, (int)pre.shape[^1]), dim: -1).indexes;
         return pre * torch.zeros_like(pre).scatter_(-1, indices, torch.ones_like(indices, dtype: pre.dtype));

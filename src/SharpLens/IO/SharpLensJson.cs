@@ -54,6 +54,7 @@ public static class SharpLensJson
 [JsonSerializable(typeof(ModelConfig))]
 [JsonSerializable(typeof(InductionSettings))]
 [JsonSerializable(typeof(LatentSettings))]
+[JsonSerializable(typeof(TwoHopSettings))]
 [JsonSerializable(typeof(ModularAdditionSettings))]
 [JsonSerializable(typeof(TourSummary))]
 [JsonSerializable(typeof(GrokkingSummary))]

@@ -15,12 +15,19 @@ public static class OrganismModels
 
     public static readonly NamedModel Latent = new("latent", Organism.Names["latent"], options => Organism.Load("latent", cacheRoot: options.CacheFolder));
 
-#pragma warning disable CA2255 // a library module initializer on purpose: it only adds two entries to the loader's table
+    /// <summary>brown-lm and brown-lm-tiny, Hugging Face folders in the cache: loaded with the weight processing asked for (none for attribution graphs).</summary>
+    public static IReadOnlyList<NamedModel> BrownLanguageModels { get; } = [.. BrownLanguageModel.Names.Select(name => new NamedModel(name, Organism.Names[name],
+        options => BrownLanguageModel.Load(name, options.CacheFolder, options.Processing,
+            progress: BrownLanguageModel.IsCached(name, options.CacheFolder) ? null : new TrainingProgressLog($"Training {name} on first use (cached afterwards).", Console.Error),
+            log: new Progress<string>(Console.Error.WriteLine))))];
+
+#pragma warning disable CA2255 // a library module initializer on purpose: it only adds a few entries to the loader's table
     [ModuleInitializer]
     internal static void Register()
     {
         ModelLoader.Register(Induction);
         ModelLoader.Register(Latent);
+        foreach (var brown in BrownLanguageModels) ModelLoader.Register(brown);
     }
 #pragma warning restore CA2255
 }

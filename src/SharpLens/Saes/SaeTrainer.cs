@@ -127,7 +127,7 @@ public sealed class SaeTrainer : IDisposable
         if (Step == 0 && Settings.InitBDecWithMean)
             using (torch.no_grad()) Sae.b_dec.copy_(y.mean([0]));
 
-        double lr = LearningRateAt(Step);
+        double lr = Settings.LearningRateAt(Step);
         double sparsity = Settings.SparsityWarmupSteps > 0 ? Math.Min(1.0, (Step + 1.0) / Settings.SparsityWarmupSteps) : 1.0;
         var (loss, mse, acts, output, pre) = Losses(x, y, sparsity);
         double l0;
@@ -164,15 +164,6 @@ public sealed class SaeTrainer : IDisposable
     /// <summary>Features that have not fired for <see cref="SaeTrainingSettings.DeadFeatureWindow"/> steps: [d_sae] bool.</summary>
     public Tensor DeadFeatures() => _stepsSinceFired.ge(Settings.DeadFeatureWindow);
 
-    double LearningRateAt(int step)
-    {
-        double lr = Settings.LearningRate;
-        if (Settings.LrWarmupSteps > 0 && step < Settings.LrWarmupSteps) lr *= (step + 1.0) / Settings.LrWarmupSteps;
-        int decayStart = Settings.Steps - Settings.LrDecaySteps;
-        if (Settings.LrDecaySteps > 0 && step >= decayStart) lr *= Math.Max(0.0, 1.0 - (step - decayStart + 1.0) / Settings.LrDecaySteps);
-        return lr;
-    }
-
     (Tensor Loss, Tensor Mse, Tensor Acts, Tensor Output, Tensor Pre) Losses(Tensor x, Tensor y, double sparsity)
     {
         var sae = Sae;
@@ -197,16 +188,9 @@ public sealed class SaeTrainer : IDisposable
             case SaeArchitecture.JumpReLU:
             {
                 // The straight-through estimator: the threshold θ = exp(log θ) is learnt through a rectangle kernel.
-                var theta = _logThreshold!.exp(); // [d_sae]
-                var above = pre.gt(theta).to(pre.dtype).detach();
-                double eps = Settings.JumpReLUBandwidth;
-                var u = ((pre.detach() - theta.detach()) / eps).abs();
-                var kernel = u.lt(0.5).to(pre.dtype) / eps; // rectangle((pre − θ)/ε)/ε
-                // Surrogates whose value is 0 and whose θ-gradient is the paper's pseudo-derivative.
-                var jumpSurrogate = -0.5 * theta.pow(2) * kernel;
-                var stepSurrogate = -theta * kernel;
-                acts = pre * above + (jumpSurrogate - jumpSurrogate.detach());
-                var l0 = (above + (stepSurrogate - stepSurrogate.detach())).sum(-1).mean();
+                var (jumped, rowL0) = JumpReLUEstimator.Apply(pre, _logThreshold!.exp(), Settings.JumpReLUBandwidth); // [batch, d_sae], [batch]
+                acts = jumped;
+                var l0 = rowL0.mean();
                 extra = Settings.L0Coefficient * sparsity * l0;
                 break;
             }

@@ -42,6 +42,16 @@ public sealed record SaeTrainingSettings
     /// <summary>Write a checkpoint to CheckpointFolder/step-N every this many steps (0: never).</summary>
     public int CheckpointEvery { get; init; }
     public string? CheckpointFolder { get; init; }
+
+    /// <summary>The learning rate at a step: linear warm-up from 0 over <see cref="LrWarmupSteps"/>, linear decay to 0 over the last <see cref="LrDecaySteps"/>.</summary>
+    public double LearningRateAt(int step)
+    {
+        double lr = LearningRate;
+        if (LrWarmupSteps > 0 && step < LrWarmupSteps) lr *= (step + 1.0) / LrWarmupSteps;
+        int decayStart = Steps - LrDecaySteps;
+        if (LrDecaySteps > 0 && step >= decayStart) lr *= Math.Max(0.0, 1.0 - (step - decayStart + 1.0) / LrDecaySteps);
+        return lr;
+    }
 }
 
 /// <summary>Where training stands: L0 (mean active features per input), MSE (Σ over d, mean over inputs), explained variance.</summary>

@@ -23,16 +23,17 @@ sealed class SaeArguments
     public Option<long> Seed { get; } = new("--seed") { Description = "Seeds the SAE's weights, the order of training rows and the organisms' sequences.", DefaultValueFactory = _ => 0 };
     public Option<int> Threads { get; } = new("--threads") { Description = "Torch CPU threads.", DefaultValueFactory = _ => Environment.ProcessorCount };
 
-    public void AddTo(Command command)
+    /// <param name="processingOption">Offer --no-processing (transcoder commands always read unprocessed weights, so leave it out there).</param>
+    public void AddTo(Command command, bool processingOption = true)
     {
         foreach (var option in new Option[] { Model, NoProcessing, OrganismCache, Corpus, Text, Jsonl, TokenFile, ContextSize, Seed, Threads })
-            command.Options.Add(option);
+            if (processingOption || option != NoProcessing) command.Options.Add(option);
     }
 
-    public SaeSubject LoadSubject(ParseResult parse)
+    public SaeSubject LoadSubject(ParseResult parse, bool? noProcessing = null)
     {
         torch.set_num_threads(Math.Max(1, parse.GetValue(Threads)));
-        return SaeSubject.Load(parse.GetValue(Model)!, ModelArguments.Options(parse.GetValue(NoProcessing), parse.GetValue(OrganismCache)));
+        return SaeSubject.Load(parse.GetValue(Model)!, ModelArguments.Options(noProcessing ?? parse.GetValue(NoProcessing), parse.GetValue(OrganismCache)));
     }
 
     public SaeDataSource Data(ParseResult parse) =>

@@ -1,0 +1,114 @@
+using SharpLens.Attribution;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpLens.Organisms;
+
+/// <summary>A transcoder feature at one layer.</summary>
+public readonly record struct LayerFeature(int Layer, long Feature);
+
+/// <summary>
+/// What <see cref="TwoHopCircuit.Analyse"/> found on the two-hop prompts [BOS, a, R2] of a <see cref="TwoHopOrganism"/>.
+/// </summary>
+/// <param name="BFeatures">For each B token: the features at a's position that fire for (nearly) exactly the A's with that B.</param>
+/// <param name="CFeatures">For each C token: the features at the last position that fire for (nearly) exactly the A's with that C.</param>
+/// <param name="PathsInGraph">Prompts whose unpruned graph has token a → a B feature of f(a) → a C feature of g(f(a)) → logit g(f(a)), every edge positive.</param>
+/// <param name="PathsKeptByPruning">Of those, prompts where the path's nodes and edges all survive pruning at 0.8 / 0.98.</param>
+/// <param name="Swaps">(prompt, B′) pairs tried: every B′ whose C differs from the prompt's.</param>
+/// <param name="Flipped">Swaps after which the model's top answer is g(B′).</param>
+public sealed record TwoHopCircuitFindings(int Prompts, double TwoHopAccuracy,
+    IReadOnlyDictionary<int, LayerFeature[]> BFeatures, IReadOnlyDictionary<int, LayerFeature[]> CFeatures,
+    int PathsInGraph, int PathsKeptByPruning, int Swaps, int Flipped, double ReplacementScore)
+{
+    public double FlippedFraction => Swaps == 0 ? 0 : Flipped / (double)Swaps;
+}
+
+/// <summary>
+/// The two-hop organism's circuit through its transcoders, found and tested the way the attribution-graph papers do:
+/// features are named by what they fire on, each prompt's attribution graph is searched for the path
+/// token a → B feature → C feature → logit C, and the B features are swapped for those of another B′ (the B features of
+/// f(a) set to 0, those of B′ to their mean activation on B′'s prompts) to see whether the answer becomes g(B′).
+/// </summary>
+public static class TwoHopCircuit
+{
+    public static TwoHopCircuitFindings Analyse(TwoHopOrganism organism, TranscoderSet transcoders, double precision = 0.9, double recall = 0.75)
+    {
+        using var scope = torch.NewDisposeScope();
+        var s = organism.Settings;
+        var rm = new ReplacementModel(organism.Model, transcoders);
+        var (prompts, answers) = TwoHopOrganism.AllPrompts(s, TwoHopTask.AToC); // [n_a, 3], [n_a]
+        int[] f = s.F(), g = s.G();
+        int nA = s.NA, nL = rm.NLayers;
+        // Activations of every prompt: [n_a, n_layers, 3, d_tc].
+        var acts = torch.stack(Enumerable.Range(0, nA).Select(i => { using var st = rm.Run(prompts[i]); return st.Activations.clone(); }));
+        var fires = acts.gt(0); // [n_a, n_layers, 3, d_tc]
+
+        var fired = fires.contiguous().data<bool>().ToArray(); // [n_a, n_layers, 3, d_tc] flattened
+        long dTc = transcoders.DTranscoder;
+        bool Fired(int prompt, int layer, int position, long feature) => fired[((prompt * nL + layer) * TwoHopSettings.PromptLength + position) * dTc + feature];
+        // Features at one position that fire on at least `recall` of a group's prompts, and on few others (`precision`).
+        LayerFeature[] Selective(int position, Func<int, bool> inGroup)
+        {
+            var found = new List<LayerFeature>();
+            int groupSize = Enumerable.Range(0, nA).Count(inGroup);
+            for (int layer = 0; layer < nL; layer++)
+                for (long feature = 0; feature < dTc; feature++)
+                {
+                    int hits = 0, count = 0;
+                    for (int i = 0; i < nA; i++)
+                        if (Fired(i, layer, position, feature)) { count++; if (inGroup(i)) hits++; }
+                    if (count > 0 && hits >= precision * count && hits >= recall * groupSize) found.Add(new LayerFeature(layer, feature));
+                }
+            return [.. found];
+        }
+        var bFeatures = Enumerable.Range(s.FirstB, s.NB).ToDictionary(b => b, b => Selective(1, i => f[i] == b));
+        var cFeatures = Enumerable.Range(s.FirstC, s.NC).ToDictionary(c => c, c => Selective(TwoHopSettings.PromptLength - 1, i => g[f[i] - s.FirstB] == c));
+
+        int inGraph = 0, kept = 0;
+        double replacement = 0;
+        var options = new AttributionOptions { BatchSize = 64 };
+        for (int i = 0; i < nA; i++)
+        {
+            int b = f[i], c = (int)answers[i].item<long>();
+            using var graph = Attributor.Attribute(rm, prompts[i], options);
+            using var pruned = GraphPruning.Prune(graph);
+            replacement += GraphPruning.Scores(graph).Replacement / nA;
+            int logit = Array.IndexOf(graph.LogitTargets, (long)c);
+            if (logit < 0) continue;
+            int logitNode = graph.LogitStart + logit, tokenNode = graph.TokenStart + 1;
+            var a = graph.AdjacencyMatrix;
+            bool found = false, survived = false;
+            foreach (var bf in bFeatures[b])
+                foreach (var cf in cFeatures[c].Where(cf => cf.Layer > bf.Layer))
+                {
+                    int bn = graph.NodeOf(bf.Layer, 1, bf.Feature), cn = graph.NodeOf(cf.Layer, TwoHopSettings.PromptLength - 1, cf.Feature);
+                    if (bn < 0 || cn < 0) continue;
+                    if (!(a[bn, tokenNode].item<float>() > 0 && a[cn, bn].item<float>() > 0 && a[logitNode, cn].item<float>() > 0)) continue;
+                    found = true;
+                    var e = pruned.EdgeMask;
+                    if (e[bn, tokenNode].item<bool>() && e[cn, bn].item<bool>() && e[logitNode, cn].item<bool>()) survived = true;
+                }
+            if (found) inGraph++;
+            if (survived) kept++;
+        }
+
+        // Swap the B features: those of f(a) to 0, those of B′ to their mean activation on B′'s prompts.
+        int swaps = 0, flipped = 0;
+        for (int i = 0; i < nA; i++)
+        {
+            int b = f[i], c = g[b - s.FirstB];
+            foreach (int b2 in Enumerable.Range(s.FirstB, s.NB).Where(x => g[x - s.FirstB] != c))
+            {
+                var group = Enumerable.Range(0, nA).Where(k => f[k] == b2).ToArray();
+                var interventions = bFeatures[b].Select(bf => FeatureIntervention.Set(bf.Layer, 1, bf.Feature, 0))
+                    .Concat(bFeatures[b2].Select(bf => FeatureIntervention.Set(bf.Layer, 1, bf.Feature,
+                        group.Average(k => acts[k, bf.Layer, 1, bf.Feature].item<float>())))).ToList();
+                if (interventions.Count == 0) continue;
+                using var result = FeatureInterventions.Run(rm, prompts[i], interventions);
+                swaps++;
+                if (result.Logits[-1].argmax().item<long>() == g[b2 - s.FirstB]) flipped++;
+            }
+        }
+        return new TwoHopCircuitFindings(nA, organism.Accuracy(TwoHopTask.AToC), bFeatures, cFeatures, inGraph, kept, swaps, flipped, replacement);
+    }
+}

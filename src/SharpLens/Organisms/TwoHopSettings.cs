@@ -1,0 +1,87 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using SharpLens.Models;
+using SharpLens.Training;
+
+namespace SharpLens.Organisms;
+
+/// <summary>
+/// The two-hop organism, the shape of Anthropic's Dallas → Texas → Austin: a small transformer learns two lookups,
+/// f: A → B (many A to each B, like cities to states) and g: B → C (many B to each C), asked with two relation tokens:
+/// <code>
+/// [BOS, a, R1] → f(a)        one hop: "the B of a"
+/// [BOS, b, R2] → g(b)        one hop: "the C of b"
+/// [BOS, a, R2] → g(f(a))     two hops: "the C of a" — through f(a), which the prompt never names
+/// </code>
+/// Only the answer's prediction is trained. Ids: 0 BOS, 1 R1, 2 R2, then the A, B and C tokens in that order.
+/// </summary>
+public sealed record TwoHopSettings : IOrganismSettings
+{
+    public int NA { get; init; } = 32;
+    public int NB { get; init; } = 8;
+    public int NC { get; init; } = 4;
+    public int NLayers { get; init; } = 2;
+    public int DModel { get; init; } = 64;
+    public int NHeads { get; init; } = 4;
+    public int DMlp { get; init; } = 256;
+    /// <summary>Seeds the lookups f and g.</summary>
+    public long TableSeed { get; init; } = 3;
+    /// <summary>Seeds the initial weights and the training batches.</summary>
+    public long Seed { get; init; } = 1;
+    public int Steps { get; init; } = 600;
+    public int BatchSize { get; init; } = 128;
+    public double LearningRate { get; init; } = 3e-3;
+    public int WarmupSteps { get; init; } = 30;
+
+    public const int Bos = 0, R1 = 1, R2 = 2, FirstA = 3;
+    [JsonIgnore] public int FirstB => FirstA + NA;
+    [JsonIgnore] public int FirstC => FirstB + NB;
+    [JsonIgnore] public int Vocab => FirstC + NC;
+    /// <summary>A prompt is [BOS, x, R]; a training sequence adds the answer.</summary>
+    public const int PromptLength = 3;
+
+    /// <summary>f as token ids: f[i] is the B token of A token FirstA + i. Each B has NA / NB A's (seeded shuffle).</summary>
+    public int[] F() => Assign(NA, NB, TableSeed, FirstB);
+    /// <summary>g as token ids: g[j] is the C token of B token FirstB + j. Each C has NB / NC B's.</summary>
+    public int[] G() => Assign(NB, NC, TableSeed + 1, FirstC);
+
+    static int[] Assign(int n, int groups, long seed, int firstTarget)
+    {
+        var order = Enumerable.Range(0, n).ToArray();
+        new Random((int)seed).Shuffle(order);
+        var map = new int[n];
+        for (int i = 0; i < n; i++) map[order[i]] = firstTarget + i % groups;
+        return map;
+    }
+
+    public ModelConfig ModelConfig() => new ModelConfig
+    {
+        DModel = DModel, NLayers = NLayers, NHeads = NHeads, DHead = DModel / NHeads, DMlp = DMlp,
+        DVocab = Vocab, NCtx = PromptLength + 1, ActFn = Activation.Gelu, NormalizationType = Normalization.LN,
+        PositionalEmbeddingType = PositionalEmbedding.Learned, BosTokenId = Bos, ModelName = $"two-hop-{NLayers}l",
+    }.Validated();
+
+    public TrainingSettings TrainingSettings() => new TrainingSettings
+    {
+        Steps = Steps, BatchSize = BatchSize, LearningRate = LearningRate, WarmupSteps = WarmupSteps,
+        Schedule = LearningRateSchedule.Cosine, Seed = Seed,
+    }.Validated();
+
+    public TwoHopSettings Validated()
+    {
+        if (NC < 2 || NB < 2 * NC || NB % NC != 0 || NA < 2 * NB || NA % NB != 0)
+            throw new ArgumentException($"TwoHopSettings needs NC ≥ 2, NB a multiple of NC with at least two B per C, and NA a multiple of NB with at least two A per B; got NA {NA}, NB {NB}, NC {NC}.");
+        if (DModel % NHeads != 0) throw new ArgumentException($"TwoHopSettings.DModel ({DModel}) must be a multiple of NHeads ({NHeads}).", nameof(DModel));
+        ModelConfig();
+        TrainingSettings();
+        return this;
+    }
+
+    public string ToJson() => IO.SharpLensJson.Serialize(this);
+    public static TwoHopSettings FromJson(string json) =>
+        IO.SharpLensJson.Deserialize<TwoHopSettings>(json) ?? throw new JsonException("empty two-hop settings");
+
+    /// <summary>Bump when the data or procedure changes, so caches of the old recipe are not reused.</summary>
+    const string RecipeVersion = "two-hop-v1";
+    [JsonIgnore] public string CacheName => OrganismCache.NameFor("two-hop", RecipeVersion, ToJson());
+}
