@@ -14,7 +14,7 @@ namespace SharpLens.Interactive;
 /// </code>
 /// </summary>
 /// <param name="Title">What the patterns are ("layer 1").</param>
-/// <param name="Tokens">One label per position.</param>
+/// <param name="Tokens">One label per position (shown after the position; empty for positions only).</param>
 /// <param name="Patterns">Per head, a [query, key] pattern.</param>
 public sealed record AttentionPatterns(string Title, IReadOnlyList<string> Tokens, IReadOnlyList<(string Head, float[,] Pattern)> Patterns)
 {
@@ -29,7 +29,7 @@ public sealed record AttentionPatterns(string Title, IReadOnlyList<string> Token
             throw new SharpLensException($"An attention pattern is [head, query_pos, key_pos] or [batch, head, query_pos, key_pos]; got [{string.Join(", ", pattern.shape)}]. " +
                 "Pass cache[\"pattern\", layer] (blocks.{layer}.attn.hook_pattern).");
         int heads = (int)p.shape[0], pos = (int)p.shape[1];
-        tokens ??= [.. Enumerable.Range(0, pos).Select(i => i.ToString())];
+        tokens ??= [.. Enumerable.Repeat("", pos)]; // positions only
         if (tokens.Count != pos)
             throw new SharpLensException($"The pattern covers {pos} positions but {tokens.Count} token labels were given; pass one label per position.");
         var values = p.to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray();
@@ -54,7 +54,7 @@ public sealed record AttentionPatterns(string Title, IReadOnlyList<string> Token
 
     public string ToHtml()
     {
-        var labels = Tokens.Select((t, i) => $"{i} {t}").ToList();
+        var labels = Tokens.Select((t, i) => $"{i} {t}".TrimEnd()).ToList();
         int cell = Tokens.Count <= 16 ? 18 : Tokens.Count <= 40 ? 10 : 6;
         return Fragment(Title, Gallery(Patterns.Select(p =>
             (p.Head, Svg.Heatmap(p.Pattern, labels, labels, "query", "key", min: 0, max: 1, cell: cell))))

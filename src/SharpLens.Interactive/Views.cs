@@ -21,8 +21,9 @@ public static class Views
         var flat = table.Cast<float>().ToList();
         var rows = Enumerable.Range(0, table.GetLength(0)).Select(i => i.ToString()).ToList();
         var cols = Enumerable.Range(0, table.GetLength(1)).Select(i => i.ToString()).ToList();
+        // Cells wide enough for "-0.01"; past 24 columns only the colours (hover for the values).
         string heatmap = Svg.Heatmap(table, rows, cols, result.Dims[0], result.Dims[1], min: Math.Min(0, flat.Min()), max: Math.Max(1, flat.Max()),
-            cell: 24, annotate: true);
+            cell: cols.Count <= 16 ? 36 : 24, annotate: cols.Count <= 24);
         return Fragment(title, figures + heatmap + "<div class=\"sl-note\">0 = the corrupted run, 1 = the clean run: how much of the clean behaviour patching that one activation restores.</div>");
     }
 
@@ -51,7 +52,7 @@ public static class Views
         var grid = new float[layers, heads];
         for (int l = 0; l < layers; l++) for (int h = 0; h < heads; h++) grid[l, h] = (float)scores[l, h];
         return Svg.Heatmap(grid, [.. Enumerable.Range(0, layers).Select(i => i.ToString())], [.. Enumerable.Range(0, heads).Select(i => i.ToString())],
-            "layer", "head", min: 0, max: 1, cell: 28, annotate: true);
+            "layer", "head", min: 0, max: 1, cell: 36, annotate: true);
     }
 
     /// <summary>The induction organism's findings: losses, head scores, loss by position, the top heads' patterns.</summary>
