@@ -41,7 +41,7 @@ public static class TranscoderEvaluation
                     var recon = OutputOf(set, l, k => k == l ? acts : set.Encode(k, cache[rm.InputHook(k)].narrow(1, 1, batch.shape[1] - 1).to(set.DType)), x);
                     residual[l] += (y - recon).pow(2).sum().to(ScalarType.Float64).item<double>();
                     var flat = y.reshape(-1, set.DModel).to(ScalarType.Float64); // [rows, d_model]
-                    var s = flat.sum(0).data<double>().ToArray();
+                    var s = flat.sum([0]).data<double>().ToArray(); // sum([0]): sum(0) would be sum(dtype: Byte)
                     for (int i = 0; i < s.Length; i++) sum[l][i] += s[i];
                     sumSq[l] += flat.pow(2).sum().item<double>();
                     active[l] += acts.gt(0).sum().item<long>();

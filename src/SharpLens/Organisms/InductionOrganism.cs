@@ -8,9 +8,9 @@ namespace SharpLens.Organisms;
 
 /// <summary>
 /// A trained induction organism (see <see cref="InductionSettings"/>): the model, its training curve, and whether it
-/// came from the cache. Train one with <see cref="Train"/> or reuse a cached one with <see cref="TrainOrLoad"/>.
+/// came from the cache. Train one with <see cref="Train"/> or reuse a cached one with <see cref="TrainedOrganism{InductionSettings, InductionOrganism}.TrainOrLoad"/>.
 /// </summary>
-public sealed class InductionOrganism : TrainedOrganism<InductionSettings>
+public sealed class InductionOrganism : TrainedOrganism<InductionSettings, InductionOrganism>, IOrganism<InductionSettings, InductionOrganism>
 {
     InductionOrganism(InductionSettings settings, HookedTransformer model, TrainingRecord training, string? cacheFolder)
         : base(settings, model, training, cacheFolder) { }
@@ -55,20 +55,6 @@ public sealed class InductionOrganism : TrainedOrganism<InductionSettings>
         return new InductionOrganism(settings, model, record, cacheFolder: null);
     }
 
-    /// <summary>
-    /// Reads the organism from <c>&lt;cache&gt;/organisms/induction-&lt;hash&gt;/</c> if it is there and intact; otherwise
-    /// trains it and saves it there. <paramref name="retrain"/> ignores (and replaces) a cached copy.
-    /// </summary>
-    public static InductionOrganism TrainOrLoad(InductionSettings settings, string? cacheRoot = null, bool retrain = false,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
-    {
-        settings = settings.Validated();
-        return TrainOrLoad(settings, cacheRoot, retrain, () => Train(settings, progress, cancellation), Cached(settings));
-    }
-
-    /// <summary>The organism saved in <paramref name="folder"/> with exactly these settings, or null when it is absent or unreadable.</summary>
-    public static InductionOrganism? TryLoad(InductionSettings settings, string folder) => TryLoad(settings, folder, Cached(settings));
-
-    static Func<HookedTransformer, TrainingRecord, string, InductionOrganism> Cached(InductionSettings settings) =>
-        (model, training, folder) => new InductionOrganism(settings, model, training, folder);
+    static InductionOrganism IOrganism<InductionSettings, InductionOrganism>.FromCache(InductionSettings settings, HookedTransformer model, TrainingRecord training, string folder) =>
+        new(settings, model, training, folder);
 }

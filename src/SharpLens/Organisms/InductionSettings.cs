@@ -10,7 +10,7 @@ namespace SharpLens.Organisms;
 /// The first half is unpredictable; the second half is predictable only by finding the earlier copy of the current
 /// token and reading the token after it, which is what induction heads do.
 /// </summary>
-public sealed record InductionSettings : IOrganismSettings
+public sealed record InductionSettings : IOrganismSettings<InductionSettings>
 {
     /// <summary>Token ids 1…Vocab−1 are the random tokens; id 0 is BOS.</summary>
     public int Vocab { get; init; } = 128;

@@ -17,9 +17,9 @@ public sealed record LatentPrompts(Tensor Tokens, Tensor Latent, Tensor Answers)
 
 /// <summary>
 /// A trained planted-latent organism (see <see cref="LatentSettings"/>). <see cref="Train"/> trains one here;
-/// <see cref="TrainOrLoad"/> reuses a cached one from <c>~/.cache/sharplens/organisms/latent-&lt;hash&gt;/</c>.
+/// <see cref="TrainedOrganism{LatentSettings, LatentOrganism}.TrainOrLoad"/> reuses a cached one from <c>~/.cache/sharplens/organisms/latent-&lt;hash&gt;/</c>.
 /// </summary>
-public sealed class LatentOrganism : TrainedOrganism<LatentSettings>
+public sealed class LatentOrganism : TrainedOrganism<LatentSettings, LatentOrganism>, IOrganism<LatentSettings, LatentOrganism>
 {
     LatentOrganism(LatentSettings settings, HookedTransformer model, TrainingRecord training, string? cacheFolder)
         : base(settings, model, training, cacheFolder) { }
@@ -70,17 +70,6 @@ public sealed class LatentOrganism : TrainedOrganism<LatentSettings>
         return new LatentOrganism(settings, model, record, cacheFolder: null);
     }
 
-    /// <summary>Reads the organism from the cache if it is there and intact; otherwise trains and saves it.</summary>
-    public static LatentOrganism TrainOrLoad(LatentSettings settings, string? cacheRoot = null, bool retrain = false,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
-    {
-        settings = settings.Validated();
-        return TrainOrLoad(settings, cacheRoot, retrain, () => Train(settings, progress, cancellation), Cached(settings));
-    }
-
-    /// <summary>The organism saved in <paramref name="folder"/> with exactly these settings, or null when it is absent or unreadable.</summary>
-    public static LatentOrganism? TryLoad(LatentSettings settings, string folder) => TryLoad(settings, folder, Cached(settings));
-
-    static Func<HookedTransformer, TrainingRecord, string, LatentOrganism> Cached(LatentSettings settings) =>
-        (model, training, folder) => new LatentOrganism(settings, model, training, folder);
+    static LatentOrganism IOrganism<LatentSettings, LatentOrganism>.FromCache(LatentSettings settings, HookedTransformer model, TrainingRecord training, string folder) =>
+        new(settings, model, training, folder);
 }

@@ -11,7 +11,7 @@ namespace SharpLens.Organisms;
 /// position, which sees only x_n and its position until attention brings x₁ there: so the latent (x₁ ∈ S) is
 /// linearly readable at the last position only after the first attention layer, and not at all from its embedding.
 /// </summary>
-public sealed record LatentSettings : IOrganismSettings
+public sealed record LatentSettings : IOrganismSettings<LatentSettings>
 {
     /// <summary>Ids 0 = BOS, 1 = Yes, 2 = No; 3 … Vocab − 1 are content tokens.</summary>
     public int Vocab { get; init; } = 32;

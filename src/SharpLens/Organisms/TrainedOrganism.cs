@@ -10,11 +10,26 @@ public interface IOrganismSettings
     string ToJson();
 }
 
+/// <summary>Settings that check themselves: <see cref="Validated"/> returns them, or throws naming the bad field.</summary>
+public interface IOrganismSettings<TSettings> : IOrganismSettings where TSettings : IOrganismSettings<TSettings>
+{
+    TSettings Validated();
+}
+
+/// <summary>What each organism type gives the shared entry points of <see cref="TrainedOrganism{TSettings, TOrganism}"/>: how it trains, and how a cached model becomes one.</summary>
+public interface IOrganism<TSettings, TOrganism>
+{
+    static abstract TOrganism Train(TSettings settings, IProgress<TrainingProgress>? progress, CancellationToken cancellation);
+    static abstract TOrganism FromCache(TSettings settings, HookedTransformer model, TrainingRecord training, string folder);
+}
+
 /// <summary>
 /// A trained model organism: the model, its training curve, and whether it came from the cache
 /// (<c>~/.cache/sharplens/organisms/&lt;CacheName&gt;/</c>, see <see cref="OrganismCache"/>).
 /// </summary>
-public abstract class TrainedOrganism<TSettings> : IDisposable where TSettings : IOrganismSettings
+public abstract class TrainedOrganism<TSettings, TOrganism> : IDisposable
+    where TSettings : IOrganismSettings<TSettings>
+    where TOrganism : TrainedOrganism<TSettings, TOrganism>, IOrganism<TSettings, TOrganism>
 {
     protected TrainedOrganism(TSettings settings, HookedTransformer model, TrainingRecord training, string? cacheFolder)
     {
@@ -44,23 +59,23 @@ public abstract class TrainedOrganism<TSettings> : IDisposable where TSettings :
     }
 
     /// <summary>
-    /// The cached organism with exactly these settings if the cache holds an intact one; otherwise <paramref name="train"/>
-    /// trains it and it is saved there. <paramref name="retrain"/> ignores (and replaces) a cached copy.
+    /// Reads the organism from <c>&lt;cache&gt;/organisms/&lt;CacheName&gt;/</c> if the cache holds an intact one with exactly
+    /// these settings; otherwise trains it and saves it there. <paramref name="retrain"/> ignores (and replaces) a cached copy.
     /// </summary>
-    protected static TOrganism TrainOrLoad<TOrganism>(TSettings settings, string? cacheRoot, bool retrain, Func<TOrganism> train,
-        Func<HookedTransformer, TrainingRecord, string, TOrganism> fromCache) where TOrganism : TrainedOrganism<TSettings>
+    public static TOrganism TrainOrLoad(TSettings settings, string? cacheRoot = null, bool retrain = false,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
+        settings = settings.Validated();
         string folder = OrganismCache.FolderFor(settings.CacheName, cacheRoot);
-        if (!retrain && TryLoad(settings, folder, fromCache) is { } cached) return cached;
-        var organism = train();
+        if (!retrain && TryLoad(settings, folder) is { } cached) return cached;
+        var organism = TOrganism.Train(settings, progress, cancellation);
         organism.Save(folder);
         return organism;
     }
 
     /// <summary>The organism saved in <paramref name="folder"/> with exactly these settings, or null when it is absent or unreadable.</summary>
-    protected static TOrganism? TryLoad<TOrganism>(TSettings settings, string folder,
-        Func<HookedTransformer, TrainingRecord, string, TOrganism> fromCache) where TOrganism : TrainedOrganism<TSettings> =>
-        OrganismCache.TryLoad(folder, settings.ToJson()) is { } saved ? fromCache(saved.Model, saved.Training, Path.GetFullPath(folder)) : null;
+    public static TOrganism? TryLoad(TSettings settings, string folder) =>
+        OrganismCache.TryLoad(folder, settings.ToJson()) is { } saved ? TOrganism.FromCache(settings, saved.Model, saved.Training, Path.GetFullPath(folder)) : null;
 
     /// <summary>A fresh model of <paramref name="config"/> trained on <paramref name="batches"/>; disposed if training fails.</summary>
     protected static (HookedTransformer Model, TrainingRecord Training) TrainModel(ModelConfig config, long seed, TrainingSettings training,

@@ -18,9 +18,9 @@ public enum TwoHopTask
 
 /// <summary>
 /// A trained two-hop organism (see <see cref="TwoHopSettings"/>). <see cref="Train"/> trains one here;
-/// <see cref="TrainOrLoad"/> reuses a cached one from <c>~/.cache/sharplens/organisms/two-hop-&lt;hash&gt;/</c>.
+/// <see cref="TrainedOrganism{TwoHopSettings, TwoHopOrganism}.TrainOrLoad"/> reuses a cached one from <c>~/.cache/sharplens/organisms/two-hop-&lt;hash&gt;/</c>.
 /// </summary>
-public sealed class TwoHopOrganism : TrainedOrganism<TwoHopSettings>
+public sealed class TwoHopOrganism : TrainedOrganism<TwoHopSettings, TwoHopOrganism>, IOrganism<TwoHopSettings, TwoHopOrganism>
 {
     TwoHopOrganism(TwoHopSettings settings, HookedTransformer model, TrainingRecord training, string? cacheFolder)
         : base(settings, model, training, cacheFolder) { }
@@ -83,14 +83,6 @@ public sealed class TwoHopOrganism : TrainedOrganism<TwoHopSettings>
         return new TwoHopOrganism(settings, model, record, cacheFolder: null);
     }
 
-    /// <summary>Reads the organism from the cache if it is there and intact; otherwise trains and saves it.</summary>
-    public static TwoHopOrganism TrainOrLoad(TwoHopSettings settings, string? cacheRoot = null, bool retrain = false,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
-    {
-        settings = settings.Validated();
-        return TrainOrLoad(settings, cacheRoot, retrain, () => Train(settings, progress, cancellation), Cached(settings));
-    }
-
-    static Func<HookedTransformer, TrainingRecord, string, TwoHopOrganism> Cached(TwoHopSettings settings) =>
-        (model, training, folder) => new TwoHopOrganism(settings, model, training, folder);
+    static TwoHopOrganism IOrganism<TwoHopSettings, TwoHopOrganism>.FromCache(TwoHopSettings settings, HookedTransformer model, TrainingRecord training, string folder) =>
+        new(settings, model, training, folder);
 }

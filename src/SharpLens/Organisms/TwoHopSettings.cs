@@ -15,7 +15,7 @@ namespace SharpLens.Organisms;
 /// </code>
 /// Only the answer's prediction is trained. Ids: 0 BOS, 1 R1, 2 R2, then the A, B and C tokens in that order.
 /// </summary>
-public sealed record TwoHopSettings : IOrganismSettings
+public sealed record TwoHopSettings : IOrganismSettings<TwoHopSettings>
 {
     public int NA { get; init; } = 32;
     public int NB { get; init; } = 8;

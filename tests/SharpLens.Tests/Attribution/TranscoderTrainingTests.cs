@@ -132,6 +132,13 @@ public class TranscoderTrainingTests
         var rm = new ReplacementModel(model, set);
         using var state = rm.Run(torch.tensor(new long[] { 0, 5, 9, 13, 2 }));
         Assert.True((state.Reconstructions + state.Errors - state.Outputs).narrow(1, 1, 4).abs().max().item<float>() < 1e-5);
+
+        // Held-out evaluation: 4 contexts of 16 tokens give 4 × 15 predicted positions.
+        var eval = TranscoderEvaluation.Evaluate(model, set, Contexts().Take(4), maxTokens: 1000, contextsPerCall: 2);
+        Assert.Equal(60, eval.Tokens);
+        Assert.All(eval.ExplainedVariance, ev => Assert.True(ev <= 1 && double.IsFinite(ev)));
+        Assert.All(eval.L0, l0 => Assert.InRange(l0, 0, 64));
+        Assert.True(double.IsFinite(eval.CleanLoss) && double.IsFinite(eval.ReplacedLoss) && eval.ZeroAblatedLoss != eval.CleanLoss, $"{eval}");
     }
 
     [Fact]

@@ -21,7 +21,7 @@ public static class TranscodersTrainCommand
         var expansion = new Option<int>("--expansion") { Description = "Features per layer = expansion × d_model (unless --d-transcoder is given).", DefaultValueFactory = _ => 8 };
         var dTc = new Option<int?>("--d-transcoder") { Description = "Features per layer." };
         var k = new Option<int>("--k") { Description = "TopK: features kept per token and layer.", DefaultValueFactory = _ => 16 };
-        var l1 = new Option<double>("--l1") { Description = "λ of the sparsity penalty λ Σ a_i ‖W_dec,i‖ (relu, jumprelu), on activations scaled to norm √d_model per layer.", DefaultValueFactory = _ => 3e-3 };
+        var l1 = new Option<double>("--l1") { Description = "λ of the sparsity penalty λ Σ a_i ‖W_dec,i‖ (relu, jumprelu), on activations scaled to norm √d_model per layer.", DefaultValueFactory = _ => 1.0 };
         var tanh = new Option<double>("--tanh-c") { Description = "Use Anthropic's penalty λ Σ tanh(c · a_i ‖W_dec,i‖) with this c (0: plain L1).", DefaultValueFactory = _ => 0 };
         var lr = new Option<double>("--lr") { Description = "Adam learning rate (5% warm-up, linear decay over the last 20%).", DefaultValueFactory = _ => 1e-3 };
         var tokens = new Option<long>("--tokens") { Description = "Training tokens (BOS and padding do not count).", DefaultValueFactory = _ => 1_000_000 };
@@ -97,6 +97,8 @@ public static class TranscodersTrainCommand
             _ => last is { } p ? $"L0 {p.L0,6:0.0}  MSE/layer {p.Mse,8:0.000}  expl. var. {p.ExplainedVariance,6:P1}  dead {p.DeadFeatures}" : "starting");
         trainClock.Stop();
 
+        // The set is saved before it is evaluated, so a failing evaluation never costs the training.
+        TranscoderFiles.Save(set, folder);
         var heldOut = subject.Contexts(data, contextSize, heldOut: true, seed);
         var eval = TranscoderEvaluation.Evaluate(model, set, heldOut, evalTokens, Math.Max(1, 2048 / contextSize));
         var c = CultureInfo.InvariantCulture;
@@ -119,7 +121,7 @@ public static class TranscodersTrainCommand
                 ["ce_loss_replaced"] = eval.ReplacedLoss, ["ce_loss_mlps_zeroed"] = eval.ZeroAblatedLoss, ["ce_loss_recovered"] = eval.LossRecovered,
             },
         };
-        TranscoderFiles.Save(set, folder, temporary => File.WriteAllText(Path.Combine(temporary, "eval.json"), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })));
+        IO.AtomicFile.WriteAllText(Path.Combine(folder, "eval.json"), json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
         Console.WriteLine($"Trained in {trainClock.Elapsed.TotalSeconds:0.0} s; total {clock.Elapsed.TotalSeconds:0.0} s.");
         Console.WriteLine($"Held out ({eval.Tokens:N0} tokens): explained variance per layer {string.Join(" ", eval.ExplainedVariance.Select(v => v.ToString("0.000", c)))}; " +
                           $"L0 per layer {string.Join(" ", eval.L0.Select(v => v.ToString("0.0", c)))}.");

@@ -74,23 +74,19 @@ public static class Ablation
         var spec = SweepSpec.For(model, component, by);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        using var onDevice = pairs.To(model.Device);
         var hooks = spec.HookNames(model.Config.NLayers);
-        var (logits, cache) = model.RunWithCache(onDevice.Clean, hooks, onDevice.AttentionMask);
-        using (cache)
+        using var run = new CleanRun(model, pairs, hooks, options.Metric);
+        var onDevice = run.Pairs;
+        var sources = kind switch
         {
-            double baseline = PatchingMetrics.PerPrompt(options.Metric, logits, onDevice).mean().item<float>();
-            var sources = kind switch
-            {
-                AblationKind.Zero => hooks.Select(h => zeros_like(cache[h][0..1])).ToList(),
-                AblationKind.Mean => MeanSources(model, reference ?? pairs.Clean, reference is null ? pairs.AttentionMask : null, hooks, spec, pairs.Positions),
-                AblationKind.Resample => ResampleSources(model, reference ?? pairs.Corrupted, pairs, hooks),
-                _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown ablation kind."),
-            };
-            var (metric, passes) = PatchSweepEngine.Run(model, spec, onDevice.Clean, onDevice.AttentionMask, onDevice.LastPositions, onDevice.Answers, onDevice.WrongAnswers,
-                sources, options, $"{kind} ablation of {unit}");
-            return new AblationResult(unit, kind, spec.DimNames, metric.to(ScalarType.Float32).DetachFromDisposeScope(), baseline, passes + 1);
-        }
+            AblationKind.Zero => hooks.Select(h => zeros_like(run.Cache[h][0..1])).ToList(),
+            AblationKind.Mean => MeanSources(model, reference ?? pairs.Clean, reference is null ? pairs.AttentionMask : null, hooks, spec, pairs.Positions),
+            AblationKind.Resample => ResampleSources(model, reference ?? pairs.Corrupted, pairs, hooks),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown ablation kind."),
+        };
+        var (metric, passes) = PatchSweepEngine.Run(model, spec, onDevice.Clean, onDevice.AttentionMask, onDevice.LastPositions, onDevice.Answers, onDevice.WrongAnswers,
+            sources, options, $"{kind} ablation of {unit}");
+        return new AblationResult(unit, kind, spec.DimNames, metric.to(ScalarType.Float32).DetachFromDisposeScope(), run.Metric, passes + 1);
     }
 
     /// <summary>Per layer [1, pos, rest...]: the mean over every real reference token (batch and position).</summary>

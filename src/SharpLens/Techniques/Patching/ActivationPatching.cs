@@ -24,19 +24,16 @@ public static class ActivationPatching
         var spec = SweepSpec.For(model, component, by ?? SweepSpec.DefaultBy(component));
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        using var onDevice = pairs.To(model.Device);
         var hooks = spec.HookNames(model.Config.NLayers);
-        var (cleanLogits, cache) = model.RunWithCache(onDevice.Clean, hooks, onDevice.AttentionMask);
-        using (cache)
-        {
-            double clean = PatchingMetrics.PerPrompt(options.Metric, cleanLogits, onDevice).mean().item<float>();
-            double corrupted = PatchingMetrics.PerPrompt(options.Metric, model.Run(onDevice.Corrupted, onDevice.AttentionMask), onDevice).mean().item<float>();
-            PatchingMetrics.CheckSpan(clean, corrupted);
-            var sources = hooks.Select(h => cache[h]).ToList();
-            var (raw, passes) = PatchSweepEngine.Run(model, spec, onDevice.Corrupted, onDevice.AttentionMask, onDevice.LastPositions, onDevice.Answers, onDevice.WrongAnswers,
-                sources, options, $"activation patching {component}");
-            var normalised = ((raw - corrupted) / (clean - corrupted)).to(ScalarType.Float32);
-            return new PatchingResult(component, spec.DimNames, normalised.DetachFromDisposeScope(), clean, corrupted, passes + 2);
-        }
+        using var run = new CleanRun(model, pairs, hooks, options.Metric);
+        var onDevice = run.Pairs;
+        double clean = run.Metric;
+        double corrupted = PatchingMetrics.PerPrompt(options.Metric, model.Run(onDevice.Corrupted, onDevice.AttentionMask), onDevice).mean().item<float>();
+        PatchingMetrics.CheckSpan(clean, corrupted);
+        var sources = hooks.Select(h => run.Cache[h]).ToList();
+        var (raw, passes) = PatchSweepEngine.Run(model, spec, onDevice.Corrupted, onDevice.AttentionMask, onDevice.LastPositions, onDevice.Answers, onDevice.WrongAnswers,
+            sources, options, $"activation patching {component}");
+        var normalised = ((raw - corrupted) / (clean - corrupted)).to(ScalarType.Float32);
+        return new PatchingResult(component, spec.DimNames, normalised.DetachFromDisposeScope(), clean, corrupted, passes + 2);
     }
 }

@@ -53,14 +53,10 @@ public static class AttributionPatching
     static (List<Tensor> Products, double Clean, double Corrupted) Products(HookedRootModule model, PromptPairs pairs, List<string> hooks,
         PatchingOptions options, DisposeScope scope)
     {
-        using var onDevice = pairs.To(model.Device);
-        Tensor cleanLogits;
-        ActivationCache cleanCache;
-        using (no_grad()) (cleanLogits, cleanCache) = model.RunWithCache(onDevice.Clean, hooks, onDevice.AttentionMask);
-        using (cleanCache)
+        using var run = new CleanRun(model, pairs, hooks, options.Metric);
+        var (onDevice, cleanCache, clean) = (run.Pairs, run.Cache, run.Metric);
         using (enable_grad())
         {
-            double clean = PatchingMetrics.PerPrompt(options.Metric, cleanLogits, onDevice).mean().item<float>();
             var corruptedActs = new Dictionary<string, Tensor>();
             // A model with frozen weights builds no graph: start one at the embedding so the activations still get gradients.
             HookFunction startGraph = (activation, _) => activation.requires_grad ? null : activation.detach().requires_grad_(true);
