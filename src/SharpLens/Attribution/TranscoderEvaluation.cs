@@ -85,7 +85,13 @@ public static class TranscoderEvaluation
         for (int layer = 0; layer < set.NLayers; layer++)
         {
             int l = layer;
-            hooks.Add((rm.InputHook(l), (x, _) => { inputs[l] = x.to(set.DType); acts[l] = set.Encode(l, inputs[l]!); return null; }));
+            // Kept out of the blocks' dispose scopes: a CLT's later layers read these.
+            hooks.Add((rm.InputHook(l), (x, _) =>
+            {
+                inputs[l] = x.to(set.DType).DetachFromDisposeScope();
+                acts[l] = set.Encode(l, inputs[l]!).DetachFromDisposeScope();
+                return null;
+            }));
             hooks.Add((rm.OutputHook(l), (y, _) =>
             {
                 var recon = zeroed ? torch.zeros_like(y) : OutputOf(set, l, k => acts[k]!, inputs[l]!).to(y.dtype); // [batch, pos, d_model]
@@ -93,7 +99,8 @@ public static class TranscoderEvaluation
                 return recon;
             }));
         }
-        return model.RunWithHooks(batch, hooks);
+        try { return model.RunWithHooks(batch, hooks); }
+        finally { foreach (var t in acts.Concat(inputs)) t?.Dispose(); }
     }
 
     /// <summary>Mean next-token cross-entropy of logits [batch, pos, d_vocab] on tokens [batch, pos], positions 1.. predicted.</summary>

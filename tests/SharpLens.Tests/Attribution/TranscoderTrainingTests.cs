@@ -139,6 +139,11 @@ public class TranscoderTrainingTests
         Assert.All(eval.ExplainedVariance, ev => Assert.True(ev <= 1 && double.IsFinite(ev)));
         Assert.All(eval.L0, l0 => Assert.InRange(l0, 0, 64));
         Assert.True(double.IsFinite(eval.CleanLoss) && double.IsFinite(eval.ReplacedLoss) && eval.ZeroAblatedLoss != eval.CleanLoss, $"{eval}");
+        // A CLT's closed loop reads every earlier layer's features.
+        using var clt = TranscoderTrainer.Train(model, Contexts(), options with { CrossLayer = true, Skip = false, Training = options.Training with { Steps = 5 } },
+            new SharpLens.Saes.Data.ActivationStoreOptions { TrainBatchSize = 64, BufferRows = 256 }, excludedTokenIds: [0]);
+        var cltEval = TranscoderEvaluation.Evaluate(model, clt, Contexts().Take(4), maxTokens: 1000, contextsPerCall: 2);
+        Assert.True(double.IsFinite(cltEval.ReplacedLoss) && cltEval.Tokens == 60, $"{cltEval}");
     }
 
     [Fact]
