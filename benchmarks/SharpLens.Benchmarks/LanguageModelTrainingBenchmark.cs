@@ -41,7 +41,8 @@ public static class LanguageModelTrainingBenchmark
         (long In, long Out, int Count)[] gemms =
         [
             (cfg.DModel, 3L * cfg.DModel, cfg.NLayers), (cfg.DModel, cfg.DModel, cfg.NLayers),
-            (cfg.DModel, cfg.DMlp, cfg.NLayers), (cfg.DMlp, cfg.DModel, cfg.NLayers), (cfg.DModel, vocab, 1),
+            (cfg.DModel, cfg.DMlp, cfg.GatedMlp ? 2 * cfg.NLayers : cfg.NLayers), // a gated MLP (SwiGLU) has W_gate beside W_in
+            (cfg.DMlp, cfg.DModel, cfg.NLayers), (cfg.DModel, vocab, 1),
         ];
         double attentionMacs = cfg.NLayers * 2.0 * cfg.DModel * (context + 1) / 2.0; // q·k and pattern·v over the causal half
         double macsPerToken = gemms.Sum(g => (double)g.In * g.Out * g.Count) + attentionMacs;
