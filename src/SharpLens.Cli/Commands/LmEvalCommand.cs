@@ -22,18 +22,13 @@ static class LmEvalCommand
         {
             string folder = parse.GetValue(model)!;
             string? root = parse.GetValue(cache);
-            if (BrownLanguageModel.IsName(folder))
-            {
-                string name = folder.ToLowerInvariant();
-                folder = TrainingDisplay.Run($"Training {name} (first use)", BrownLanguageModel.Settings(name).Steps,
-                    progress => BrownLanguageModel.EnsureTrained(name, root, progress, new ConsoleLog()), TrainCommand.Describe(BrownLanguageModel.Settings(name)), plainLines: 40);
-            }
+            if (BrownLanguageModel.IsName(folder)) folder = TrainCommand.EnsureBrownLanguageModel(folder, root, new ConsoleLog());
             var f = LanguageModelEvaluation.Run(folder, parse.GetValue(corpus)!, root, log: new ConsoleLog());
             Print(f);
             if (parse.GetValue(outFolder) is { } output)
             {
                 Directory.CreateDirectory(output);
-                File.WriteAllText(Path.Combine(output, "findings.json"), JsonSerializer.Serialize(f, TrainingDataJson.Default.LanguageModelFindings));
+                SharpLens.IO.AtomicFile.WriteAllText(Path.Combine(output, "findings.json"), JsonSerializer.Serialize(f, TrainingDataJson.Default.LanguageModelFindings));
                 PlotFiles.LinePlot(Path.Combine(output, "loss-by-position.png"), [("validation loss", f.LossByPosition)],
                     $"{f.Model}: loss by token position", "position in the window", "loss (nats)");
                 Console.WriteLine($"Wrote {Path.GetFullPath(Path.Combine(output, "findings.json"))} and loss-by-position.png");

@@ -109,9 +109,7 @@ static class TrainCommand
             torch.set_num_threads(Math.Max(1, parse.GetValue(common.Threads)));
             var run = common.Run(parse);
             string baseFolder = parse.GetValue(model)!;
-            if (BrownLanguageModel.IsName(baseFolder))
-                baseFolder = TrainingDisplay.Run($"Training {baseFolder} (first use)", BrownLanguageModel.Settings(baseFolder).Steps,
-                    progress => BrownLanguageModel.EnsureTrained(baseFolder, run.CacheRoot, progress, run.Log), Describe(BrownLanguageModel.Settings(baseFolder)), plainLines: 40);
+            if (BrownLanguageModel.IsName(baseFolder)) baseFolder = EnsureBrownLanguageModel(baseFolder, run.CacheRoot, run.Log);
             var settings = common.Apply(parse, Defaults) with { Corpus = corpus };
             string output = parse.GetValue(common.Out)!;
             var result = WithProgress("Fine-tuning", settings, progress => LanguageModelTrainer.Finetune(baseFolder, settings, output, run, progress));
@@ -124,6 +122,14 @@ static class TrainCommand
         TrainingDisplay.Run(title, settings.Steps, train, Describe(settings), plainLines: 40);
 
     /// <summary>The text beside the bar: step, losses, learning rate and tokens/s since this process started training.</summary>
+    /// <summary>The folder of brown-lm or brown-lm-tiny, training it first (with the live display) if it is not cached.</summary>
+    internal static string EnsureBrownLanguageModel(string name, string? cacheRoot, IProgress<string>? log)
+    {
+        var settings = BrownLanguageModel.Settings(name);
+        return TrainingDisplay.Run($"Training {name.ToLowerInvariant()} (first use)", settings.Steps,
+            progress => BrownLanguageModel.EnsureTrained(name, cacheRoot, progress, log), Describe(settings), plainLines: 40);
+    }
+
     internal static Func<TrainingProgress, string> Describe(LanguageModelSettings settings)
     {
         Stopwatch? clock = null;

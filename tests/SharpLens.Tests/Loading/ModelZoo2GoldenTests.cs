@@ -41,15 +41,8 @@ public class ModelZoo2GoldenTests(ITestOutputHelper output)
     static string Zoo(string name) => Fixture(Path.Combine("zoo", name));
     static string ConfigText(string name) => File.ReadAllText(Path.Combine(Zoo(name), "config.json"));
 
-    double Compare(HookedTransformer model, string fixture, string input, string label)
-    {
-        var (tokens, expected) = ModelZooGoldenTests.Golden(fixture, input);
-        var logProbs = model.Run(tokens).to(ScalarType.Float64).log_softmax(-1);
-        Assert.Equal(expected.shape, logProbs.shape);
-        double diff = MaxAbsDiff(logProbs, expected);
-        output.WriteLine($"{fixture}/{input} {label}: max |log-prob diff| = {diff:E2}");
-        return diff;
-    }
+    double Compare(HookedTransformer model, string fixture, string input, string label) =>
+        ModelZooGoldenTests.Compare(model, fixture, input, label, output);
 
     [Theory]
     [MemberData(nameof(Fixtures))]

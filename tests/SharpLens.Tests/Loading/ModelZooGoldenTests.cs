@@ -38,13 +38,16 @@ public class ModelZooGoldenTests(ITestOutputHelper output)
         return (tokens, logits.log_softmax(-1));
     }
 
-    double Compare(HookedTransformer model, string fixture, string input, string label)
+    double Compare(HookedTransformer model, string fixture, string input, string label) => Compare(model, fixture, input, label, output);
+
+    /// <summary>Max |log-prob difference| between the model and a fixture's golden log-probs (shapes asserted equal), written to <paramref name="log"/>.</summary>
+    internal static double Compare(HookedTransformer model, string fixture, string input, string label, ITestOutputHelper log)
     {
         var (tokens, expected) = Golden(fixture, input);
         var logProbs = model.Run(tokens).to(ScalarType.Float64).log_softmax(-1);
         Assert.Equal(expected.shape, logProbs.shape);
         double diff = MaxAbsDiff(logProbs, expected);
-        output.WriteLine($"{fixture}/{input} {label}: max |log-prob diff| = {diff:E2}");
+        log.WriteLine($"{fixture}/{input} {label}: max |log-prob diff| = {diff:E2}");
         return diff;
     }
 

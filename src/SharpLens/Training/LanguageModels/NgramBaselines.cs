@@ -17,12 +17,18 @@ public static class NgramBaselines
     {
         var trainTokens = train.Read(0, checked((int)train.Length));
         var unigram = new long[vocab];
-        var bigram = new int[(long)vocab * vocab];
+        // Sparse: a training split has at most one distinct pair per token, while vocab² counts would be 10 GB for GPT-2's 50,257 ids.
+        var bigram = new Dictionary<long, int>();
         var predecessors = new long[vocab];
         for (int i = 0; i < trainTokens.Length; i++)
         {
             unigram[trainTokens[i]]++;
-            if (i > 0) { bigram[trainTokens[i - 1] * vocab + trainTokens[i]]++; predecessors[trainTokens[i - 1]]++; }
+            if (i > 0)
+            {
+                long pair = trainTokens[i - 1] * (long)vocab + trainTokens[i];
+                bigram[pair] = bigram.GetValueOrDefault(pair) + 1;
+                predecessors[trainTokens[i - 1]]++;
+            }
         }
         double total = trainTokens.Length;
 
@@ -37,7 +43,7 @@ public static class NgramBaselines
             long previous = tokens[t - 1], next = tokens[t];
             double pUnigram = (unigram[next] + 1) / (total + vocab);
             unigramLoss -= Math.Log(pUnigram);
-            double pBigram = predecessors[previous] > 0 ? bigram[previous * vocab + next] / (double)predecessors[previous] : 0;
+            double pBigram = predecessors[previous] > 0 ? bigram.GetValueOrDefault(previous * vocab + next) / (double)predecessors[previous] : 0;
             for (int k = 0; k < lambdas.Length; k++) bigramLoss[k] -= Math.Log(lambdas[k] * pBigram + (1 - lambdas[k]) * pUnigram);
         }
         int best = Array.IndexOf(bigramLoss, bigramLoss.Min());
