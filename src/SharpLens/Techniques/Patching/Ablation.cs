@@ -115,7 +115,7 @@ public static class Ablation
     {
         if (reference.dim() == 1) reference = reference.unsqueeze(0);
         if (reference.shape[1] != pairs.Positions)
-            throw new ArgumentException($"Resample ablation needs reference prompts of the prompts' length ({pairs.Positions} tokens); got [{string.Join(", ", reference.shape)}].", nameof(reference));
+            throw new ArgumentException($"Resample ablation needs reference prompts of the prompts' length ({pairs.Positions} tokens); got {ShapeText.Of(reference.shape)}.", nameof(reference));
         var device = model.Device;
         var rows = arange(pairs.Count, dtype: ScalarType.Int64) % reference.shape[0];
         var (_, cache) = model.RunWithCache(reference.index_select(0, rows).to(device), hooks);

@@ -21,7 +21,7 @@ public static class ActivationPatching
     public static PatchingResult Sweep(HookedRootModule model, PromptPairs pairs, string component, SweepBy? by = null, PatchingOptions? options = null)
     {
         options ??= new PatchingOptions();
-        var spec = SweepSpec.For(model, component, by ?? SweepSpec.DefaultBy(component));
+        var spec = SweepSpec.For(model, component, by);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var hooks = spec.HookNames(model.Config.NLayers);
