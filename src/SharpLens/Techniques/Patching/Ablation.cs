@@ -74,9 +74,8 @@ public static class Ablation
         var spec = SweepSpec.For(model, component, by);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var hooks = spec.HookNames(model.Config.NLayers);
-        using var run = new CleanRun(model, pairs, hooks, options.Metric);
-        var onDevice = run.Pairs;
+        using var run = new CleanRun(model, pairs, spec, options.Metric);
+        var (onDevice, hooks) = (run.Pairs, run.Hooks);
         var sources = kind switch
         {
             AblationKind.Zero => hooks.Select(h => zeros_like(run.Cache[h][0..1])).ToList(),
