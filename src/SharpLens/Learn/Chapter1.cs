@@ -185,7 +185,9 @@ public static class Chapter1
                 var expected = new Models.Components.AttentionMask(5, null, scores.device).Apply(scores);
                 var pattern = actual.softmax(-1);
                 if (pattern.isnan().any().item<bool>())
-                    throw new CheckFailure("After the softmax some rows are NaN: a whole row was set to −∞. Every query must see at least itself (mask only the keys after it).");
+                    throw new CheckFailure((actual.diagonal(0, -2, -1) == double.NegativeInfinity).any().item<bool>()
+                        ? "A position may attend to itself: mask only the keys after the query (triu with diagonal 1), not the diagonal too. Query 0 is left with no key at all: its whole row is −∞, so its softmax is NaN."
+                        : "After the softmax some rows are NaN: a whole row was set to −∞. Every query must see at least itself (mask only the keys after it).");
                 Expect.Close("softmax(ApplyCausalMask(scores))", pattern, expected.softmax(-1), bugs:
                 [
                     new Bug("A position may attend to itself: mask only the keys after the query (triu with diagonal 1), not the diagonal too.",

@@ -42,7 +42,7 @@ public sealed class LearnChapter2Tests : IClassFixture<SmallInductionOrganism>
     public static TheoryData<string, string, string, string> Chapter2Mutants => new()
     {
         { "PatternFromQK", "/ Math.Sqrt(q.shape[^1]);", ";", "did not scale them" },
-        { "PreviousTokenScores", ".diagonal(-1, 2, 3)", ".diagonal(0, 2, 3)", "attention to the current token" },
+        { "PreviousTokenScores", "cache[\"pattern\", l].diagonal(-1, 2, 3)", "cache[\"pattern\", l].diagonal(0, 2, 3)", "attention to the current token" },
         { "InductionScores", "torch.cat([torch.zeros(batch, pos, 1, dtype: ScalarType.Bool), sameAsBefore], 2)", "(tokens.unsqueeze(2) == tokens.unsqueeze(1)) & torch.ones(pos, pos, dtype: ScalarType.Bool).tril(-1)", "duplicate-token score" },
         { "LogitAttribution", "var answers = tokens[.., 1..];", "var answers = tokens[.., ..^1];", "the next one, tokens[p + 1]" },
         { "AblationScores", ".item<float>() - clean;", ".item<float>();", "Subtract the clean loss" },

@@ -119,7 +119,7 @@ public sealed class LearnChapterTests
     /// exercises are still checked.
     /// </summary>
     [Fact]
-    public void A_libtorch_abort_in_one_exercise_is_reported_and_the_others_still_checked()
+    public async Task A_libtorch_abort_in_one_exercise_is_reported_and_the_others_still_checked()
     {
         string dir = Path.Combine(Dir, "abort-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
@@ -129,14 +129,15 @@ public sealed class LearnChapterTests
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "SharpLens.Cli.dll"), "learn", "check", file, "Unembed", "TopK" }) start.ArgumentList.Add(a);
         start.Environment["SHARPLENS_CACHE"] = dir; // progress goes there, not into the user's cache
         using var process = System.Diagnostics.Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 1, $"exit {process.ExitCode}\n{stdout}\n{stderr.Result}");
+        var stderrTask = process.StandardError.ReadToEndAsync();
+        string stdout = await process.StandardOutput.ReadToEndAsync();
+        string stderr = await stderrTask;
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 1, $"exit {process.ExitCode}\n{stdout}\n{stderr}");
         Assert.Contains("✗ Unembed: libtorch stopped the program: mat1 and mat2 shapes cannot be multiplied", stdout);
         Assert.Contains("✓ TopK", stdout);
         Assert.Contains("1 of 2 exercises pass.", stdout);
-        Assert.DoesNotContain("frame #", stdout + stderr.Result);
+        Assert.DoesNotContain("frame #", stdout + stderr);
         Assert.True(File.Exists(Path.Combine(dir, "learn", "progress.json")));
         Directory.Delete(dir, recursive: true);
     }

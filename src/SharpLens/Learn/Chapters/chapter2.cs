@@ -66,6 +66,7 @@ static class Exercises
     // attention it puts on its query's targets, summed per query and averaged over the queries that have a target.
     // Hint: model.RunWithHooks(tokens, [(name, (pattern, hook) => { ...; return null; })]) calls the function with
     // each hooked activation; returning null leaves it unchanged. Names: ActivationCache.ActName("pattern", l).
+    // What a hook computes is freed with the forward pass unless you keep it: t.detach().DetachFromDisposeScope().
     public static Tensor InductionScores(HookedTransformer model, Tensor tokens)
     {
         //> solution
@@ -78,7 +79,8 @@ static class Exercises
         var hooks = Enumerable.Range(0, model.Config.NLayers).Select(l => (ActivationCache.ActName("pattern", l), (HookFunction)((pattern, _) =>
         {
             var mass = (pattern * targets.unsqueeze(1)).sum(-1);                   // [batch, head, query]
-            scores[l] = (mass * hasTarget.unsqueeze(1)).sum([0, 2]) / hasTarget.sum();
+            // A hook's tensors are freed when its block's forward ends: keep this one beyond it.
+            scores[l] = ((mass * hasTarget.unsqueeze(1)).sum([0, 2]) / hasTarget.sum()).detach().DetachFromDisposeScope();
             return null;
         })));
         model.RunWithHooks(tokens, hooks);
