@@ -30,6 +30,7 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(TrainCommand.CreateFinetune());
 root.Subcommands.Add(PlanCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(ExploreCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());

@@ -49,6 +49,7 @@ public static class Trainer
         var before = TimeSpan.Zero;
         var refused = new List<string>();
         void Refused(string message) { refused.Add(message); options.Log?.Invoke(message); }
+        if (options.CheckpointFolder is not null) CheckpointManifest.RemoveTemporaries(options.CheckpointFolder); // a killed run's half-written checkpoint
         if (options.Resume && TrainingCheckpoint.LatestValid(options.CheckpointFolder!, settings.Steps, Refused) is { } checkpoint)
         {
             var state = checkpoint.ReadState();
