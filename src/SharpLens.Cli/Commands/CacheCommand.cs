@@ -44,7 +44,7 @@ public static class CacheCommand
                 var arrays = names.Select(n => KeyValuePair.Create(n, cache[n][0].to(ScalarType.Float32))).ToList(); // batch dimension dropped
                 string path = parse.GetValue(outOption)!;
                 NumpyFiles.SaveNpz(path, arrays);
-                foreach (var (n, a) in arrays) Console.WriteLine($"  {n,-40} [{string.Join(", ", a.shape)}]");
+                foreach (var (n, a) in arrays) Console.WriteLine($"  {n,-40} {ShapeText.Of(a.shape)}");
                 Console.WriteLine($"Wrote {arrays.Count} arrays to {Path.GetFullPath(path)}");
             }
             logits.Dispose();

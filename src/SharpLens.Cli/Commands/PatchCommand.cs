@@ -57,7 +57,7 @@ public static class PatchCommand
         using var result = ActivationPatching.Sweep(model, pairs, component, options: options);
         Console.Error.WriteLine();
         NumpyFiles.SaveNpy(output, result.Values);
-        Console.WriteLine($"clean logit diff {result.CleanMetric:0.000}, corrupted {result.CorruptedMetric:0.000}; {component} [{string.Join(", ", result.Values.shape)}] ({string.Join(", ", result.Dims)}) → {Path.GetFullPath(output)}");
+        Console.WriteLine($"clean logit diff {result.CleanMetric:0.000}, corrupted {result.CorruptedMetric:0.000}; {component} {ShapeText.Of(result.Values.shape)} ({string.Join(", ", result.Dims)}) → {Path.GetFullPath(output)}");
         if (png)
         {
             string image = Path.ChangeExtension(output, ".png");

@@ -25,7 +25,7 @@ public static class PlanCommand
             using var result = loaded.Encoder is { } encoder ? encoder.Run(plan) : loaded.Decoder!.Run(plan);
             string path = parse.GetValue(outOption)!;
             result.SaveNpz(path);
-            foreach (var (name, value) in result.Arrays()) Console.WriteLine($"  {name,-32} [{string.Join(", ", value.shape)}]");
+            foreach (var (name, value) in result.Arrays()) Console.WriteLine($"  {name,-32} {ShapeText.Of(value.shape)}");
             Console.WriteLine($"Wrote {result.Arrays().Count()} arrays to {Path.GetFullPath(path)}{(result.Stopped ? " (the plan stopped the forward pass early)" : "")}");
             return 0;
         }));

@@ -113,7 +113,7 @@ public sealed class TranscoderTrainer : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         if (input.dim() != 3 || input.shape[1] != NLayers || input.shape[2] != DModel || !input.shape.SequenceEqual(target.shape))
-            throw new AttributionArgumentException("batch", $"inputs [{string.Join(", ", input.shape)}] and targets [{string.Join(", ", target.shape)}] must both be [batch, n_layers = {NLayers}, d_model = {DModel}].");
+            throw new AttributionArgumentException("batch", $"inputs {ShapeText.Of(input.shape)} and targets {ShapeText.Of(target.shape)} must both be [batch, n_layers = {NLayers}, d_model = {DModel}].");
         var x = input.to(ScalarType.Float32).transpose(0, 1); // [n_layers, batch, d_model]
         var y = target.to(ScalarType.Float32).transpose(0, 1); // [n_layers, batch, d_model]
         if (_inScale is null)

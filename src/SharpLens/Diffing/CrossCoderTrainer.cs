@@ -97,7 +97,7 @@ public sealed class CrossCoderTrainer : IDisposable
         var cc = CrossCoder;
         var cfg = cc.Config;
         if (batch.dim() != 3 || batch.shape[1] != cc.NModels || batch.shape[2] != cc.DIn)
-            throw new ArgumentException($"A crosscoder batch is [batch, n_models = {cc.NModels}, d_in = {cc.DIn}]; got [{string.Join(", ", batch.shape)}].", nameof(batch));
+            throw new ArgumentException($"A crosscoder batch is [batch, n_models = {cc.NModels}, d_in = {cc.DIn}]; got {ShapeText.Of(batch.shape)}.", nameof(batch));
         var raw = batch.to(cc.W_enc.dtype);
         if (Step == 0 && Settings.NormalizeActivations && !cc.HasNormalizer)
             cc.SetNormalizer(raw.mean([0]), raw.std(0, unbiased: false), Settings.TargetRms);

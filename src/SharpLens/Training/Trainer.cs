@@ -162,7 +162,7 @@ public static class Trainer
         if (lossMask is null) return perToken.mean();
         if (!lossMask.shape.SequenceEqual(perToken.shape))
             throw new ArgumentException(
-                $"lossMask has shape [{string.Join(", ", lossMask.shape)}] but there are [{string.Join(", ", perToken.shape)}] predictions " +
+                $"lossMask has shape {ShapeText.Of(lossMask.shape)} but there are {ShapeText.Of(perToken.shape)} predictions " +
                 "(one per position but the last); give a [batch, pos - 1] mask.", nameof(lossMask));
         var mask = lossMask.to(perToken.dtype);
         return (perToken * mask).sum() / mask.sum().clamp_min(1);

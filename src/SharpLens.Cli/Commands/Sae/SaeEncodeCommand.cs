@@ -32,7 +32,7 @@ public static class SaeEncodeCommand
         using var sae = SaeFiles.Load(saePath);
         var x = NumpyFiles.LoadNpy(inputPath);
         if (x.dim() != 2 || x.shape[1] != sae.Config.DIn)
-            throw new SharpLensArgumentException("--input", $"--input {inputPath} has shape [{string.Join(", ", x.shape)}]; this SAE reads [n, d_in = {sae.Config.DIn}].");
+            throw new SharpLensArgumentException("--input", $"--input {inputPath} has shape {ShapeText.Of(x.shape)}; this SAE reads [n, d_in = {sae.Config.DIn}].");
         var features = sae.Encode(x).to(ScalarType.Float32); // [n, d_sae]
         // Both outputs or neither: each is staged under a temporary name and renamed only when both are written.
         using (var outputs = AtomicFile.Together())
