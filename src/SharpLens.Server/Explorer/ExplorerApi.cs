@@ -168,6 +168,7 @@ public sealed partial class ExplorerServer
         var c = _model.Config;
         string? graphNote = _model.GraphModel is not null ? null
             : _model.IsEncoder ? "Attribution graphs need a decoder with transcoders."
+            : _model.Config.AttnOnly ? $"{_model.Name} is attention-only: an attribution graph replaces a model's MLPs with transcoders, and it has none. Start the Explorer on a model with MLPs and --transcoders DIR (e.g. from `sharplens transcoders train`)."
             : "No transcoders were loaded: start the Explorer with --transcoders DIR (circuit-tracer's layout, e.g. from `sharplens transcoders train`) to compute attribution graphs.";
         return new ModelInfo(_model.Name, _model.IsEncoder ? "encoder" : "decoder", c.AttnOnly, c.NLayers, c.NHeads, c.DModel, c.DVocab, c.NCtx, _model.HasTokenizer,
             [.. _model.Saes.Select((s, i) => new SaeInfo(i, s.Name, s.Hook, s.Sae.Config.DSae, s.Sae.Config.Architecture.ToString()))],
