@@ -37,6 +37,7 @@ root.Subcommands.Add(GraphCommand.Create());
 root.Subcommands.Add(TranscodersCommand.Create());
 root.Subcommands.Add(DiffCommand.Create());
 root.Subcommands.Add(LmEvalCommand.Create());
+root.Subcommands.Add(LearnCommand.Create());
 try
 {
     var parsed = root.Parse(args);

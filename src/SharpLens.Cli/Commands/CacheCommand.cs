@@ -25,7 +25,7 @@ public static class CacheCommand
         prompt.AddTo(command);
         command.Options.Add(hooks);
         command.Options.Add(outOption);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             var names = parse.GetValue(hooks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
             if (names.Count == 0) throw new CliArgumentException("--hooks is empty: name at least one hook, e.g. blocks.0.hook_resid_post.");

@@ -38,7 +38,7 @@ public static class PatchCommand
         model.AddTo(command);
         foreach (var option in new Option[] { clean, corrupted, cleanTokens, corruptedTokens, answer, wrong, answerToken, wrongToken, component, output, png, html })
             command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             using var m = model.Load(parse);
             using var pairs = Pairs(m, parse.GetValue(clean), parse.GetValue(corrupted), parse.GetValue(cleanTokens), parse.GetValue(corruptedTokens),

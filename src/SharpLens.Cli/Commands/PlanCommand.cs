@@ -18,7 +18,7 @@ public static class PlanCommand
         model.AddTo(command);
         command.Options.Add(planOption);
         command.Options.Add(outOption);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             var plan = TracePlanJson.Load(parse.GetValue(planOption)!);
             using var loaded = model.LoadAny(parse);

@@ -155,7 +155,7 @@ public static class HeadDetectors
         int bos = config.BosTokenId ?? -1;
         int length = 2 * halfLength + (bos >= 0 ? 1 : 0);
         if (halfLength < 1 || batch < 1)
-            throw new ArgumentException($"RepeatedRandomTokens needs halfLength ≥ 1 and batch ≥ 1; got halfLength {halfLength}, batch {batch}.");
+            throw new ArgumentException($"RepeatedRandomTokens needs halfLength ≥ 1 and batch ≥ 1; got halfLength {halfLength}, batch {batch}.", halfLength < 1 ? nameof(halfLength) : nameof(batch));
         if (length > config.NCtx)
             throw new ArgumentException($"Repeated sequences of half length {halfLength} are {length} tokens, more than {config.ModelName}'s " +
                 $"context of {config.NCtx}; use a half length of at most {(config.NCtx - (bos >= 0 ? 1 : 0)) / 2}.", nameof(halfLength));

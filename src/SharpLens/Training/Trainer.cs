@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using SharpLens.Loading;
 using SharpLens.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -54,7 +55,7 @@ public static class Trainer
         {
             var state = checkpoint.ReadState();
             if (state.Seed != settings.Seed)
-                throw new ArgumentException($"{checkpoint.Folder} was trained with seed {state.Seed}, not {settings.Seed}; resume with the same seed or use another checkpoint folder.", nameof(settings));
+                throw new CheckpointException(Path.Combine(checkpoint.Folder, TrainingCheckpoint.StateFile), null, $"field 'Seed' is {state.Seed}, but this run's seed (--seed) is {settings.Seed}: resume with the same seed, or use another checkpoint folder.");
             checkpoint.LoadInto(model);
             checkpoint.LoadOptimizerInto(adamW);
             using (var generatorState = tensor(Convert.FromBase64String(state.GeneratorState))) generator.set_state(generatorState);

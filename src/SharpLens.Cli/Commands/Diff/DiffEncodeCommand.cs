@@ -20,7 +20,7 @@ public static class DiffEncodeCommand
             "BatchTopK keeps f_i where f_i · c_i > threshold; the reconstruction is f W_dec^m + b_dec^m, denormalised.\n\n" +
             "Example: sharplens diff encode --crosscoder cc-trigger --input X.npy --out F.npy --reconstruction R.npy");
         foreach (var option in new Option[] { crosscoder, input, output, recon }) command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() => Run(parse.GetValue(crosscoder)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(recon))));
+        command.SetAction(parse => CommandErrors.Run(parse, () => Run(parse.GetValue(crosscoder)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(recon))));
         return command;
     }
 

@@ -21,7 +21,7 @@ public static class SaeEncodeCommand
             "jumprelu, gated, transcoder), after its input normalization and b_dec subtraction.\n\n" +
             "Example: sharplens sae encode --sae gpt2-small-res-jb/blocks.8.hook_resid_pre --input X.npy --out features.npy");
         foreach (var option in new Option[] { sae, input, output, recon }) command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() => Run(parse.GetValue(sae)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(recon))));
+        command.SetAction(parse => CommandErrors.Run(parse, () => Run(parse.GetValue(sae)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(recon))));
         return command;
     }
 

@@ -44,7 +44,7 @@ public static class TranscodersTrainCommand
             "  sharplens graph --model brown-lm --transcoders clt-brown --prompt \"The jury said\" --out graphs/jury");
         args.AddTo(command, processingOption: false);
         foreach (var option in new Option[] { kind, activation, skip, expansion, dTc, k, l1, tanh, lr, tokens, batch, evalTokens, input, output, outFolder, checkpointEvery, keepCheckpoints, resume }) command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             bool crossLayer = parse.GetValue(kind) switch
             {
