@@ -30,12 +30,14 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(TrainCommand.CreateFinetune());
 root.Subcommands.Add(PlanCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(ExploreCommand.Create());
 root.Subcommands.Add(TokenizeCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(GraphCommand.Create());
 root.Subcommands.Add(TranscodersCommand.Create());
 root.Subcommands.Add(DiffCommand.Create());
 root.Subcommands.Add(LmEvalCommand.Create());
+root.Subcommands.Add(LearnCommand.Create());
 try
 {
     var parsed = root.Parse(args);

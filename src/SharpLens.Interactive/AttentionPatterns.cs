@@ -26,7 +26,7 @@ public sealed record AttentionPatterns(string Title, IReadOnlyList<string> Token
         if (p.dim() == 4) p = p[batch];
         if (p.dim() == 2) p = p.unsqueeze(0);
         if (p.dim() != 3 || p.shape[1] != p.shape[2])
-            throw new SharpLensException($"An attention pattern is [head, query_pos, key_pos] or [batch, head, query_pos, key_pos]; got [{string.Join(", ", pattern.shape)}]. " +
+            throw new SharpLensException($"An attention pattern is [head, query_pos, key_pos] or [batch, head, query_pos, key_pos]; got {ShapeText.Of(pattern.shape)}. " +
                 "Pass cache[\"pattern\", layer] (blocks.{layer}.attn.hook_pattern).");
         int heads = (int)p.shape[0], pos = (int)p.shape[1];
         tokens ??= [.. Enumerable.Repeat("", pos)]; // positions only

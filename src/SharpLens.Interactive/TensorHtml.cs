@@ -19,7 +19,7 @@ public static class TensorHtml
         if (tensor.IsInvalid) return Fragment("tensor (disposed)", "<div class=\"sl-note\">This tensor has been disposed.</div>");
         using var scope = NewDisposeScope();
         var t = tensor.detach();
-        string shape = "[" + string.Join(", ", t.shape) + "]";
+        string shape = ShapeText.Of(t.shape);
         var title = $"tensor {shape} {t.dtype.ToString().ToLowerInvariant()} on {t.device}" + (tensor.requires_grad ? ", requires grad" : "");
         var body = new StringBuilder();
         bool numeric = t.dtype is not (ScalarType.ComplexFloat32 or ScalarType.ComplexFloat64);

@@ -85,6 +85,6 @@ public static class Views
             Table(["hook", "shape", "dtype"], cache.Keys.Select(k =>
             {
                 var t = cache[k];
-                return (IReadOnlyList<string>)[k, "[" + string.Join(", ", t.shape) + "]", t.dtype.ToString().ToLowerInvariant()];
+                return (IReadOnlyList<string>)[k, ShapeText.Of(t.shape), t.dtype.ToString().ToLowerInvariant()];
             })));
 }

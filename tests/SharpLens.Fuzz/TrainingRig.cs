@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
+using SharpLens.Attribution;
 using SharpLens.Diffing;
 using SharpLens.Grokking;
 using SharpLens.Saes;
@@ -10,7 +11,7 @@ using static TorchSharp.torch;
 namespace SharpLens.Fuzz;
 
 /// <summary>
-/// The training run the kill-and-resume tests SIGKILL: <c>SharpLens.Fuzz.dll train sae|crosscoder|grokking --folder DIR
+/// The training run the kill-and-resume tests SIGKILL: <c>SharpLens.Fuzz.dll train sae|crosscoder|transcoder|grokking --folder DIR
 /// [--resume] [--delay-ms N]</c>. Each is a tiny, deterministic run with a checkpoint every 5 of its 40 steps, on one
 /// thread; with --resume it continues from the newest checkpoint in DIR that passes its manifest (printing each one it
 /// refuses). It ends by printing <c>WEIGHTS &lt;sha256&gt;</c> of every parameter's bytes, in order, so two runs can be
@@ -35,8 +36,9 @@ public static class TrainingRig
             {
                 "sae" => Sae(folder, resume, delay, Log),
                 "crosscoder" => CrossCoder(folder, resume, delay, Log),
+                "transcoder" => Transcoder(folder, resume, delay, Log),
                 "grokking" => Grokking(folder, delay, Log),
-                _ => throw new ArgumentException($"unknown trainer '{trainer}': sae, crosscoder or grokking"),
+                _ => throw new ArgumentException($"unknown trainer '{trainer}': sae, crosscoder, transcoder or grokking"),
             };
             Log($"WEIGHTS {weights}");
             return 0;
@@ -83,6 +85,36 @@ public static class TrainingRig
             trainer.Train(step => Rows(step, 128, 2 * 8, delay).view(128, 2, 8)); // [batch, models, d]
             using var crosscoder = trainer.CrossCoder;
             return Hash(crosscoder.StateDict().Select(kv => (kv.Key, kv.Value)));
+        }
+    }
+
+    /// <summary>A cross-layer JumpReLU transcoder over 3 layers of width 8 (JumpReLU: its thresholds are trainer state too).</summary>
+    static string Transcoder(string folder, bool resume, int delay, Action<string> log)
+    {
+        const int layers = 3, width = 8;
+        var options = new TranscoderTrainingOptions
+        {
+            CrossLayer = true, Activation = TranscoderActivation.JumpRelu, DTranscoder = 24, Seed = 4, KeepCheckpoints = 0,
+            Training = new TranscoderTrainingOptions().Training with
+            {
+                Steps = Steps, LearningRate = 3e-3, LrWarmupSteps = 4, LrDecaySteps = 8, SparsityWarmupSteps = 4, DeadFeatureWindow = 5,
+                CheckpointEvery = Every, CheckpointFolder = Path.Combine(folder, "checkpoints"), ReportEvery = Steps,
+            },
+        };
+        var trainer = resume ? TranscoderTrainer.ResumeLatest(options.Training.CheckpointFolder, layers, width, options, log) : null;
+        if (trainer is not null) log($"Resumed from the checkpoint at step {trainer.Step}.");
+        trainer ??= new TranscoderTrainer(layers, width, options);
+        using (trainer)
+        {
+            trainer.Train(step =>
+            {
+                var rows = Rows(step, 64, 2 * layers * width, delay).view(64, 2, layers, width); // [batch, input/target, n_layers, d_model]
+                return (rows.select(1, 0), rows.select(1, 1));
+            });
+            using var set = trainer.ToSet();
+            var parameters = new List<(string, Tensor)> { ("W_enc", set.W_enc), ("b_enc", set.b_enc), ("b_dec", set.b_dec), ("threshold", set.Threshold!) };
+            parameters.AddRange(set.W_dec.Select((w, l) => ($"W_dec_{l}", w)));
+            return Hash(parameters);
         }
     }
 

@@ -23,7 +23,7 @@ static class BenchCommand
         var command = new Command("bench", "Measure forward throughput of HookedTransformer against a direct TorchSharp forward and the GEMM ceiling " +
             "(or, with --patching, the time of a full activation-patching sweep).");
         foreach (var option in new Option[] { json, seqLen, layers, repeats, threads, patching, patchTokens, grokking, sae, train, trainModel }) command.Options.Add(option);
-        command.SetAction(parseResult => CommandErrors.Run(() =>
+        command.SetAction(parseResult => CommandErrors.Run(parseResult, () =>
         {
             var options = new BenchmarkOptions(parseResult.GetValue(seqLen), parseResult.GetValue(layers), parseResult.GetValue(repeats), parseResult.GetValue(threads));
             bool asJson = parseResult.GetValue(json);

@@ -25,7 +25,7 @@ public static class CacheCommand
         prompt.AddTo(command);
         command.Options.Add(hooks);
         command.Options.Add(outOption);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             var names = parse.GetValue(hooks)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct().ToList();
             if (names.Count == 0) throw new CliArgumentException("--hooks is empty: name at least one hook, e.g. blocks.0.hook_resid_post.");
@@ -44,7 +44,7 @@ public static class CacheCommand
                 var arrays = names.Select(n => KeyValuePair.Create(n, cache[n][0].to(ScalarType.Float32))).ToList(); // batch dimension dropped
                 string path = parse.GetValue(outOption)!;
                 NumpyFiles.SaveNpz(path, arrays);
-                foreach (var (n, a) in arrays) Console.WriteLine($"  {n,-40} [{string.Join(", ", a.shape)}]");
+                foreach (var (n, a) in arrays) Console.WriteLine($"  {n,-40} {ShapeText.Of(a.shape)}");
                 Console.WriteLine($"Wrote {arrays.Count} arrays to {Path.GetFullPath(path)}");
             }
             logits.Dispose();

@@ -28,7 +28,7 @@ public static class DlaCommand
         model.AddTo(command);
         prompt.AddTo(command);
         foreach (var o in new Option[] { answer, wrong, answerToken, wrongToken, perHead, outOption }) command.Options.Add(o);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             torch.set_num_threads(Math.Min(4, Environment.ProcessorCount));
             using var m = model.Load(parse);

@@ -21,7 +21,7 @@ public static class DownloadCommand
         command.Options.Add(revision);
         command.Options.Add(cacheDir);
         command.Options.Add(list);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             if (parse.GetValue(list))
             {

@@ -22,7 +22,7 @@ public static class GenerateCommand
         model.AddTo(command);
         prompt.AddTo(command);
         foreach (var o in new Option[] { maxNew, temperature, topK, topP, seed }) command.Options.Add(o);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             using var m = model.Load(parse);
             using var scope = NewDisposeScope();

@@ -31,7 +31,7 @@ public static class GraphCommand
         prompt.AddTo(command);
         foreach (var o in new Option[] { transcoders, outOption, nodeThreshold, edgeThreshold, maxFeatureNodes, maxNLogits, desiredLogitProb, batchSize, slug })
             command.Options.Add(o);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             var files = new GraphFileOptions { NodeThreshold = parse.GetValue(nodeThreshold), EdgeThreshold = parse.GetValue(edgeThreshold), Slug = parse.GetValue(slug)! };
             var options = new AttributionOptions

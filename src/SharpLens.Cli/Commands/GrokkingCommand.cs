@@ -25,7 +25,7 @@ static class GrokkingCommand
 
         var command = new Command("grokking", "Replicate Nanda et al. (2023): a 1-layer transformer groks modular addition; measure its Fourier circuit over training and write an HTML report.");
         foreach (var option in new Option[] { pOption, stepsOption, seedOption, freezeBiasesOption, fastOption, outOption, threadsOption }) command.Options.Add(option);
-        command.SetAction(parseResult => CommandErrors.Run(() =>
+        command.SetAction(parseResult => CommandErrors.Run(parseResult, () =>
         {
             var settings = parseResult.GetValue(fastOption) ? ModularAdditionSettings.Fast : defaults;
             if (parseResult.GetValue(pOption) is int p) settings = settings with { P = p };
@@ -39,17 +39,13 @@ static class GrokkingCommand
 
     static int Run(string outFolder, ModularAdditionSettings settings, int threads)
     {
-        try { settings = settings.Validated(); }
-        catch (ArgumentException e) { AnsiConsole.MarkupLineInterpolated($"[red]Invalid settings:[/] {e.Message}"); return 2; }
+        settings = settings.Validated(); // a bad value is reported by CommandErrors, naming the option
 
         // Measured on the p = 113 model: one thread is faster than two (see README, "Grokking").
         torch.set_num_threads(Math.Max(1, threads));
         var clock = Stopwatch.StartNew();
         using var data = new ModularAddition(settings);
-        HookedTransformer model;
-        TrainingRecord record;
-        try { (model, record) = TrainWithProgress(settings, data, outFolder); }
-        catch (ArgumentException e) { AnsiConsole.MarkupLineInterpolated($"[red]Cannot train:[/] {e.Message}"); return 2; }
+        var (model, record) = TrainWithProgress(settings, data, outFolder); // an --out folder of another run is refused by CommandErrors
         using (model)
         {
             foreach (string refused in record.CheckpointsRefused) Console.WriteLine(refused);

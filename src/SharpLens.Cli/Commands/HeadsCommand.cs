@@ -39,7 +39,7 @@ public static class HeadsCommand
             "Example: sharplens heads --model induction --out scores.npy");
         model.AddTo(command);
         foreach (var option in new Option[] { seqLen, batch, seed, output }) command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             using var m = model.Load(parse);
             return Run(m, parse.GetValue(seqLen), parse.GetValue(batch), parse.GetValue(seed), parse.GetValue(output));

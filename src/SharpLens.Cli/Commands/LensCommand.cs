@@ -30,7 +30,7 @@ public static class LensCommand
         command.Options.Add(topOption);
         command.Options.Add(html);
         command.Options.Add(target);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             torch.set_num_threads(Math.Min(4, Environment.ProcessorCount));
             using var m = model.Load(parse);

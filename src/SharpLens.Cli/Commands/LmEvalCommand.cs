@@ -18,7 +18,7 @@ static class LmEvalCommand
         var cache = new Option<string?>("--cache") { Description = "Cache root (default: $SHARPLENS_CACHE, else ~/.cache/sharplens)." };
         var command = new Command("lm-eval", "Measure a language model on its validation split: loss per token and per word against unigram and bigram baselines, loss by position (in-context learning), induction heads on repeated real text, next-word accuracy by Brown part of speech, and generations.");
         foreach (var option in new Option[] { model, corpus, outFolder, cache }) command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             string folder = parse.GetValue(model)!;
             string? root = parse.GetValue(cache);

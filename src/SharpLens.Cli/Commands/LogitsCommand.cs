@@ -20,7 +20,7 @@ public static class LogitsCommand
         model.AddTo(command);
         prompt.AddTo(command);
         command.Options.Add(outOption);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             using var loaded = model.LoadAny(parse);
             using var scope = NewDisposeScope();

@@ -38,7 +38,7 @@ public static class PatchCommand
         model.AddTo(command);
         foreach (var option in new Option[] { clean, corrupted, cleanTokens, corruptedTokens, answer, wrong, answerToken, wrongToken, component, output, png, html })
             command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             using var m = model.Load(parse);
             using var pairs = Pairs(m, parse.GetValue(clean), parse.GetValue(corrupted), parse.GetValue(cleanTokens), parse.GetValue(corruptedTokens),
@@ -57,7 +57,7 @@ public static class PatchCommand
         using var result = ActivationPatching.Sweep(model, pairs, component, options: options);
         Console.Error.WriteLine();
         NumpyFiles.SaveNpy(output, result.Values);
-        Console.WriteLine($"clean logit diff {result.CleanMetric:0.000}, corrupted {result.CorruptedMetric:0.000}; {component} [{string.Join(", ", result.Values.shape)}] ({string.Join(", ", result.Dims)}) → {Path.GetFullPath(output)}");
+        Console.WriteLine($"clean logit diff {result.CleanMetric:0.000}, corrupted {result.CorruptedMetric:0.000}; {component} {ShapeText.Of(result.Values.shape)} ({string.Join(", ", result.Dims)}) → {Path.GetFullPath(output)}");
         if (png)
         {
             string image = Path.ChangeExtension(output, ".png");

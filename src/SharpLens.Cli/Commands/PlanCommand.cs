@@ -18,14 +18,14 @@ public static class PlanCommand
         model.AddTo(command);
         command.Options.Add(planOption);
         command.Options.Add(outOption);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             var plan = TracePlanJson.Load(parse.GetValue(planOption)!);
             using var loaded = model.LoadAny(parse);
             using var result = loaded.Encoder is { } encoder ? encoder.Run(plan) : loaded.Decoder!.Run(plan);
             string path = parse.GetValue(outOption)!;
             result.SaveNpz(path);
-            foreach (var (name, value) in result.Arrays()) Console.WriteLine($"  {name,-32} [{string.Join(", ", value.shape)}]");
+            foreach (var (name, value) in result.Arrays()) Console.WriteLine($"  {name,-32} {ShapeText.Of(value.shape)}");
             Console.WriteLine($"Wrote {result.Arrays().Count()} arrays to {Path.GetFullPath(path)}{(result.Stopped ? " (the plan stopped the forward pass early)" : "")}");
             return 0;
         }));

@@ -43,7 +43,7 @@ public static class ProbeCommand
             "Examples:\n  sharplens probe --model latent --out probe/\n  sharplens probe --model ./gpt2 --data sentiment.tsv --out probe/");
         model.AddTo(command);
         foreach (var o in new Option[] { data, dataTokens, hooks, kind, l2, testFraction, seed, count, outOption }) command.Options.Add(o);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             torch.set_num_threads(Math.Min(4, Environment.ProcessorCount));
             using var m = model.Load(parse);

@@ -33,7 +33,7 @@ public static class ServeCommand
         command.Options.Add(url);
         command.Options.Add(maxSeconds);
         command.Options.Add(noProcessing);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             var apiKeys = ApiKeys.Load(parse.GetValue(keys)!);
             var targets = new Dictionary<string, TraceTarget>();

@@ -35,7 +35,7 @@ public static class SteerCommand
         model.AddTo(command);
         prompt.AddTo(command);
         foreach (var o in new Option[] { hook, direction, positive, negative, pairTokens, coefficient, maxNew, temperature, seed, positions }) command.Options.Add(o);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             torch.set_num_threads(Math.Min(4, Environment.ProcessorCount));
             using var m = model.Load(parse);

@@ -24,7 +24,7 @@ public static class TokenizeCommand
         command.Options.Add(modelOption);
         command.Options.Add(promptOption);
         command.Options.Add(jsonOption);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             string model = parse.GetValue(modelOption)!, text = parse.GetValue(promptOption)!;
             var result = Tokenize(model, text);

@@ -25,7 +25,7 @@ static class TourCommand
 
         var command = new Command("tour", "Train a 2-layer attention-only model on repeated random tokens, find its induction heads, and write an HTML report.");
         foreach (var option in new Option[] { outOption, stepsOption, seedOption, retrainOption, cacheOption }) command.Options.Add(option);
-        command.SetAction(parseResult => CommandErrors.Run(() => Run(
+        command.SetAction(parseResult => CommandErrors.Run(parseResult, () => Run(
             parseResult.GetValue(outOption)!,
             defaults with { Steps = parseResult.GetValue(stepsOption), Seed = parseResult.GetValue(seedOption) },
             parseResult.GetValue(retrainOption),
@@ -35,8 +35,7 @@ static class TourCommand
 
     static int Run(string outFolder, InductionSettings settings, bool retrain, string? cacheRoot)
     {
-        try { settings = settings.Validated(); }
-        catch (ArgumentException e) { AnsiConsole.MarkupLineInterpolated($"[red]Invalid settings:[/] {e.Message}"); return 2; }
+        settings = settings.Validated(); // a bad value is reported by CommandErrors, naming the option
 
         // The matrices are tiny: a second thread only adds synchronisation, and on a busy machine it costs ten times more.
         torch.set_num_threads(1);

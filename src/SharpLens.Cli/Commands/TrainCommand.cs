@@ -71,7 +71,7 @@ static class TrainCommand
         var command = new Command("train", "Train a GPT-2 or Llama language model from scratch on a text corpus and save it as a Hugging Face folder (config.json, model.safetensors, tokenizer.json).");
         command.Options.Add(arch); command.Options.Add(layers); command.Options.Add(dModel); command.Options.Add(heads); command.Options.Add(vocab);
         common.AddTo(command);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             string vocabText = parse.GetValue(vocab)!;
             int? vocabSize = vocabText == "gpt2" ? null
@@ -102,7 +102,7 @@ static class TrainCommand
         common.Lr.DefaultValueFactory = _ => 3e-4;
         common.Warmup.DefaultValueFactory = _ => 20;
         common.EvalEvery.DefaultValueFactory = _ => 50;
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             string corpus = parse.GetValue(genre) is { } g ? $"brown:{g}"
                 : parse.GetValue(common.Corpus) ?? throw new LanguageModelSettingsException("finetune needs --corpus (brown:GENRE, a .jsonl or text file) or --genre GENRE.");

@@ -15,4 +15,5 @@ public sealed class TranscoderMismatchException(string message) : SharpLensExcep
 public sealed class AttributionArgumentException(string argument, string message) : SharpLensException($"{argument}: {message}")
 {
     public string Argument { get; } = argument;
+    public override string? Field => Argument;
 }

@@ -88,7 +88,7 @@ public sealed record ResolvedTargets(long[] VocabIds, string[] Labels, Tensor Pr
             else
             {
                 if (t.Direction is null || t.Weight is null || t.Label is null) throw new AttributionArgumentException("targets", $"target {i} needs a token id, or a label, weight and direction.");
-                if (!t.Direction.shape.SequenceEqual([dModel])) throw new AttributionArgumentException("targets", $"target {i} ('{t.Label}') has a direction of shape [{string.Join(", ", t.Direction.shape)}]; it must be [d_model = {dModel}].");
+                if (!t.Direction.shape.SequenceEqual([dModel])) throw new AttributionArgumentException("targets", $"target {i} ('{t.Label}') has a direction of shape {ShapeText.Of(t.Direction.shape)}; it must be [d_model = {dModel}].");
                 ids[i] = vocab + i; labels[i] = t.Label;
                 probs.Add(torch.tensor(new[] { (float)t.Weight.Value }));
                 vecs.Add(t.Direction.to(rm.Transcoders.DType).cpu());

@@ -81,7 +81,7 @@ public sealed class ReplacementModel
     public Tensor EnsureTokenized(Tensor tokens)
     {
         var ids = tokens.dim() == 2 && tokens.shape[0] == 1 ? tokens[0] : tokens;
-        if (ids.dim() != 1) throw new AttributionArgumentException("tokens", $"one prompt is attributed at a time: give [pos] or [1, pos], not [{string.Join(", ", tokens.shape)}].");
+        if (ids.dim() != 1) throw new AttributionArgumentException("tokens", $"one prompt is attributed at a time: give [pos] or [1, pos], not {ShapeText.Of(tokens.shape)}.");
         if (ids.shape[0] == 0) throw new AttributionArgumentException("tokens", "the prompt is empty: give at least one token.");
         ids = ids.to(ScalarType.Int64).cpu();
         var tokenizer = Model.TokenizerIfSet ?? (Model.Config.TokenizerName is not null ? Model.Tokenizer : null);

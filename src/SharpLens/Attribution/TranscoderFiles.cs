@@ -129,7 +129,7 @@ public static class TranscoderFiles
     static void CheckShape(string file, string key, Tensor t, long[] expected, int layer)
     {
         if (!t.shape.SequenceEqual(expected))
-            throw new TranscoderFileException(file, key, $"has shape [{string.Join(", ", t.shape)}] but layer {layer} needs [{string.Join(", ", expected)}] (d_transcoder and d_model from b_enc and b_dec of layer 0).");
+            throw new TranscoderFileException(file, key, $"has shape {ShapeText.Of(t.shape)} but layer {layer} needs {ShapeText.Of(expected)} (d_transcoder and d_model from b_enc and b_dec of layer 0).");
     }
 
     static Tensor F32(Tensor t) { var r = t.to(ScalarType.Float32); if (!ReferenceEquals(r, t)) t.Dispose(); return r; }
@@ -191,7 +191,7 @@ public static class TranscoderFiles
                 {
                     wDec[i] = Take(f, $"W_dec_{i}");
                     if (!wDec[i].shape.SequenceEqual([dTc, n - i, dModel]))
-                        throw new TranscoderFileException(decFile, $"W_dec_{i}", $"has shape [{string.Join(", ", wDec[i].shape)}] but a feature read at layer {i} of {n} writes to layers {i}..{n - 1}, so it must be [d_transcoder = {dTc}, {n - i}, d_model = {dModel}].");
+                        throw new TranscoderFileException(decFile, $"W_dec_{i}", $"has shape {ShapeText.Of(wDec[i].shape)} but a feature read at layer {i} of {n} writes to layers {i}..{n - 1}, so it must be [d_transcoder = {dTc}, {n - i}, d_model = {dModel}].");
                 }
             }
             if (thr.Count is not 0 && thr.Count != n)
@@ -233,7 +233,7 @@ public static class TranscoderFiles
                 thr.Add(Take(f, "threshold")); CheckShape(files[i], "threshold", thr[i], [dTc], i);
                 using var dec = Take(f, "w_dec");
                 if (!dec.shape.SequenceEqual([dTc, n, dModel]))
-                    throw new TranscoderFileException(files[i], "w_dec", $"has shape [{string.Join(", ", dec.shape)}]; a Gemma Scope 2 CLT layer stores [d_sae = {dTc}, n_layers = {n}, d_in = {dModel}].");
+                    throw new TranscoderFileException(files[i], "w_dec", $"has shape {ShapeText.Of(dec.shape)}; a Gemma Scope 2 CLT layer stores [d_sae = {dTc}, n_layers = {n}, d_in = {dModel}].");
                 wDec[i] = dec.narrow(1, i, n - i).contiguous();
                 if (f.Contains("affine_skip_connection")) skip.Add(Take(f, "affine_skip_connection"));
             }

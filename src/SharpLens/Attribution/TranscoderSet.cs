@@ -65,7 +65,7 @@ public sealed class TranscoderSet : IDisposable
             long nOut = crossLayer ? NLayers - l : 1;
             if (!wDec[l].shape.SequenceEqual([DTranscoder, nOut, DModel]))
                 throw new TranscoderFileException(scan, $"W_dec_{l}",
-                    $"has shape [{string.Join(", ", wDec[l].shape)}] but a {(crossLayer ? "cross-layer" : "per-layer")} transcoder with d_transcoder = {DTranscoder}, {NLayers} layers and d_model = {DModel} needs [{DTranscoder}, {nOut}, {DModel}] at layer {l}.");
+                    $"has shape {ShapeText.Of(wDec[l].shape)} but a {(crossLayer ? "cross-layer" : "per-layer")} transcoder with d_transcoder = {DTranscoder}, {NLayers} layers and d_model = {DModel} needs [{DTranscoder}, {nOut}, {DModel}] at layer {l}.");
         }
     }
 

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SharpLens.Loading;
 using SharpLens.Models;
 using SharpLens.Native;
 using SharpLens.Saes;
@@ -24,9 +27,18 @@ namespace SharpLens.Attribution;
 /// 2025); TopK has no sparsity term. The scales s = √d_model / mean ‖·‖ of the first batch put every layer on one
 /// footing; when the set is taken out (<see cref="ToSet"/>) they are folded into the weights, so the set reads and
 /// writes the model's raw activations as circuit-tracer's files do.
+/// <para>
+/// With <see cref="SaeTrainingSettings.CheckpointEvery"/> and <see cref="SaeTrainingSettings.CheckpointFolder"/> set,
+/// a <c>step-N</c> checkpoint (every parameter, Adam's moments, the scales, steps since each feature fired) is written
+/// atomically with a <see cref="CheckpointManifest"/>; <see cref="ResumeLatest"/> continues from the newest one whose
+/// files match it, exactly where it stopped.
+/// </para>
 /// </summary>
 public sealed class TranscoderTrainer : IDisposable
 {
+    const string StateFile = "trainer_state.safetensors", StateJson = "trainer.json", OptimizerFile = "optimizer.safetensors",
+        Format = "sharplens-transcoder-trainer/1";
+
     readonly NamedAdamW _adam;
     readonly Parameter _wEnc, _bEnc, _bDec; // [n_layers, d_tc, d_model], [n_layers, d_tc], [n_layers, d_model]
     readonly Parameter[] _wDec;             // [d_tc, n_out(l), d_model]
@@ -78,12 +90,21 @@ public sealed class TranscoderTrainer : IDisposable
     public void Train(Func<int, (Tensor Input, Tensor Target)> nextBatch, IProgress<SaeTrainingProgress>? progress = null, int? stopAtStep = null)
     {
         int end = Math.Min(stopAtStep ?? Settings.Steps, Settings.Steps);
+        string? root = Settings.CheckpointEvery > 0 ? Settings.CheckpointFolder : null;
+        if (root is not null) CheckpointManifest.RemoveTemporaries(root); // a killed run's half-written checkpoint
         while (Step < end)
         {
             using var scope = torch.NewDisposeScope();
             var (input, target) = nextBatch(Step);
             var report = TrainStep(input, target);
             if (progress is not null && (Step % Settings.ReportEvery == 0 || Step == Settings.Steps)) progress.Report(report);
+            if (root is not null && Step % Settings.CheckpointEvery == 0)
+            {
+                SaveCheckpoint(Path.Combine(root, $"step-{Step}"));
+                if (Options.KeepCheckpoints > 0) // the newest ones; a later run's (steps past this one) are not this run's to delete
+                    foreach (var old in CheckpointManifest.StepFolders(root).Where(c => c.Step < Step).SkipLast(Options.KeepCheckpoints - 1))
+                        Directory.Delete(old.Folder, recursive: true);
+            }
         }
     }
 
@@ -92,7 +113,7 @@ public sealed class TranscoderTrainer : IDisposable
     {
         using var scope = torch.NewDisposeScope();
         if (input.dim() != 3 || input.shape[1] != NLayers || input.shape[2] != DModel || !input.shape.SequenceEqual(target.shape))
-            throw new AttributionArgumentException("batch", $"inputs [{string.Join(", ", input.shape)}] and targets [{string.Join(", ", target.shape)}] must both be [batch, n_layers = {NLayers}, d_model = {DModel}].");
+            throw new AttributionArgumentException("batch", $"inputs {ShapeText.Of(input.shape)} and targets {ShapeText.Of(target.shape)} must both be [batch, n_layers = {NLayers}, d_model = {DModel}].");
         var x = input.to(ScalarType.Float32).transpose(0, 1); // [n_layers, batch, d_model]
         var y = target.to(ScalarType.Float32).transpose(0, 1); // [n_layers, batch, d_model]
         if (_inScale is null)
@@ -205,10 +226,14 @@ public sealed class TranscoderTrainer : IDisposable
     /// Trains a set on <paramref name="model"/> (its weights unprocessed, as the replacement model uses them) reading
     /// <paramref name="contexts"/> (an endless stream, or at least enough for the steps asked), through an activation
     /// store; position 0 and <paramref name="excludedTokenIds"/> are left out.
+    /// With <paramref name="resume"/>, training continues from the newest sound checkpoint in the options'
+    /// <see cref="SaeTrainingSettings.CheckpointFolder"/> (each refused one is reported to <paramref name="log"/>): the store
+    /// first draws, untrained on, the batches the checkpoint had already seen, so given the same contexts the result is
+    /// bit for bit that of a run never stopped.
     /// </summary>
     public static TranscoderSet Train(HookedTransformer model, IEnumerable<long[]> contexts, TranscoderTrainingOptions options,
         ActivationStoreOptions? store = null, IProgress<SaeTrainingProgress>? progress = null, int contextsPerCall = 8,
-        IReadOnlyCollection<int>? excludedTokenIds = null)
+        IReadOnlyCollection<int>? excludedTokenIds = null, bool resume = false, Action<string>? log = null)
     {
         var cfg = model.Config;
         if (cfg.AttnOnly) throw new TranscoderMismatchException($"{cfg.ModelName} is attention-only: it has no MLPs for transcoders to replace.");
@@ -229,15 +254,123 @@ public sealed class TranscoderTrainer : IDisposable
         };
         excludedTokenIds ??= [.. new int?[] { cfg.BosTokenId, model.TokenizerIfSet?.BosTokenId, model.TokenizerIfSet?.PadTokenId }.OfType<int>().Distinct()];
         using var activations = ActivationStore.FromModel(reader, Saes.Data.Contexts.Batches(contexts, contextsPerCall), store, excludedTokenIds);
-        using var trainer = new TranscoderTrainer(n, d, options);
-        trainer.Train(_ =>
+        string? checkpoints = options.Training.CheckpointFolder;
+        if (resume && string.IsNullOrWhiteSpace(checkpoints))
+            throw new AttributionArgumentException("checkpoint_folder", "is not set, so there is nothing to resume from; say where the checkpoints are.");
+        var resumed = resume ? ResumeLatest(checkpoints!, n, d, options, log) : null;
+        if (resume && resumed is null) log?.Invoke($"No checkpoint to resume in {checkpoints}; training from the start.");
+        using var trainer = resumed ?? new TranscoderTrainer(n, d, options);
+        ActivationChunk Next(int step) => activations.NextBatch()
+            ?? throw new AttributionArgumentException("contexts", $"ran out after {activations.RowsServed} tokens, before step {step + 1} of {options.Training.Steps}; give more text or fewer steps.");
+        if (resumed is not null)
         {
-            using var batch = activations.NextBatch()
-                ?? throw new AttributionArgumentException("contexts", $"ran out after {activations.RowsServed} tokens, before step {trainer.Step + 1} of {options.Training.Steps}; give more text or fewer steps.");
+            log?.Invoke($"Resumed from the checkpoint at step {resumed.Step}; replaying the {resumed.Step} batches it had trained on.");
+            for (int step = 0; step < resumed.Step; step++)
+            {
+                using var scope = torch.NewDisposeScope();
+                Next(step).Dispose();
+            }
+        }
+        trainer.Train(step =>
+        {
+            using var batch = Next(step);
             long rows = batch.Rows;
             return (batch.Input.view(rows, n, d).clone(), batch.Output!.view(rows, n, d).clone()); // [batch, n_layers, d_model] each
         }, progress);
         return trainer.ToSet();
+    }
+
+    /// <summary>
+    /// Writes everything resuming needs into <paramref name="folder"/>, whole or not at all (a temporary folder renamed
+    /// into place): trainer_state.safetensors (every parameter by its optimiser name, the input and output scales, steps
+    /// since each feature fired), optimizer.safetensors (Adam's steps and moments, <see cref="NamedAdamW"/>), trainer.json
+    /// (the step and what the set is), and manifest.json last (<see cref="CheckpointManifest"/>).
+    /// </summary>
+    public void SaveCheckpoint(string folder) => IO.AtomicFile.WriteFolder(folder, temporary =>
+    {
+        var state = new List<KeyValuePair<string, Tensor>>();
+        foreach (var (name, p) in _adam.Parameters) state.Add(new(name, p.detach()));
+        state.Add(new("steps_since_fired", _stepsSinceFired));
+        if (_inScale is not null) { state.Add(new("in_scale", _inScale)); state.Add(new("out_scale", _outScale!)); }
+        SafeTensorsWriter.Write(Path.Combine(temporary, StateFile), state);
+        _adam.Save(Path.Combine(temporary, OptimizerFile));
+        var json = new JsonObject { ["format"] = Format, ["step"] = Step };
+        foreach (var (field, value) in Identity(NLayers, DModel, Options)) json[field] = value;
+        File.WriteAllText(Path.Combine(temporary, StateJson), json.ToJsonString());
+        CheckpointManifest.Write(temporary); // last: the hashes of what is now complete
+    });
+
+    /// <summary>What a checkpoint must agree on with the run that resumes it (trainer.json's fields).</summary>
+    static IEnumerable<(string Field, JsonNode? Value)> Identity(int nLayers, int dModel, TranscoderTrainingOptions o) =>
+    [
+        ("n_layers", nLayers), ("d_model", dModel), ("cross_layer", o.CrossLayer), ("activation", o.Activation.ToString()),
+        ("d_transcoder", o.DTranscoder), ("k", o.Activation == TranscoderActivation.TopK ? o.K : null), ("skip", o.Skip),
+        ("feature_input_hook", o.FeatureInputHook), ("feature_output_hook", o.FeatureOutputHook),
+    ];
+
+    /// <summary>
+    /// Continues from the newest <c>step-N</c> checkpoint under <paramref name="root"/> whose files match its manifest;
+    /// each damaged one is reported to <paramref name="log"/> by file and reason and skipped for the one before. Null
+    /// when there is none. A checkpoint of another kind of set (layers, width, activation, hooks) is refused naming the field.
+    /// </summary>
+    public static TranscoderTrainer? ResumeLatest(string root, int nLayers, int dModel, TranscoderTrainingOptions options, Action<string>? log = null)
+    {
+        CheckpointManifest.RemoveTemporaries(root); // a killed run's half-written checkpoint
+        var latest = CheckpointManifest.Latest(CheckpointManifest.StepFolders(root), c => c.Step, c => c.Folder, log);
+        return latest is null ? null : Resume(latest.Folder, nLayers, dModel, options);
+    }
+
+    /// <summary>
+    /// Continues training from a checkpoint written by <see cref="SaveCheckpoint"/>, exactly where it stopped. A
+    /// checkpoint whose files do not match its manifest is refused (a <see cref="CheckpointException"/> naming the file).
+    /// </summary>
+    public static TranscoderTrainer Resume(string folder, int nLayers, int dModel, TranscoderTrainingOptions options)
+    {
+        if (CheckpointManifest.Exists(folder)) CheckpointManifest.Verify(folder);
+        string jsonPath = Path.Combine(folder, StateJson), statePath = Path.Combine(folder, StateFile);
+        if (!File.Exists(jsonPath)) throw new CheckpointException(jsonPath, null, "is missing: this folder is not a transcoder training checkpoint.");
+        JsonObject json;
+        try { json = JsonNode.Parse(File.ReadAllText(jsonPath)) as JsonObject ?? throw new JsonException("not a JSON object"); }
+        catch (JsonException e) { throw new CheckpointException(jsonPath, null, $"cannot be read as transcoder trainer state ({e.Message}); resume from an earlier checkpoint."); }
+        if (json["format"]?.ToJsonString() != JsonValue.Create(Format).ToJsonString())
+            throw new CheckpointException(jsonPath, null, $"is not a {Format} file: this folder is not a transcoder training checkpoint.");
+        options = options.Validated();
+        foreach (var (field, value) in Identity(nLayers, dModel, options))
+            if (json[field]?.ToJsonString() != value?.ToJsonString())
+                throw new CheckpointException(jsonPath, null, $"field '{field}' is {json[field]?.ToJsonString() ?? "missing"}, but this run asks for {value?.ToJsonString() ?? "none"}: " +
+                    "resume with the settings the checkpoint was trained with, or train into another folder.");
+        int step = json["step"] is JsonValue v && v.TryGetValue(out int s) && s >= 0 ? s
+            : throw new CheckpointException(jsonPath, null, "field 'step' is not a step count; the checkpoint is damaged: resume from an earlier one.");
+
+        var trainer = new TranscoderTrainer(nLayers, dModel, options) { Step = step };
+        try
+        {
+            using var file = SafeTensorsFile.Open(statePath);
+            Tensor ReadInto(string name, Tensor destination)
+            {
+                if (!file.Contains(name)) throw new CheckpointException(statePath, name, "is missing; the checkpoint is incomplete: resume from an earlier one.");
+                try { file.ReadInto(name, destination); }
+                catch (ArgumentException e) { throw new CheckpointException(statePath, name, $"does not fit this set ({e.Message}); resume with the settings it was trained with."); }
+                return destination;
+            }
+            using (torch.no_grad())
+            {
+                foreach (var (name, p) in trainer._adam.Parameters) ReadInto(name, p);
+                ReadInto("steps_since_fired", trainer._stepsSinceFired);
+                if (file.Contains("in_scale"))
+                {
+                    trainer._inScale = ReadInto("in_scale", torch.empty(nLayers).DetachFromDisposeScope());
+                    trainer._outScale = ReadInto("out_scale", torch.empty(nLayers).DetachFromDisposeScope());
+                }
+            }
+            trainer._adam.Load(Path.Combine(folder, OptimizerFile));
+            return trainer;
+        }
+        catch
+        {
+            trainer.Dispose();
+            throw;
+        }
     }
 
     public void Dispose()

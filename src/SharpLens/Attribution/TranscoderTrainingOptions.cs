@@ -31,6 +31,12 @@ public sealed record TranscoderTrainingOptions
     public long Seed { get; init; }
     /// <summary>The set's identifier (graph.json's metadata.scan); default: the folder it is saved to.</summary>
     public string Scan { get; init; } = "";
+    /// <summary>
+    /// With checkpoints on (<see cref="SaeTrainingSettings.CheckpointEvery"/>, <see cref="SaeTrainingSettings.CheckpointFolder"/>):
+    /// how many of the newest this run keeps (older ones are deleted once a newer one is complete; 0 keeps all). Two
+    /// leave one to fall back to should the newest be damaged.
+    /// </summary>
+    public int KeepCheckpoints { get; init; }
     public SaeTrainingSettings Training { get; init; } = new() { L1Coefficient = 1e-3, JumpReLUInitThreshold = 0.05, JumpReLUBandwidth = 0.1 };
 
     /// <summary>Checks the numbers fit together; a bad value names the option and the fix.</summary>
@@ -42,6 +48,10 @@ public sealed record TranscoderTrainingOptions
         if (CrossLayer && Skip)
             throw new AttributionArgumentException("skip", "circuit-tracer's cross-layer transcoder files have no skip connection; train a per-layer set for a skip path.");
         if (Training.Steps < 1) throw new AttributionArgumentException("steps", $"is {Training.Steps}; train for at least one step.");
+        if (KeepCheckpoints < 0) throw new AttributionArgumentException("keep_checkpoints", $"is {KeepCheckpoints}; give 0 (keep all) or how many of the newest to keep.");
+        if (Training.CheckpointEvery < 0) throw new AttributionArgumentException("checkpoint_every", $"is {Training.CheckpointEvery}; give 0 (no checkpoints) or a number of steps.");
+        if (Training.CheckpointEvery > 0 && string.IsNullOrWhiteSpace(Training.CheckpointFolder))
+            throw new AttributionArgumentException("checkpoint_folder", "is not set, but checkpoint_every is; say where the checkpoints go.");
         if (TanhScale < 0) throw new AttributionArgumentException("tanh_scale", $"is {TanhScale}; give 0 (plain L1) or a positive c.");
         if (Activation == TranscoderActivation.JumpRelu && (Training.JumpReLUBandwidth <= 0 || Training.JumpReLUInitThreshold <= 0))
             throw new AttributionArgumentException("jump_relu", "needs a positive bandwidth and initial threshold.");

@@ -84,7 +84,7 @@ public sealed class CrossCoder : IDisposable
     public void SetNormalizer(Tensor mean, Tensor std, double targetRms)
     {
         if (!mean.shape.SequenceEqual(new long[] { NModels, DIn }) || !std.shape.SequenceEqual(new long[] { NModels, DIn }))
-            throw new ArgumentException($"The normaliser's mean and std must be [{NModels}, {DIn}]; got [{string.Join(", ", mean.shape)}] and [{string.Join(", ", std.shape)}].");
+            throw new ArgumentException($"The normaliser's mean and std must be [{NModels}, {DIn}]; got {ShapeText.Of(mean.shape)} and {ShapeText.Of(std.shape)}.");
         using var _ = torch.no_grad();
         ActivationMean.copy_(mean);
         ActivationStd.copy_(std);
@@ -173,7 +173,7 @@ public sealed class CrossCoder : IDisposable
     void CheckInput(Tensor x)
     {
         if (x.dim() != 3 || x.shape[1] != NModels || x.shape[2] != DIn)
-            throw new ArgumentException($"A crosscoder input is [n, n_models = {NModels}, d_in = {DIn}]; got [{string.Join(", ", x.shape)}].", nameof(x));
+            throw new ArgumentException($"A crosscoder input is [n, n_models = {NModels}, d_in = {DIn}]; got {ShapeText.Of(x.shape)}.", nameof(x));
     }
 
     /// <summary>The named tensors, in dictionary_learning's state-dict order and names.</summary>

@@ -106,7 +106,7 @@ public static class CrossCoderFiles
         Tensor Need(string name) => read(name) ?? throw new CrossCoderFileException(weightsPath, name, "missing: every crosscoder has this tensor.");
         var encoder = Need(kissane ? "W_enc" : "encoder.weight"); // [M, d_in, F]
         if (encoder.dim() != 3)
-            throw new CrossCoderFileException(weightsPath, kissane ? "W_enc" : "encoder.weight", $"has shape [{string.Join(", ", encoder.shape)}]; a crosscoder encoder is [n_models, d_in, dict_size].");
+            throw new CrossCoderFileException(weightsPath, kissane ? "W_enc" : "encoder.weight", $"has shape {ShapeText.Of(encoder.shape)}; a crosscoder encoder is [n_models, d_in, dict_size].");
         int m = (int)encoder.shape[0], d = (int)encoder.shape[1], f = (int)encoder.shape[2];
         // The config, when there is one, must describe the same crosscoder as the tensors.
         if (config is not null)
@@ -138,7 +138,7 @@ public static class CrossCoderFiles
         if (kTensor is null && config?["k"] is JsonValue)
             throw new CrossCoderFileException(configPath, "k", $"is set (a BatchTopK crosscoder) but {Path.GetFileName(weightsPath)} has no k and threshold buffers.");
         if (thresholdTensor is not null && thresholdTensor.numel() != 1)
-            throw new CrossCoderFileException(weightsPath, "threshold", $"has shape [{string.Join(", ", thresholdTensor.shape)}]; one threshold (a scalar) is supported (per-model thresholds are DECOUPLED).");
+            throw new CrossCoderFileException(weightsPath, "threshold", $"has shape {ShapeText.Of(thresholdTensor.shape)}; one threshold (a scalar) is supported (per-model thresholds are DECOUPLED).");
         double Number(string key, double fallback) => config?[key] is JsonValue v && v.TryGetValue<double>(out double x) ? x : fallback;
         var cc = new CrossCoder(new CrossCoderConfig(d, f, m)
         {
@@ -154,7 +154,7 @@ public static class CrossCoderFiles
             void Copy(Tensor destination, Tensor source, string name)
             {
                 if (!source.shape.SequenceEqual(destination.shape))
-                    throw new CrossCoderFileException(weightsPath, name, $"has shape [{string.Join(", ", source.shape)}] but {(kissane ? "W_enc" : "encoder.weight")} [{m}, {d}, {f}] implies [{string.Join(", ", destination.shape)}].");
+                    throw new CrossCoderFileException(weightsPath, name, $"has shape {ShapeText.Of(source.shape)} but {(kissane ? "W_enc" : "encoder.weight")} [{m}, {d}, {f}] implies {ShapeText.Of(destination.shape)}.");
                 using var _ = torch.no_grad();
                 destination.copy_(source);
             }
@@ -163,7 +163,7 @@ public static class CrossCoderFiles
             {
                 var decoder = Need("W_dec"); // [F, M, d_in]
                 if (!decoder.shape.SequenceEqual(new long[] { f, m, d }))
-                    throw new CrossCoderFileException(weightsPath, "W_dec", $"has shape [{string.Join(", ", decoder.shape)}] but W_enc [{m}, {d}, {f}] implies [{f}, {m}, {d}] ([dict_size, n_models, d_in]).");
+                    throw new CrossCoderFileException(weightsPath, "W_dec", $"has shape {ShapeText.Of(decoder.shape)} but W_enc [{m}, {d}, {f}] implies [{f}, {m}, {d}] ([dict_size, n_models, d_in]).");
                 Copy(cc.W_dec, decoder.permute(1, 0, 2), "W_dec"); // [M, F, d_in]
                 Copy(cc.b_enc, Need("b_enc"), "b_enc");
                 Copy(cc.b_dec, Need("b_dec"), "b_dec");
@@ -179,7 +179,7 @@ public static class CrossCoderFiles
                 var globalScale = read("activation_global_scale") ?? torch.ones(m);
                 foreach (var (t, name, shape) in new[] { (mean, "activation_mean", new long[] { m, d }), (std, "activation_std", new long[] { m, d }), (globalScale, "activation_global_scale", new long[] { m }) })
                     if (!t.shape.SequenceEqual(shape))
-                        throw new CrossCoderFileException(weightsPath, name, $"has shape [{string.Join(", ", t.shape)}] but encoder.weight [{m}, {d}, {f}] implies [{string.Join(", ", shape)}].");
+                        throw new CrossCoderFileException(weightsPath, name, $"has shape {ShapeText.Of(t.shape)} but encoder.weight [{m}, {d}, {f}] implies {ShapeText.Of(shape)}.");
                 if (targetRms.numel() != 1) throw new CrossCoderFileException(weightsPath, "target_rms", "must be a scalar.");
                 cc.LoadNormalizer(targetRms.reshape([]), mean, std, globalScale);
                 if (thresholdTensor is not null)

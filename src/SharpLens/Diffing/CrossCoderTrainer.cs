@@ -60,6 +60,7 @@ public sealed class CrossCoderTrainer : IDisposable
     public void Train(Func<int, Tensor> nextBatch, IProgress<CrossCoderTrainingProgress>? progress = null, int? stopAtStep = null)
     {
         int end = Math.Min(stopAtStep ?? Settings.Steps, Settings.Steps);
+        if (Settings.CheckpointEvery > 0 && Settings.CheckpointFolder is { } root) CheckpointManifest.RemoveTemporaries(root); // a killed run's half-written checkpoint
         while (Step < end)
         {
             using var scope = torch.NewDisposeScope();
@@ -96,7 +97,7 @@ public sealed class CrossCoderTrainer : IDisposable
         var cc = CrossCoder;
         var cfg = cc.Config;
         if (batch.dim() != 3 || batch.shape[1] != cc.NModels || batch.shape[2] != cc.DIn)
-            throw new ArgumentException($"A crosscoder batch is [batch, n_models = {cc.NModels}, d_in = {cc.DIn}]; got [{string.Join(", ", batch.shape)}].", nameof(batch));
+            throw new ArgumentException($"A crosscoder batch is [batch, n_models = {cc.NModels}, d_in = {cc.DIn}]; got {ShapeText.Of(batch.shape)}.", nameof(batch));
         var raw = batch.to(cc.W_enc.dtype);
         if (Step == 0 && Settings.NormalizeActivations && !cc.HasNormalizer)
             cc.SetNormalizer(raw.mean([0]), raw.std(0, unbiased: false), Settings.TargetRms);
@@ -250,8 +251,12 @@ public sealed class CrossCoderTrainer : IDisposable
     /// Continues from the newest <c>step-N</c> checkpoint under <paramref name="root"/> whose files match its manifest;
     /// each damaged one is reported to <paramref name="log"/> and skipped for the one before. Null when there is none.
     /// </summary>
-    public static CrossCoderTrainer? ResumeLatest(string root, CrossCoderTrainingSettings settings, Action<string>? log = null) =>
-        CheckpointManifest.Latest(CheckpointManifest.StepFolders(root), c => c.Step, c => c.Folder, log) is { } latest ? Resume(latest.Folder, settings) : null;
+    public static CrossCoderTrainer? ResumeLatest(string root, CrossCoderTrainingSettings settings, Action<string>? log = null)
+    {
+        CheckpointManifest.RemoveTemporaries(root); // a killed run's half-written checkpoint
+        var latest = CheckpointManifest.Latest(CheckpointManifest.StepFolders(root), c => c.Step, c => c.Folder, log);
+        return latest is null ? null : Resume(latest.Folder, settings);
+    }
 
     /// <summary>
     /// Continues training from a checkpoint written by <see cref="SaveCheckpoint"/>, exactly where it stopped. A

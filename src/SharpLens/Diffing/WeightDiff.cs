@@ -34,7 +34,7 @@ public sealed record WeightDiff(IReadOnlyList<ParameterChange> Parameters, IRead
         {
             var wb = b[name];
             if (!wa.shape.SequenceEqual(wb.shape))
-                throw new DiffingException($"{name} is [{string.Join(", ", wa.shape)}] in {baseName} but [{string.Join(", ", wb.shape)}] in {finetunedName}; weight diffs compare models of one shape.");
+                throw new DiffingException($"{name} is {ShapeText.Of(wa.shape)} in {baseName} but {ShapeText.Of(wb.shape)} in {finetunedName}; weight diffs compare models of one shape.");
             var (x, y) = (wa.to(ScalarType.Float64), wb.to(ScalarType.Float64));
             var delta = y - x;
             double dn = delta.norm().item<double>(), bn = x.norm().item<double>();

@@ -45,7 +45,7 @@ public sealed record ErrorReport(ErrorKind Kind, int ExitCode, string Message, s
         string? file = (e as SharpLensException)?.FilePath ?? (e as FileNotFoundException)?.FileName;
         string? field = (e as SharpLensException)?.Field ?? (e as ArgumentException)?.ParamName;
         if (kind == ErrorKind.Input)
-            return new(kind, InputExitCode, OneParagraph(e.Message), e.GetType().Name, file, field, null);
+            return new(kind, InputExitCode, OneParagraph(UserMessage(e)), e.GetType().Name, file, field, null);
         string? report = null;
         if (writeCrashReport)
         {
@@ -95,6 +95,22 @@ public sealed record ErrorReport(ErrorKind Kind, int ExitCode, string Message, s
     }
 
     static bool IsDiskFull(IOException e) => (e.HResult & 0xFFFF) is 28 /* ENOSPC */ or 112 /* ERROR_DISK_FULL */ or 39;
+
+    /// <summary>
+    /// The message without the " (Parameter 'name')" .NET appends to an <see cref="ArgumentException"/>'s: the name is
+    /// a C# parameter's, which means nothing to a user (the report keeps it as <see cref="Field"/>; the CLI names its option).
+    /// </summary>
+    static string UserMessage(Exception e)
+    {
+        string message = e.Message;
+        if (e is ArgumentException { ParamName: { Length: > 0 } name })
+        {
+            string suffix = $" (Parameter '{name}')";
+            int at = message.LastIndexOf(suffix, StringComparison.Ordinal);
+            if (at >= 0) message = message.Remove(at, suffix.Length);
+        }
+        return message;
+    }
 
     static string OneParagraph(string message) => string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 

@@ -24,8 +24,8 @@ public static class GrokkingTraining
             // Only the number of steps may change between runs on one folder; anything else would mix two experiments.
             var saved = ModularAdditionSettings.FromJson(File.ReadAllText(settingsPath));
             if (saved with { Steps = settings.Steps } != settings)
-                throw new ArgumentException($"{settingsPath} holds a run with other settings ({saved.ToJson().ReplaceLineEndings(" ")}); " +
-                    "use another --out folder, or the same settings (only --steps may change).", nameof(settings));
+                throw new SharpLensFileException(settingsPath, null, $"{settingsPath} holds a run with other settings ({saved.ToJson().ReplaceLineEndings(" ")}); " +
+                    "use another --out folder, or the same settings (only --steps may change).");
         }
         IO.AtomicFile.WriteAllText(settingsPath, settings.ToJson());
 

@@ -41,8 +41,8 @@ public sealed class HookPoint(string name)
             if (replacement is null) continue;
             if (!replacement.shape.SequenceEqual(activation.shape))
                 throw new ArgumentException(
-                    $"A hook at '{Name}' returned shape [{string.Join(", ", replacement.shape)}] for an activation of " +
-                    $"shape [{string.Join(", ", activation.shape)}]; a replacing hook must keep the shape.");
+                    $"A hook at '{Name}' returned shape {ShapeText.Of(replacement.shape)} for an activation of " +
+                    $"shape {ShapeText.Of(activation.shape)}; a replacing hook must keep the shape.");
             activation = replacement;
         }
         if (_backward.Count > 0 && activation.requires_grad)

@@ -83,7 +83,7 @@ public abstract class HookedRootModule : nn.Module
         using var scope = NewDisposeScope();
         var scalar = backwardFrom(output);
         if (scalar.numel() != 1)
-            throw new ArgumentException($"backwardFrom must give one number to backpropagate (a loss or a metric); it gave shape [{string.Join(", ", scalar.shape)}].", nameof(backwardFrom));
+            throw new ArgumentException($"backwardFrom must give one number to backpropagate (a loss or a metric); it gave shape {ShapeText.Of(scalar.shape)}.", nameof(backwardFrom));
         if (!scalar.requires_grad)
             throw new ArgumentException("backwardFrom gave a value with no gradient: nothing in the model requires grad (is this inside no_grad, or are the parameters frozen?).", nameof(backwardFrom));
         scalar.backward();

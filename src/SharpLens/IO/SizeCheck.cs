@@ -56,9 +56,9 @@ public static class SizeCheck
         long count = 1;
         foreach (long d in shape)
         {
-            if (d < 0) throw new SharpLensFileException(file, field, $"{file}: {field} has a negative dimension in [{string.Join(", ", shape)}].");
+            if (d < 0) throw new SharpLensFileException(file, field, $"{file}: {field} has a negative dimension in {ShapeText.Of(shape)}.");
             if (d != 0 && count > long.MaxValue / d)
-                throw new SharpLensFileException(file, field, $"{file}: {field} has shape [{string.Join(", ", shape)}], whose element count overflows 64 bits. The file is corrupt.");
+                throw new SharpLensFileException(file, field, $"{file}: {field} has shape {ShapeText.Of(shape)}, whose element count overflows 64 bits. The file is corrupt.");
             count *= d;
         }
         return count;

@@ -141,7 +141,7 @@ public static class HuggingFaceBert
     }
 
     static CheckpointException ShapeMismatch(string file, string name, Tensor hf, Tensor parameter) =>
-        new(file, name, $"shape [{string.Join(", ", hf.shape)}] does not fit the parameter [{string.Join(", ", parameter.shape)}] that config.json implies.");
+        new(file, name, $"shape {ShapeText.Of(hf.shape)} does not fit the parameter {ShapeText.Of(parameter.shape)} that config.json implies.");
 
     static bool Skipped(string name) =>
         name == "embeddings.position_ids" || name.StartsWith("pooler.", StringComparison.Ordinal) ||

@@ -98,7 +98,7 @@ public static class HuggingFaceGpt2
             var info = checkpoint.Info(Stored(w, prefix));
             if (!info.Shape.SequenceEqual(w.Shape))
                 throw new CheckpointException(checkpoint.FileOf(info.Name), info.Name,
-                    $"shape [{string.Join(", ", info.Shape)}] does not match config.json, which implies [{string.Join(", ", w.Shape)}].");
+                    $"shape {ShapeText.Of(info.Shape)} does not match config.json, which implies {ShapeText.Of(w.Shape)}.");
         }
 
         var model = HookedTransformer.Uninitialized(config, options); // every weight is read below

@@ -80,7 +80,7 @@ public sealed class HuggingFaceTensorSource
         var rowShape = destination.shape[(blocks ? 2 : 1)..];
         long rows = RowsOf(destination, shape.Length);
         if (!rowShape.SequenceEqual(shape[1..]) || firstRow < 0 || firstRow + rows > shape[0])
-            throw new ArgumentException($"{_stored(name)}: rows {firstRow}..{firstRow + rows} of [{string.Join(", ", shape)}] do not fit a destination of [{string.Join(", ", destination.shape)}].", nameof(destination));
+            throw new ArgumentException($"{_stored(name)}: rows {firstRow}..{firstRow + rows} of {ShapeText.Of(shape)} do not fit a destination of {ShapeText.Of(destination.shape)}.", nameof(destination));
         using var _ = torch.no_grad();
         if (adjust is null) { _readRowsInto(name, firstRow, destination); return; }
         if (blocks) throw new ArgumentException("adjust takes a destination of [rows, ...].", nameof(adjust));
@@ -110,7 +110,7 @@ public sealed class HuggingFaceTensorSource
         var stored = _shape(name);
         if (!stored.SequenceEqual(shape))
             throw new CheckpointException(_fileOf(name), _stored(name),
-                $"shape [{string.Join(", ", stored)}] does not match config.json, which implies [{string.Join(", ", shape)}].");
+                $"shape {ShapeText.Of(stored)} does not match config.json, which implies {ShapeText.Of(shape)}.");
         _used.Add(name);
     }
 

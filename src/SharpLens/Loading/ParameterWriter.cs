@@ -38,7 +38,7 @@ public sealed class ParameterWriter
         using var _ = torch.no_grad();
         var value = convert();
         if (!value.shape.SequenceEqual(parameter.shape))
-            throw new StateDictException(name, $"State dict tensor '{name}' has shape [{string.Join(", ", value.shape)}] but the model expects [{string.Join(", ", parameter.shape)}]; check d_model, n_heads, d_head, d_mlp, d_vocab and n_ctx in the config.");
+            throw new StateDictException(name, $"State dict tensor '{name}' has shape {ShapeText.Of(value.shape)} but the model expects {ShapeText.Of(parameter.shape)}; check d_model, n_heads, d_head, d_mlp, d_vocab and n_ctx in the config.");
         parameter.copy_(value);
     }
 

@@ -174,7 +174,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         foreach (long d in shape) elements = d == 0 ? 0 : (elements > long.MaxValue / d ? throw Bad($"shape {shapeJson.GetRawText()} is too large.") : elements * d);
         long expected = elements * ElementSize(dtype);
         if (end - begin != expected)
-            throw Bad($"shape [{string.Join(", ", shape)}] of {dtypeName} needs {expected} bytes but data_offsets [{begin}, {end}] hold {end - begin}.");
+            throw Bad($"shape {ShapeText.Of(shape)} of {dtypeName} needs {expected} bytes but data_offsets [{begin}, {end}] hold {end - begin}.");
         return new SafeTensorInfo(name, dtype, shape, begin, end);
     }
 
@@ -235,7 +235,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         var info = Info(name);
         if (!destination.shape.SequenceEqual(info.Shape))
-            throw new ArgumentException($"{FilePath}: tensor '{name}' has shape [{string.Join(", ", info.Shape)}] but the destination has [{string.Join(", ", destination.shape)}].", nameof(destination));
+            throw new ArgumentException($"{FilePath}: tensor '{name}' has shape {ShapeText.Of(info.Shape)} but the destination has {ShapeText.Of(destination.shape)}.", nameof(destination));
         if (info.Shape.Length == 0 || info.ElementCount == 0)
         {
             using var _ = torch.no_grad();
@@ -257,7 +257,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         var info = Info(name);
         if (info.Shape.Length == 0 || destination.dim() != info.Shape.Length || !destination.shape[1..].SequenceEqual(info.Shape[1..])
             || firstRow < 0 || firstRow + destination.shape[0] > info.Shape[0])
-            throw new ArgumentException($"{FilePath}: rows {firstRow}.. of tensor '{name}' [{string.Join(", ", info.Shape)}] do not fit a destination of [{string.Join(", ", destination.shape)}].", nameof(destination));
+            throw new ArgumentException($"{FilePath}: rows {firstRow}.. of tensor '{name}' {ShapeText.Of(info.Shape)} do not fit a destination of {ShapeText.Of(destination.shape)}.", nameof(destination));
         long totalRows = destination.shape[0];
         if (totalRows == 0 || info.ElementCount == 0) return;
         using var _ = torch.no_grad();

@@ -50,20 +50,8 @@ public partial class HookedTransformer
 
     internal static Tensor Sample(Tensor logits, int? topK, double? topP, Generator generator) // logits: [batch, d_vocab]
     {
-        if (topK is int k && k < logits.shape[1])
-        {
-            var kth = logits.topk(k).values[.., ^1..]; // [batch, 1]
-            logits = logits.masked_fill(logits < kth, double.NegativeInfinity);
-        }
-        if (topP is double p && p < 1)
-        {
-            var (sorted, order) = logits.sort(-1, descending: true); // [batch, d_vocab]
-            var cumulative = sorted.softmax(-1).cumsum(-1);
-            // Drop a token once the tokens before it already reach p; the top token always stays.
-            var drop = (cumulative - sorted.softmax(-1)) >= p;
-            var dropInVocabOrder = zeros_like(drop).scatter(-1, order, drop);
-            logits = logits.masked_fill(dropInVocabOrder, double.NegativeInfinity);
-        }
+        if (topK is int k) logits = Sampling.TopK(logits, k);
+        if (topP is double p) logits = Sampling.TopP(logits, p);
         return multinomial(logits.softmax(-1), 1, generator: generator); // [batch, 1]
     }
 }

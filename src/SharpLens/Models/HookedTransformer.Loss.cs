@@ -34,10 +34,10 @@ public partial class HookedTransformer
     {
         if (tokens.dim() == 1) tokens = tokens.unsqueeze(0);
         if (logits.dim() != 3 || tokens.dim() != 2 || logits.shape[0] != tokens.shape[0] || logits.shape[1] != tokens.shape[1])
-            throw new ModelInputException(nameof(logits), $"logits must be [batch, pos, d_vocab] for tokens [batch, pos]; got logits [{string.Join(", ", logits.shape)}] and tokens [{string.Join(", ", tokens.shape)}].");
+            throw new ModelInputException(nameof(logits), $"logits must be [batch, pos, d_vocab] for tokens [batch, pos]; got logits {ShapeText.Of(logits.shape)} and tokens {ShapeText.Of(tokens.shape)}.");
         if (tokens.shape[1] < 2) throw new ModelInputException(nameof(tokens), "The loss needs at least two positions: one to predict from and one to predict.");
         if (attentionMask is not null && !attentionMask.shape.SequenceEqual(tokens.shape))
-            throw new ModelInputException(nameof(attentionMask), $"attentionMask has shape [{string.Join(", ", attentionMask.shape)}] but tokens have [{string.Join(", ", tokens.shape)}].");
+            throw new ModelInputException(nameof(attentionMask), $"attentionMask has shape {ShapeText.Of(attentionMask.shape)} but tokens have {ShapeText.Of(tokens.shape)}.");
 
         // Half-precision logits lose too much in log_softmax; float32 and float64 keep their precision.
         var wide = logits.dtype is ScalarType.Float16 or ScalarType.BFloat16 ? logits.to(ScalarType.Float32) : logits;

@@ -151,7 +151,7 @@ public partial class HookedTransformer
         {
             var value = stateDict[name];
             if (!value.shape.SequenceEqual(parameter.shape))
-                throw new StateDictException(name, $"State dict tensor '{name}' has shape [{string.Join(", ", value.shape)}] but the model expects [{string.Join(", ", parameter.shape)}]; check d_model, n_heads, d_head, d_mlp, d_vocab and n_ctx in the config.");
+                throw new StateDictException(name, $"State dict tensor '{name}' has shape {ShapeText.Of(value.shape)} but the model expects {ShapeText.Of(parameter.shape)}; check d_model, n_heads, d_head, d_mlp, d_vocab and n_ctx in the config.");
         }
         using var _ = torch.no_grad();
         foreach (var (name, parameter) in parameters) parameter.copy_(stateDict[name]);

@@ -58,7 +58,7 @@ public partial class HookedTransformer
     /// <summary>The text of each row of token ids [batch, pos].</summary>
     public IReadOnlyList<string> ToTexts(Tensor tokens)
     {
-        if (tokens.dim() != 2) throw new ModelInputException(nameof(tokens), $"ToTexts takes tokens [batch, pos]; got [{string.Join(", ", tokens.shape)}]. Use ToText for one sequence.");
+        if (tokens.dim() != 2) throw new ModelInputException(nameof(tokens), $"ToTexts takes tokens [batch, pos]; got {ShapeText.Of(tokens.shape)}. Use ToText for one sequence.");
         return [.. Enumerable.Range(0, (int)tokens.shape[0]).Select(b => Tokenizer.Decode(SingleSequence(tokens[b], nameof(tokens))))];
     }
 
@@ -89,7 +89,7 @@ public partial class HookedTransformer
     {
         if (tokens.dim() == 2 && tokens.shape[0] == 1) tokens = tokens[0];
         if (tokens.dim() != 1)
-            throw new ModelInputException(argument, $"Expected token ids [pos] or [1, pos]; got [{string.Join(", ", tokens.shape)}]. Use ToTexts for a batch.");
+            throw new ModelInputException(argument, $"Expected token ids [pos] or [1, pos]; got {ShapeText.Of(tokens.shape)}. Use ToTexts for a batch.");
         return tokens.to(ScalarType.Int32).cpu().data<int>().ToArray();
     }
 }

@@ -157,7 +157,7 @@ public partial class HookedTransformer : HookedRootModule
     {
         if (tokens.dim() == 1) tokens = tokens.unsqueeze(0);
         if (tokens.dim() != 2)
-            throw new ModelInputException("tokens", $"tokens must be [batch, pos] (or [pos]); got shape [{string.Join(", ", tokens.shape)}].");
+            throw new ModelInputException("tokens", $"tokens must be [batch, pos] (or [pos]); got shape {ShapeText.Of(tokens.shape)}.");
         if (tokens.dtype is not (ScalarType.Int64 or ScalarType.Int32 or ScalarType.Int16 or ScalarType.Int8 or ScalarType.Byte))
             throw new ModelInputException("tokens", $"tokens must be integer token ids; got dtype {tokens.dtype}.");
         long pos = tokens.shape[1];
@@ -174,7 +174,7 @@ public partial class HookedTransformer : HookedRootModule
                 $"{Config.ModelName} has d_vocab = {Config.DVocab}, so ids must be in [0, {Config.DVocab - 1}]. Was the text tokenized with another model's tokenizer?");
         }
         if (attentionMask is not null && !attentionMask.shape.SequenceEqual(tokens.shape))
-            throw new ModelInputException("attentionMask", $"attentionMask has shape [{string.Join(", ", attentionMask.shape)}] but tokens have [{string.Join(", ", tokens.shape)}].");
+            throw new ModelInputException("attentionMask", $"attentionMask has shape {ShapeText.Of(attentionMask.shape)} but tokens have {ShapeText.Of(tokens.shape)}.");
         return tokens.to(ScalarType.Int64).to(embed.W_E.device);
     }
 

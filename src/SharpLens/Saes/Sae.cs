@@ -129,7 +129,7 @@ public sealed class Sae : nn.Module
         x = x.to(W_enc.dtype);
         if (Config.ReshapeHookZ) x = x.flatten(-2); // [..., n_heads * d_head]
         if (x.shape[^1] != Config.DIn)
-            throw new ArgumentException($"The SAE reads d_in = {Config.DIn} but got an input of shape [{string.Join(", ", x.shape)}]" +
+            throw new ArgumentException($"The SAE reads d_in = {Config.DIn} but got an input of shape {ShapeText.Of(x.shape)}" +
                 (Config.ReshapeHookZ ? " (flattened from [..., n_heads, d_head])." : "."), nameof(x));
         x = Hook(hook_sae_input, x);
         var norm = InputNormalization.Of(Config.NormalizeActivations, x, Config.DIn);

@@ -87,7 +87,7 @@ public static class SaeEvaluation
             ? sae.Config.Metadata.HookNameOut ?? throw new ArgumentException("A transcoder needs Metadata.HookNameOut.", nameof(sae))
             : hookName;
         if (lossMask is not null && (lossMask.dim() != 2 || lossMask.shape[0] != tokens.shape[0] || lossMask.shape[1] != tokens.shape[1] - 1))
-            throw new ArgumentException($"lossMask must be [batch, pos - 1] = [{tokens.shape[0]}, {tokens.shape[1] - 1}], one entry per prediction; got [{string.Join(", ", lossMask.shape)}].", nameof(lossMask));
+            throw new ArgumentException($"lossMask must be [batch, pos - 1] = [{tokens.shape[0]}, {tokens.shape[1] - 1}], one entry per prediction; got {ShapeText.Of(lossMask.shape)}.", nameof(lossMask));
         double Loss(Tensor logits) => lossMask is null
             ? HookedTransformer.Loss(logits, tokens).item<float>()
             : (HookedTransformer.LossPerToken(logits, tokens) * lossMask).sum().item<float>() / lossMask.sum().item<float>();

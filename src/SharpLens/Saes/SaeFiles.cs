@@ -65,7 +65,7 @@ public static class SaeFiles
         {
             foreach (var key in new[] { "W_enc", "W_dec", "b_enc", "b_dec", "threshold" })
                 if (!arrays.ContainsKey(key)) throw new SaeFileException(npzPath, key, $"missing: Gemma Scope params.npz holds W_enc, W_dec, b_enc, b_dec and threshold; it has {string.Join(", ", arrays.Keys)}.");
-            if (arrays["W_enc"].dim() != 2) throw new SaeFileException(npzPath, "W_enc", $"expected [d_in, d_sae], got [{string.Join(", ", arrays["W_enc"].shape)}].");
+            if (arrays["W_enc"].dim() != 2) throw new SaeFileException(npzPath, "W_enc", $"expected [d_in, d_sae], got {ShapeText.Of(arrays["W_enc"].shape)}.");
             var config = new SaeConfig(SaeArchitecture.JumpReLU, (int)arrays["W_enc"].shape[0], (int)arrays["W_enc"].shape[1])
             { ApplyBDecToInput = false, Metadata = metadata ?? new() };
             CheckBeforeAllocating(npzPath, config, name => arrays.TryGetValue(name, out var t) ? t.shape : null);
@@ -105,7 +105,7 @@ public static class SaeFiles
         {
             var stored = shapeOf(name) ?? throw new SaeFileException(file, name, $"missing: a {config.Architecture} SAE stores {name}.");
             if (!stored.SequenceEqual(expected))
-                throw new SaeFileException(file, name, $"expected shape [{string.Join(", ", expected)}] (d_in = {config.DIn}, d_sae = {config.DSae}, d_out = {config.OutputDim}) but the file has [{string.Join(", ", stored)}].");
+                throw new SaeFileException(file, name, $"expected shape {ShapeText.Of(expected)} (d_in = {config.DIn}, d_sae = {config.DSae}, d_out = {config.OutputDim}) but the file has {ShapeText.Of(stored)}.");
         }
         SizeCheck.InMemory(4L * config.DSae * (config.DIn + config.OutputDim + 3), file, "the SAE");
     }
@@ -124,7 +124,7 @@ public static class SaeFiles
             if (name == "W_skip" && skipIsTransposed) stored = stored.t(); // SAELens stores W_skip [d_out, d_in]
             if (!stored.shape.SequenceEqual(p.shape))
                 throw new SaeFileException(file, name,
-                    $"expected shape [{string.Join(", ", p.shape)}] (d_in = {config.DIn}, d_sae = {config.DSae}, d_out = {config.OutputDim}) but the file has [{string.Join(", ", stored.shape)}]" +
+                    $"expected shape {ShapeText.Of(p.shape)} (d_in = {config.DIn}, d_sae = {config.DSae}, d_out = {config.OutputDim}) but the file has {ShapeText.Of(stored.shape)}" +
                     (name == "W_skip" && skipIsTransposed ? " (SAELens layout [d_out, d_in], shown transposed)." : "."));
             p.copy_(stored);
         }

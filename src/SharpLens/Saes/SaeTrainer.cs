@@ -82,6 +82,7 @@ public sealed class SaeTrainer : IDisposable
     public void Train(Func<int, (Tensor Input, Tensor? Target)> nextBatch, IProgress<SaeTrainingProgress>? progress = null, int? stopAtStep = null)
     {
         int end = Math.Min(stopAtStep ?? Settings.Steps, Settings.Steps);
+        if (Settings.CheckpointEvery > 0 && Settings.CheckpointFolder is { } root) CheckpointManifest.RemoveTemporaries(root); // a killed run's half-written checkpoint
         while (Step < end)
         {
             using var scope = torch.NewDisposeScope();
@@ -318,8 +319,12 @@ public sealed class SaeTrainer : IDisposable
     /// writes them) whose files match its manifest; each damaged one is reported to <paramref name="log"/> and skipped
     /// for the one before. Null when there is none.
     /// </summary>
-    public static SaeTrainer? ResumeLatest(string root, SaeTrainingSettings settings, Action<string>? log = null) =>
-        CheckpointManifest.Latest(CheckpointManifest.StepFolders(root), c => c.Step, c => c.Folder, log) is { } latest ? Resume(latest.Folder, settings) : null;
+    public static SaeTrainer? ResumeLatest(string root, SaeTrainingSettings settings, Action<string>? log = null)
+    {
+        CheckpointManifest.RemoveTemporaries(root); // a killed run's half-written checkpoint
+        var latest = CheckpointManifest.Latest(CheckpointManifest.StepFolders(root), c => c.Step, c => c.Folder, log);
+        return latest is null ? null : Resume(latest.Folder, settings);
+    }
 
     /// <summary>
     /// Continues training from a checkpoint written by <see cref="SaveCheckpoint"/>, exactly where it stopped. A

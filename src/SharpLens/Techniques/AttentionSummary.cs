@@ -40,7 +40,7 @@ public sealed record AttentionSummary(IReadOnlyList<HeadAttention> Rows)
             using var _ = no_grad();
             var tokens = HeadDetectors.AsBatch(batchTokens);
             if (tokens.shape[1] < 2)
-                throw new ArgumentException($"AttentionSummary needs sequences of at least 2 tokens; got [{string.Join(", ", tokens.shape)}].", nameof(batches));
+                throw new ArgumentException($"AttentionSummary needs sequences of at least 2 tokens; got {ShapeText.Of(tokens.shape)}.", nameof(batches));
             var (_, cache) = model.RunWithCache(tokens, names);
             using (cache)
             {

@@ -88,7 +88,7 @@ public static class HeadDetectors
             pattern.shape[2] != targets.shape[1] || pattern.shape[3] != targets.shape[2])
             throw new ArgumentException(
                 $"Expected a pattern [batch, head, query, key] and targets [batch, query, key] with matching sizes; got " +
-                $"[{string.Join(", ", pattern.shape)}] and [{string.Join(", ", targets.shape)}].", nameof(pattern));
+                $"{ShapeText.Of(pattern.shape)} and {ShapeText.Of(targets.shape)}.", nameof(pattern));
         var t = targets.to(pattern.dtype).to(pattern.device);
         var mass = (pattern * t.unsqueeze(1)).sum(-1); // [batch, head, query]
         var hasTarget = t.amax(-1); // [batch, query]
@@ -155,7 +155,7 @@ public static class HeadDetectors
         int bos = config.BosTokenId ?? -1;
         int length = 2 * halfLength + (bos >= 0 ? 1 : 0);
         if (halfLength < 1 || batch < 1)
-            throw new ArgumentException($"RepeatedRandomTokens needs halfLength ≥ 1 and batch ≥ 1; got halfLength {halfLength}, batch {batch}.");
+            throw new ArgumentException($"RepeatedRandomTokens needs halfLength ≥ 1 and batch ≥ 1; got halfLength {halfLength}, batch {batch}.", halfLength < 1 ? nameof(halfLength) : nameof(batch));
         if (length > config.NCtx)
             throw new ArgumentException($"Repeated sequences of half length {halfLength} are {length} tokens, more than {config.ModelName}'s " +
                 $"context of {config.NCtx}; use a half length of at most {(config.NCtx - (bos >= 0 ? 1 : 0)) / 2}.", nameof(halfLength));
@@ -171,6 +171,6 @@ public static class HeadDetectors
     {
         1 => tokens.unsqueeze(0),
         2 => tokens,
-        _ => throw new ArgumentException($"tokens must be [batch, pos] or [pos]; got [{string.Join(", ", tokens.shape)}].", nameof(tokens)),
+        _ => throw new ArgumentException($"tokens must be [batch, pos] or [pos]; got {ShapeText.Of(tokens.shape)}.", nameof(tokens)),
     };
 }

@@ -104,7 +104,7 @@ public static class PlanOps
         }
         catch (Exception ex) when (ex is not SharpLensException and not OperationCanceledException)
         {
-            throw new PlanValidationException($"{where}: '{op}' failed on argument shapes {string.Join(" and ", a.Select(t => Shape(t.shape)))}: {ex.Message.Split('\n')[0]}");
+            throw new PlanValidationException($"{where}: '{op}' failed on argument shapes {string.Join(" and ", a.Select(t => ShapeText.Of(t.shape)))}: {ex.Message.Split('\n')[0]}");
         }
     }
 
@@ -120,11 +120,9 @@ public static class PlanOps
     static long Dim(long d, Tensor t, string where)
     {
         long rank = Math.Max(1, t.dim());
-        if (d < -rank || d >= rank) throw new PlanValidationException($"{where}: dimension {d} is out of range for a value of shape {Shape(t.shape)}.");
+        if (d < -rank || d >= rank) throw new PlanValidationException($"{where}: dimension {d} is out of range for a value of shape {ShapeText.Of(t.shape)}.");
         return d;
     }
-
-    internal static string Shape(IEnumerable<long> shape) => $"[{string.Join(", ", shape)}]";
 
     static long[] BroadcastShape(long[] x, long[] y, string op, string where)
     {
@@ -134,7 +132,7 @@ public static class PlanOps
         {
             long a = i < n - x.Length ? 1 : x[i - (n - x.Length)], b = i < n - y.Length ? 1 : y[i - (n - y.Length)];
             if (a != b && a != 1 && b != 1)
-                throw new PlanValidationException($"{where}: '{op}' cannot broadcast shapes {Shape(x)} and {Shape(y)}.");
+                throw new PlanValidationException($"{where}: '{op}' cannot broadcast shapes {ShapeText.Of(x)} and {ShapeText.Of(y)}.");
             result[i] = Math.Max(a, b);
         }
         return result;
@@ -144,7 +142,7 @@ public static class PlanOps
     {
         if (x.dim() < 1 || y.dim() < 1) throw new PlanValidationException($"{where}: 'matmul' needs tensors, not scalars.");
         long k1 = x.shape[^1], k2 = y.dim() == 1 ? y.shape[0] : y.shape[^2];
-        if (k1 != k2) throw new PlanValidationException($"{where}: 'matmul' of {Shape(x.shape)} and {Shape(y.shape)}: inner dimensions {k1} and {k2} differ.");
+        if (k1 != k2) throw new PlanValidationException($"{where}: 'matmul' of {ShapeText.Of(x.shape)} and {ShapeText.Of(y.shape)}: inner dimensions {k1} and {k2} differ.");
         var batch = BroadcastShape(x.shape.Length > 2 ? x.shape[..^2] : [], y.shape.Length > 2 ? y.shape[..^2] : [], "matmul", where);
         return [.. batch, .. x.dim() > 1 ? [x.shape[^2]] : Array.Empty<long>(), .. y.dim() > 1 ? [y.shape[^1]] : Array.Empty<long>()];
     }

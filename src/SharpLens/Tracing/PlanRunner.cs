@@ -185,8 +185,8 @@ static class PlanRunner
             var target_ = Select(activation, op);
             if (!Broadcasts(value.shape, target_.shape))
                 throw new TraceShapeException(
-                    $"ops[{o.Index}] writes a value of shape {PlanOps.Shape(value.shape)} to '{op.Hook}'{(op.Invoke is int i ? $" (invoke {i})" : "")}{(op.Index is null ? "" : $" at {op.Index}")}, " +
-                    $"where the activation is {PlanOps.Shape(target_.shape)}: a write must keep the activation's shape (a value that broadcasts to it is fine, e.g. a scalar or a [d_model] vector).");
+                    $"ops[{o.Index}] writes a value of shape {ShapeText.Of(value.shape)} to '{op.Hook}'{(op.Invoke is int i ? $" (invoke {i})" : "")}{(op.Index is null ? "" : $" at {op.Index}")}, " +
+                    $"where the activation is {ShapeText.Of(target_.shape)}: a write must keep the activation's shape (a value that broadcasts to it is fine, e.g. a scalar or a [d_model] vector).");
             value = value.to(activation.dtype).to(activation.device);
             if (op.Invoke is null && op.Index is null)
                 return value.shape.SequenceEqual(activation.shape) ? value : value.expand(activation.shape).contiguous();
@@ -241,7 +241,7 @@ static class PlanRunner
             using var scope = NewDisposeScope();
             var loss = Evaluate(op.Op.Value!, $"ops[{op.Index}].value", 1);
             if (loss.NumberOfElements != 1)
-                throw new TraceShapeException($"ops[{op.Index}]: backward needs a scalar; the value has shape {PlanOps.Shape(loss.shape)}. Reduce it first (\"sum\" or \"mean\").");
+                throw new TraceShapeException($"ops[{op.Index}]: backward needs a scalar; the value has shape {ShapeText.Of(loss.shape)}. Reduce it first (\"sum\" or \"mean\").");
             if (!loss.requires_grad)
                 throw new PlanValidationException($"ops[{op.Index}]: the backward value does not depend on any activation; it has no gradient.");
             var hooks = _gradSources.Keys.ToList();

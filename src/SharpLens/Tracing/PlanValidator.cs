@@ -225,11 +225,11 @@ public static class PlanValidator
         {
             string where = $"constants.{name}";
             if (c?.Shape is null || c.Data is null) throw new PlanValidationException($"{where}: a constant needs \"shape\" and \"data\".");
-            if (c.Shape.Count > 8 || c.Shape.Any(d => d < 0)) throw new PlanValidationException($"{where}.shape: {PlanOps.Shape(c.Shape)} is not a shape (at most 8 non-negative dimensions).");
+            if (c.Shape.Count > 8 || c.Shape.Any(d => d < 0)) throw new PlanValidationException($"{where}.shape: {ShapeText.Of(c.Shape)} is not a shape (at most 8 non-negative dimensions).");
             long n = 1;
             foreach (var d in c.Shape) n = d == 0 ? 0 : n > limits.MaxConstantElements / d ? long.MaxValue : n * d;
-            if (n > limits.MaxConstantElements) throw new PlanValidationException($"{where}.shape: {PlanOps.Shape(c.Shape)} is more than {limits.MaxConstantElements:N0} elements, the limit for constants.");
-            if (n != c.Data.Count) throw new PlanValidationException($"{where}: shape {PlanOps.Shape(c.Shape)} holds {n} elements but \"data\" has {c.Data.Count}.");
+            if (n > limits.MaxConstantElements) throw new PlanValidationException($"{where}.shape: {ShapeText.Of(c.Shape)} is more than {limits.MaxConstantElements:N0} elements, the limit for constants.");
+            if (n != c.Data.Count) throw new PlanValidationException($"{where}: shape {ShapeText.Of(c.Shape)} holds {n} elements but \"data\" has {c.Data.Count}.");
             total += n;
             if (total > limits.MaxConstantElements) throw new PlanValidationException($"constants: more than {limits.MaxConstantElements:N0} elements in all; that is the limit.");
         }

@@ -64,7 +64,7 @@ public sealed class Tracer : TraceScope
     {
         var t = tokens.dim() == 1 ? tokens.unsqueeze(0) : tokens;
         if (t.dim() != 2 || t.shape[1] == 0)
-            throw new PlanValidationException($"Invoke: tokens must be [batch, pos] (or [pos]) token ids; got shape {PlanOps.Shape(tokens.shape)}.");
+            throw new PlanValidationException($"Invoke: tokens must be [batch, pos] (or [pos]) token ids; got shape {ShapeText.Of(tokens.shape)}.");
         var ids = t.to(ScalarType.Int64).cpu().data<long>().ToArray();
         long pos = t.shape[1];
         _invokes.Add(new PlanInvoke { Tokens = [.. Enumerable.Range(0, (int)t.shape[0]).Select(b => ids.Skip((int)(b * pos)).Take((int)pos).ToList())] });

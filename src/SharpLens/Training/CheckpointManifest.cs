@@ -95,6 +95,25 @@ public static class CheckpointManifest
         return [.. found.OrderBy(f => f.Step)];
     }
 
+    /// <summary>
+    /// Deletes what a run killed in the middle of writing a checkpoint left under <paramref name="root"/>: the hidden
+    /// temporary folders <c>.step-N.tmp-GUID</c> of <see cref="IO.AtomicFile.WriteFolder"/> (never a checkpoint
+    /// itself, which is only ever renamed into place complete). Trainers call it when they start or resume; returns
+    /// how many were removed.
+    /// </summary>
+    public static int RemoveTemporaries(string root)
+    {
+        if (!Directory.Exists(root)) return 0;
+        int removed = 0;
+        foreach (var folder in Directory.EnumerateDirectories(root, ".step-*"))
+        {
+            if (!IO.AtomicFile.IsTemporary(folder)) continue;
+            try { Directory.Delete(folder, recursive: true); removed++; }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // another process's, or not ours to delete: left as it is
+        }
+        return removed;
+    }
+
     static string Sha256(string path)
     {
         using var stream = File.OpenRead(path);

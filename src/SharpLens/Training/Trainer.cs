@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using SharpLens.Loading;
 using SharpLens.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -49,11 +50,12 @@ public static class Trainer
         var before = TimeSpan.Zero;
         var refused = new List<string>();
         void Refused(string message) { refused.Add(message); options.Log?.Invoke(message); }
+        if (options.CheckpointFolder is not null) CheckpointManifest.RemoveTemporaries(options.CheckpointFolder); // a killed run's half-written checkpoint
         if (options.Resume && TrainingCheckpoint.LatestValid(options.CheckpointFolder!, settings.Steps, Refused) is { } checkpoint)
         {
             var state = checkpoint.ReadState();
             if (state.Seed != settings.Seed)
-                throw new ArgumentException($"{checkpoint.Folder} was trained with seed {state.Seed}, not {settings.Seed}; resume with the same seed or use another checkpoint folder.", nameof(settings));
+                throw new CheckpointException(Path.Combine(checkpoint.Folder, TrainingCheckpoint.StateFile), null, $"field 'Seed' is {state.Seed}, but this run's seed (--seed) is {settings.Seed}: resume with the same seed, or use another checkpoint folder.");
             checkpoint.LoadInto(model);
             checkpoint.LoadOptimizerInto(adamW);
             using (var generatorState = tensor(Convert.FromBase64String(state.GeneratorState))) generator.set_state(generatorState);
@@ -161,7 +163,7 @@ public static class Trainer
         if (lossMask is null) return perToken.mean();
         if (!lossMask.shape.SequenceEqual(perToken.shape))
             throw new ArgumentException(
-                $"lossMask has shape [{string.Join(", ", lossMask.shape)}] but there are [{string.Join(", ", perToken.shape)}] predictions " +
+                $"lossMask has shape {ShapeText.Of(lossMask.shape)} but there are {ShapeText.Of(perToken.shape)} predictions " +
                 "(one per position but the last); give a [batch, pos - 1] mask.", nameof(lossMask));
         var mask = lossMask.to(perToken.dtype);
         return (perToken * mask).sum() / mask.sum().clamp_min(1);

@@ -147,6 +147,49 @@ public class TranscoderTrainingTests
     }
 
     [Fact]
+    public void A_run_on_a_model_resumed_from_a_checkpoint_replays_the_store_and_ends_bit_identical()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = TestModels.RandomModel(TestModels.Tiny() with { NLayers = 2, DVocab = 40 }, seed: 4);
+        IEnumerable<long[]> Contexts() // the same stream every time it is enumerated
+        {
+            var g = new Generator(3);
+            while (true) yield return [0, .. torch.randint(1, 40, 15, generator: g).data<long>().ToArray()];
+        }
+        string root = TempDir();
+        try
+        {
+            var store = new SharpLens.Saes.Data.ActivationStoreOptions { TrainBatchSize = 32, BufferRows = 128, Seed = 5 };
+            TranscoderTrainingOptions Options(string checkpoints) => new()
+            {
+                CrossLayer = true, DTranscoder = 32, Seed = 2, KeepCheckpoints = 2,
+                Training = new SaeTrainingSettings { Steps = 12, LearningRate = 3e-3, L1Coefficient = 1e-3, CheckpointEvery = 4, CheckpointFolder = checkpoints },
+            };
+            using var straight = TranscoderTrainer.Train(model, Contexts(), Options(Path.Combine(root, "straight")), store, excludedTokenIds: [0]);
+            // Two kept: steps 8 and 12. Losing step 12 leaves step 8, 4 batches and 4 steps short of the end.
+            string checkpoints = Path.Combine(root, "straight");
+            Assert.Equal([8, 12], SharpLens.Training.CheckpointManifest.StepFolders(checkpoints).Select(c => c.Step));
+            Directory.Delete(Path.Combine(checkpoints, "step-12"), recursive: true);
+            var log = new List<string>();
+            using var resumed = TranscoderTrainer.Train(model, Contexts(), Options(checkpoints), store, excludedTokenIds: [0], resume: true, log: log.Add);
+            Assert.Equal(["Resumed from the checkpoint at step 8; replaying the 8 batches it had trained on."], log);
+            foreach (var (a, b) in new[] { (straight.W_enc, resumed.W_enc), (straight.b_enc, resumed.b_enc), (straight.b_dec, resumed.b_dec) }.Concat(straight.W_dec.Zip(resumed.W_dec)))
+                Assert.True(a.eq(b).all().item<bool>(), "the resumed set differs from the uninterrupted one");
+
+            // A checkpoint of another kind of set is refused naming the field; none to resume starts from the beginning.
+            var e = Assert.Throws<SharpLens.Loading.CheckpointException>(() =>
+                TranscoderTrainer.Train(model, Contexts(), Options(checkpoints) with { DTranscoder = 16 }, store, excludedTokenIds: [0], resume: true));
+            Assert.Contains("trainer.json", e.FilePath);
+            Assert.Contains("'d_transcoder' is 32, but this run asks for 16", e.Message);
+            log.Clear();
+            using var fresh = TranscoderTrainer.Train(model, Contexts(), Options(Path.Combine(root, "none")) with { Training = Options("").Training with { Steps = 2, CheckpointFolder = Path.Combine(root, "none") } },
+                store, excludedTokenIds: [0], resume: true, log: log.Add);
+            Assert.StartsWith("No checkpoint to resume in", Assert.Single(log));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+
+    [Fact]
     public void Options_that_do_not_fit_are_refused_naming_the_option()
     {
         Assert.Contains("skip", Assert.Throws<AttributionArgumentException>(() => new TranscoderTrainingOptions { CrossLayer = true, Skip = true }.Validated()).Message);

@@ -39,6 +39,17 @@ public class ErrorTaxonomyTests
     }
 
     [Fact]
+    public void A_dotnet_argument_error_is_told_without_its_parameter_suffix_which_stays_the_field()
+    {
+        var report = ErrorReport.From(new ArgumentException("ModularAdditionSettings.P must be odd, got 4.", "P"));
+        Assert.Equal(2, report.ExitCode);
+        Assert.Equal("ModularAdditionSettings.P must be odd, got 4.", report.Message);
+        Assert.Equal("P", report.Field);
+        report = ErrorReport.From(new ArgumentOutOfRangeException("DictSize", 0, "dict_size must be positive."));
+        Assert.Equal("dict_size must be positive. Actual value was 0.", report.Message);
+    }
+
+    [Fact]
     public void An_internal_error_writes_a_crash_report_and_exits_1()
     {
         string folder = Path.Combine(Path.GetTempPath(), $"sharplens-crash-{Guid.NewGuid():N}");

@@ -5,7 +5,8 @@ using SharpLens.Training;
 namespace SharpLens.Tests.Reliability;
 
 /// <summary>
-/// Every trainer that writes checkpoints survives SIGKILL: the SAE trainer, the crosscoder trainer and the grokking
+/// Every trainer that writes checkpoints survives SIGKILL: the SAE trainer, the crosscoder trainer, the transcoder
+/// (CLT) trainer and the grokking
 /// trainer (Trainer with TrainingCheckpoint folders; the language-model trainer's own test is in LanguageModelTests).
 /// A run (tests/SharpLens.Fuzz's TrainingRig) is killed in a child process once two checkpoints exist; the newest
 /// checkpoint's largest file is then cut in half, as a full disk or a bad copy would leave it. Resuming must refuse that
@@ -19,6 +20,7 @@ public sealed class KillAndResumeTests : IDisposable
     [Theory]
     [InlineData("sae")]
     [InlineData("crosscoder")]
+    [InlineData("transcoder")]
     [InlineData("grokking")]
     public void A_SIGKILLed_run_skips_its_damaged_checkpoint_and_resumes_to_bit_identical_weights(string trainer)
     {
@@ -54,6 +56,26 @@ public sealed class KillAndResumeTests : IDisposable
         Assert.Contains("truncated", output);
         Assert.Contains($"Resumed from the checkpoint at step {previous}.", output);
         Assert.Equal(straight, Weights(output));
+    }
+
+    [Theory]
+    [InlineData("sae")]
+    [InlineData("transcoder")]
+    public void A_half_written_checkpoint_a_killed_run_left_is_removed_when_training_resumes(string trainer)
+    {
+        // A run killed while writing step 10 leaves its hidden temporary folder (AtomicFile's .step-10.tmp-GUID).
+        string folder = Path.Combine(_root, "leftover"), checkpoints = Path.Combine(folder, "checkpoints");
+        string leftover = Path.Combine(checkpoints, ".step-10.tmp-0123456789abcdef0123456789abcdef");
+        Directory.CreateDirectory(leftover);
+        File.WriteAllText(Path.Combine(leftover, "trainer_state.safetensors"), "half of a file");
+        string unrelated = Path.Combine(checkpoints, "notes.tmp-kept"); // not a checkpoint temporary: left alone
+        File.WriteAllText(unrelated, "mine");
+
+        Assert.Equal(0, TrainingRig.Run([trainer, "--folder", folder, "--resume"], new StringWriter()));
+        Assert.False(Directory.Exists(leftover), "the killed run's temporary checkpoint folder is still there");
+        Assert.True(File.Exists(unrelated));
+        Assert.DoesNotContain(Directory.EnumerateDirectories(checkpoints), SharpLens.IO.AtomicFile.IsTemporary);
+        Assert.Equal(TrainingRig.Steps / TrainingRig.Every, Steps(checkpoints).Count);
     }
 
     [Fact]

@@ -26,7 +26,7 @@ public static class DiffActivationsCommand
             "Example: sharplens diff activations --base trigger-base --finetuned trigger-finetuned --hook blocks.1.hook_resid_post --out adl-trigger");
         args.AddTo(command);
         foreach (var option in new Option[] { hook, positions, samples, prompt, strengths, steerPrompt, outFolder }) command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             using var subjects = args.Load(parse);
             int contextSize = parse.GetValue(args.ContextSize) ?? subjects.DefaultContextSize;

@@ -31,7 +31,7 @@ public static class DiffCrosscoderCommand
             "  sharplens diff crosscoder --base brown-lm-tiny --finetuned lm-news --hook blocks.2.hook_resid_post --corpus brown --out cc-news");
         args.AddTo(command);
         foreach (var option in new Option[] { hook, architecture, k, expansion, dictSize, l1, lr, shared, tokens, batch, heldOut, outFolder }) command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             var arch = parse.GetValue(architecture) switch
             {

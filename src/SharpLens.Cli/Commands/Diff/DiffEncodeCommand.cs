@@ -20,7 +20,7 @@ public static class DiffEncodeCommand
             "BatchTopK keeps f_i where f_i · c_i > threshold; the reconstruction is f W_dec^m + b_dec^m, denormalised.\n\n" +
             "Example: sharplens diff encode --crosscoder cc-trigger --input X.npy --out F.npy --reconstruction R.npy");
         foreach (var option in new Option[] { crosscoder, input, output, recon }) command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() => Run(parse.GetValue(crosscoder)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(recon))));
+        command.SetAction(parse => CommandErrors.Run(parse, () => Run(parse.GetValue(crosscoder)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(recon))));
         return command;
     }
 
@@ -31,7 +31,7 @@ public static class DiffEncodeCommand
         using var cc = CrossCoderFiles.Load(crosscoderPath);
         var x = NumpyFiles.LoadNpy(inputPath);
         if (x.dim() != 3 || x.shape[1] != cc.NModels || x.shape[2] != cc.DIn)
-            throw new CliArgumentException($"--input {inputPath} has shape [{string.Join(", ", x.shape)}]; the crosscoder {crosscoderPath} reads [n, n_models = {cc.NModels}, d_in = {cc.DIn}].");
+            throw new CliArgumentException($"--input {inputPath} has shape {ShapeText.Of(x.shape)}; the crosscoder {crosscoderPath} reads [n, n_models = {cc.NModels}, d_in = {cc.DIn}].");
         var f = cc.Encode(x.to(ScalarType.Float32)); // [n, F]
         NumpyFiles.SaveNpy(outPath, f);
         if (reconstructionPath is not null) NumpyFiles.SaveNpy(reconstructionPath, cc.Decode(f)); // [n, M, d]

@@ -17,7 +17,7 @@ public static class DiffWeightsCommand
             "Example: sharplens diff weights --base trigger-base --finetuned trigger-finetuned --out weights.json");
         args.AddTo(command, data: false);
         command.Options.Add(outFile);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             using var subjects = args.Load(parse, noProcessing: true);
             var diff = WeightDiff.Of(subjects.Base, subjects.Finetuned, subjects.BaseName, subjects.FinetunedName);

@@ -26,7 +26,7 @@ public static class SaeDashboardCommand
             "Example: sharplens sae dashboard --model all-MiniLM-L6-v2 --sae sae-minilm --corpus brown --top 20 --out dash.html");
         args.AddTo(command);
         foreach (var option in new Option[] { saeOption, hook, features, top, contexts, outFile }) command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             using var sae = SaeFiles.Load(parse.GetValue(saeOption)!);
             string hookName = SaeEvalCommand.HookOf(sae, parse.GetValue(hook));

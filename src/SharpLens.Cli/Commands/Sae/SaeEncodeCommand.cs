@@ -21,7 +21,7 @@ public static class SaeEncodeCommand
             "jumprelu, gated, transcoder), after its input normalization and b_dec subtraction.\n\n" +
             "Example: sharplens sae encode --sae gpt2-small-res-jb/blocks.8.hook_resid_pre --input X.npy --out features.npy");
         foreach (var option in new Option[] { sae, input, output, recon }) command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() => Run(parse.GetValue(sae)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(recon))));
+        command.SetAction(parse => CommandErrors.Run(parse, () => Run(parse.GetValue(sae)!, parse.GetValue(input)!, parse.GetValue(output)!, parse.GetValue(recon))));
         return command;
     }
 
@@ -32,7 +32,7 @@ public static class SaeEncodeCommand
         using var sae = SaeFiles.Load(saePath);
         var x = NumpyFiles.LoadNpy(inputPath);
         if (x.dim() != 2 || x.shape[1] != sae.Config.DIn)
-            throw new SharpLensArgumentException("--input", $"--input {inputPath} has shape [{string.Join(", ", x.shape)}]; this SAE reads [n, d_in = {sae.Config.DIn}].");
+            throw new SharpLensArgumentException("--input", $"--input {inputPath} has shape {ShapeText.Of(x.shape)}; this SAE reads [n, d_in = {sae.Config.DIn}].");
         var features = sae.Encode(x).to(ScalarType.Float32); // [n, d_sae]
         // Both outputs or neither: each is staged under a temporary name and renamed only when both are written.
         using (var outputs = AtomicFile.Together())

@@ -20,7 +20,7 @@ public static class SaeEvalCommand
             "Example: sharplens sae eval --model all-MiniLM-L6-v2 --sae sae-minilm --corpus brown");
         args.AddTo(command);
         foreach (var option in new Option[] { saeOption, hook, tokens, outFolder }) command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             string saePath = parse.GetValue(saeOption)!;
             using var sae = SaeFiles.Load(saePath);

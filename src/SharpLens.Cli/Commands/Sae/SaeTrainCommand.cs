@@ -34,7 +34,7 @@ public static class SaeTrainCommand
             "  sharplens sae train --model latent --hook blocks.0.hook_resid_post --expansion 8 --k 4 --tokens 200000 --out sae-latent");
         args.AddTo(command);
         foreach (var option in new Option[] { hook, architecture, expansion, dSae, k, l1, lr, tokens, batch, evalTokens, outFolder }) command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             var arch = parse.GetValue(architecture) switch
             {

@@ -30,6 +30,9 @@ public static class TranscodersTrainCommand
         var input = new Option<string>("--input-hook") { Description = "Where features read, under blocks.{l}. (TransformerLens names; mlp.hook_in = ln2.hook_normalized).", DefaultValueFactory = _ => "ln2.hook_normalized" };
         var output = new Option<string>("--output-hook") { Description = "Where features write, under blocks.{l}.: the MLP output.", DefaultValueFactory = _ => "hook_mlp_out" };
         var outFolder = new Option<string?>("--out") { Description = "The transcoder folder to write (default ./transcoders-<model>-<kind>)." };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Write a resumable checkpoint every this many steps (to OUT.checkpoints; 0: none).", DefaultValueFactory = _ => 250 };
+        var keepCheckpoints = new Option<int>("--keep-checkpoints") { Description = "How many of the newest checkpoints to keep (0: all).", DefaultValueFactory = _ => 2 };
+        var resume = new Option<bool>("--resume") { Description = "Continue from the latest checkpoint in OUT.checkpoints (exactly where it stopped; a damaged one is skipped for the one before)." };
         var command = new Command("train",
             "Train transcoders that replace a model's MLPs: the text is run through the model (weights unprocessed, as attribution " +
             "graphs use them), each layer's MLP input and output are shuffled in an activation store, and the set is trained on " +
@@ -37,10 +40,11 @@ public static class TranscodersTrainCommand
             "W_enc_{i}/W_dec_{i}.safetensors for a CLT) and eval.json (explained variance, L0, next-token loss with the MLPs replaced).\n\n" +
             "Examples:\n  sharplens transcoders train --model brown-lm --corpus brown --kind clt --tokens 2000000 --out clt-brown\n" +
             "  sharplens transcoders train --model brown-lm --corpus brown --kind plt --activation jumprelu --skip --out plt-brown\n" +
+            "  sharplens transcoders train --model brown-lm --corpus brown --kind clt --tokens 2000000 --out clt-brown --resume   (after an interruption)\n" +
             "  sharplens graph --model brown-lm --transcoders clt-brown --prompt \"The jury said\" --out graphs/jury");
         args.AddTo(command, processingOption: false);
-        foreach (var option in new Option[] { kind, activation, skip, expansion, dTc, k, l1, tanh, lr, tokens, batch, evalTokens, input, output, outFolder }) command.Options.Add(option);
-        command.SetAction(parse => CommandErrors.Run(() =>
+        foreach (var option in new Option[] { kind, activation, skip, expansion, dTc, k, l1, tanh, lr, tokens, batch, evalTokens, input, output, outFolder, checkpointEvery, keepCheckpoints, resume }) command.Options.Add(option);
+        command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             bool crossLayer = parse.GetValue(kind) switch
             {
@@ -53,15 +57,20 @@ public static class TranscodersTrainCommand
                 var other => throw new CliArgumentException($"--activation '{other}' is not known: use relu, jumprelu or topk."),
             };
             if (parse.GetValue(tokens) < 1 || parse.GetValue(batch) < 1) throw new CliArgumentException("--tokens and --batch-size must be positive.");
+            if (parse.GetValue(checkpointEvery) < 0) throw new CliArgumentException($"--checkpoint-every {parse.GetValue(checkpointEvery)} is negative: give a number of steps, or 0 for no checkpoints.");
+            if (parse.GetValue(keepCheckpoints) < 0) throw new CliArgumentException($"--keep-checkpoints {parse.GetValue(keepCheckpoints)} is negative: give how many of the newest checkpoints to keep, or 0 to keep all.");
             if (parse.GetValue(skip) && crossLayer) throw new CliArgumentException("--skip is for --kind plt: circuit-tracer's cross-layer transcoder files have no skip connection.");
             using var subject = args.LoadSubject(parse, noProcessing: true);
             var model = subject.Decoder ?? throw new CliArgumentException($"--model {subject.Name} is an encoder; transcoders replace a decoder's MLPs for attribution graphs.");
             string folder = parse.GetValue(outFolder) ?? $"transcoders-{subject.Name}-{parse.GetValue(kind)}";
+            string checkpoints = Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar) + ".checkpoints";
+            if (!parse.GetValue(resume) && CheckpointManifest.StepFolders(checkpoints) is { Count: > 0 } earlier)
+                throw new CliArgumentException($"{checkpoints} holds the checkpoints of an earlier run (newest: step {earlier[^1].Step}); pass --resume to continue it, or delete that folder to start again.");
             int steps = (int)Math.Ceiling(parse.GetValue(tokens) / (double)parse.GetValue(batch));
             double lrValue = parse.GetValue(lr);
             var options = new TranscoderTrainingOptions
             {
-                CrossLayer = crossLayer, Activation = act, Skip = parse.GetValue(skip), K = parse.GetValue(k),
+                KeepCheckpoints = parse.GetValue(keepCheckpoints), CrossLayer = crossLayer, Activation = act, Skip = parse.GetValue(skip), K = parse.GetValue(k),
                 DTranscoder = parse.GetValue(dTc) ?? parse.GetValue(expansion) * model.Config.DModel,
                 FeatureInputHook = parse.GetValue(input)!, FeatureOutputHook = parse.GetValue(output)!, TanhScale = parse.GetValue(tanh),
                 Seed = parse.GetValue(args.Seed),
@@ -69,15 +78,16 @@ public static class TranscodersTrainCommand
                 {
                     Steps = steps, LearningRate = lrValue, LrWarmupSteps = steps / 20, LrDecaySteps = steps / 5, L1Coefficient = parse.GetValue(l1),
                     SparsityWarmupSteps = steps / 20, DeadFeatureWindow = Math.Clamp(steps / 10, 10, 1000), ReportEvery = 1,
+                    CheckpointEvery = parse.GetValue(checkpointEvery), CheckpointFolder = checkpoints,
                 },
             };
-            return Run(subject, model, args.Data(parse), args.ContextSizeFor(parse, subject), options, parse.GetValue(batch), parse.GetValue(evalTokens), folder);
+            return Run(subject, model, args.Data(parse), args.ContextSizeFor(parse, subject), options, parse.GetValue(batch), parse.GetValue(evalTokens), folder, parse.GetValue(resume));
         }));
         return command;
     }
 
     static int Run(SaeSubject subject, Models.HookedTransformer model, SaeDataSource data, int contextSize, TranscoderTrainingOptions options,
-        int batchSize, long evalTokens, string folder)
+        int batchSize, long evalTokens, string folder, bool resume)
     {
         var clock = Stopwatch.StartNew();
         long seed = options.Seed;
@@ -93,7 +103,7 @@ public static class TranscodersTrainCommand
             {
                 last = p;
                 progress.Report(new TrainingProgress(p.Step, p.TotalSteps, p.Loss, p.LearningRate, trainClock.Elapsed));
-            }), Math.Max(1, 4096 / contextSize), subject.ExcludedTokenIds()),
+            }), Math.Max(1, 4096 / contextSize), subject.ExcludedTokenIds(), resume, Console.WriteLine),
             _ => last is { } p ? $"L0 {p.L0,6:0.0}  MSE/layer {p.Mse,8:0.000}  expl. var. {p.ExplainedVariance,6:P1}  dead {p.DeadFeatures}" : "starting");
         trainClock.Stop();
 
@@ -127,6 +137,7 @@ public static class TranscodersTrainCommand
                           $"L0 per layer {string.Join(" ", eval.L0.Select(v => v.ToString("0.0", c)))}.");
         Console.WriteLine($"Next-token loss: clean {eval.CleanLoss.ToString("0.000", c)}, MLPs replaced {eval.ReplacedLoss.ToString("0.000", c)}, " +
                           $"MLPs zeroed {eval.ZeroAblatedLoss.ToString("0.000", c)} nats; loss recovered {eval.LossRecovered.ToString("P1", c)}.");
+        if (options.Training.CheckpointEvery > 0) Console.WriteLine($"Checkpoints: {options.Training.CheckpointFolder}");
         Console.WriteLine($"Transcoders: {Path.GetFullPath(folder)}  (use with: sharplens graph --model {subject.Name} --transcoders {folder} --prompt TEXT --out DIR)");
         return 0;
     }

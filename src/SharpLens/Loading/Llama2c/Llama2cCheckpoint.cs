@@ -113,7 +113,7 @@ public static class Llama2cCheckpoint
                     var t = name switch { "freqs_cos" => cos, "freqs_sin" => sin, _ => tensors.TryGetValue(name, out var found) ? found
                         : throw new ArgumentException($"No tensor '{name}' to write to {path}; a llama2.c file needs every weight of its layout.", nameof(tensors)) };
                     if (!t.shape.SequenceEqual(shape))
-                        throw new ArgumentException($"Tensor '{name}' has shape [{string.Join(", ", t.shape)}]; {path} needs [{string.Join(", ", shape)}].", nameof(tensors));
+                        throw new ArgumentException($"Tensor '{name}' has shape {ShapeText.Of(t.shape)}; {path} needs {ShapeText.Of(shape)}.", nameof(tensors));
                     using var values = t.detach().to(ScalarType.Float32).cpu().contiguous();
                     writer.Write(MemoryMarshal.AsBytes(values.data<float>().ToArray().AsSpan()));
                 }

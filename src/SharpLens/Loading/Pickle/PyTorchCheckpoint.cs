@@ -83,7 +83,7 @@ public sealed class PyTorchCheckpoint : IDisposable
     {
         var info = Info(name);
         if (!destination.shape.SequenceEqual(info.Shape))
-            throw new ArgumentException($"{ShardOf[name]}: tensor '{name}' has shape [{string.Join(", ", info.Shape)}] but the destination has [{string.Join(", ", destination.shape)}].", nameof(destination));
+            throw new ArgumentException($"{ShardOf[name]}: tensor '{name}' has shape {ShapeText.Of(info.Shape)} but the destination has {ShapeText.Of(destination.shape)}.", nameof(destination));
         using var tensor = FileFor(name).Read(name);
         using var _ = no_grad();
         destination.copy_(tensor);

@@ -186,12 +186,12 @@ public sealed class TorchPickleFile : IDisposable
         long[] Longs(PickleTuple t, string what) => [.. t.Items.Select(x => x is long v && v >= 0 ? v
             : throw new PickleFormatException(path, $"a tensor's {what} must be non-negative integers."))];
         long[] shape = Longs(size, "size"), strides = Longs(stride, "stride");
-        if (shape.Length != strides.Length) throw new PickleFormatException(path, $"a tensor has size [{string.Join(", ", shape)}] but stride [{string.Join(", ", strides)}].");
+        if (shape.Length != strides.Length) throw new PickleFormatException(path, $"a tensor has size {ShapeText.Of(shape)} but stride {ShapeText.Of(strides)}.");
         // The last element the view touches must lie inside the storage; the sum is exact (Int128), so a huge stride cannot wrap it back inside.
         Int128 last = shape.Any(d => d == 0) ? (Int128)offset - 1 : offset + shape.Zip(strides, (d, s) => (Int128)(d - 1) * s).Aggregate((Int128)0, (a, b) => a + b);
         if (shape.Length > 64) throw new PickleFormatException(path, $"a tensor has {shape.Length} dimensions (at most 64).");
         if (offset < 0 || last >= storage.Elements)
-            throw new PickleFormatException(path, $"a tensor view (offset {offset}, size [{string.Join(", ", shape)}], stride [{string.Join(", ", strides)}]) reaches past the {storage.Elements} elements of storage '{storage.Key}'.");
+            throw new PickleFormatException(path, $"a tensor view (offset {offset}, size {ShapeText.Of(shape)}, stride {ShapeText.Of(strides)}) reaches past the {storage.Elements} elements of storage '{storage.Key}'.");
         return new TensorView(storage, offset, shape, strides);
     }
 

@@ -15,30 +15,24 @@ namespace SharpLens.Models.Components;
 /// scores = q kᵀ / attn_scale,  [c·tanh(scores / c)],  masked,  pattern = softmax(scores)
 /// z = pattern v,   out = Σ_h z[h] W_O[h] + b_O
 /// </code>
-/// Without grouped-query attention every query head has its own key and value head (g = h), stored as W_K, W_V, b_K,
-/// b_V [n_heads, ...]. With it, n_key_value_heads of them are stored as _W_K, _W_V, _b_K, _b_V [n_kv_heads, ...]
-/// (TransformerLens's names) and query head h uses key/value head h / (n_heads / n_kv_heads); hook_k and hook_v
-/// then carry the n_kv_heads heads. When nothing hooks the scores or the pattern and there is no soft cap, the
+/// Keys and values are stored once, [n_kv_heads, ...], and query head h uses key/value head h / (n_heads / n_kv_heads);
+/// hook_k and hook_v carry the n_kv_heads heads. Without grouped-query attention n_kv_heads = n_heads (g = h) and the
+/// parameters are named W_K, W_V, b_K, b_V; with it _W_K, _W_V, _b_K, _b_V (TransformerLens's names), while W_K … then
+/// give the stored heads repeated for their groups. When nothing hooks the scores or the pattern and there is no soft cap, the
 /// fused scaled-dot-product kernel computes z directly.
 /// </summary>
 public sealed class Attention : nn.Module
 {
     readonly int _nHeads, _nKvHeads, _dHead, _dModel;
-    readonly bool _useAttnResult;
+    readonly bool _useAttnResult, _grouped;
     readonly double _scale;
     readonly double? _softCap;
     readonly RotaryEmbedding? _rotary;
 
     public Parameter W_Q; // [n_heads, d_model, d_head]
     public Parameter b_Q; // [n_heads, d_head]
-    [ComponentName(Name = "W_K")] Parameter? _perHeadW_K;   // [n_heads, d_model, d_head] (no GQA)
-    [ComponentName(Name = "W_V")] Parameter? _perHeadW_V;
-    [ComponentName(Name = "b_K")] Parameter? _perHeadB_K;   // [n_heads, d_head]
-    [ComponentName(Name = "b_V")] Parameter? _perHeadB_V;
-    [ComponentName(Name = "_W_K")] Parameter? _groupedW_K;  // [n_kv_heads, d_model, d_head] (GQA)
-    [ComponentName(Name = "_W_V")] Parameter? _groupedW_V;
-    [ComponentName(Name = "_b_K")] Parameter? _groupedB_K;  // [n_kv_heads, d_head]
-    [ComponentName(Name = "_b_V")] Parameter? _groupedB_V;
+    Parameter _keyWeights, _valueWeights; // [n_kv_heads, d_model, d_head]: stored once, expanded to the query heads at use
+    Parameter _keyBiases, _valueBiases;   // [n_kv_heads, d_head]
     public Parameter W_O; // [n_heads, d_head, d_model]
     public Parameter b_O; // [d_model]
     public RMSNorm? q_norm; // over [d_head] per head (Qwen 3, Gemma 3) or [n_heads·d_head] (OLMo 2)
@@ -53,20 +47,10 @@ public sealed class Attention : nn.Module
         (_scale, _softCap) = (cfg.AttentionScale, cfg.AttnScoresSoftCap);
         W_Q = new Parameter(torch.empty(_nHeads, _dModel, _dHead));
         b_Q = new Parameter(torch.zeros(_nHeads, _dHead));
-        if (cfg.NKeyValueHeads is null)
-        {
-            _perHeadW_K = new Parameter(torch.empty(_nHeads, _dModel, _dHead));
-            _perHeadW_V = new Parameter(torch.empty(_nHeads, _dModel, _dHead));
-            _perHeadB_K = new Parameter(torch.zeros(_nHeads, _dHead));
-            _perHeadB_V = new Parameter(torch.zeros(_nHeads, _dHead));
-        }
-        else
-        {
-            _groupedW_K = new Parameter(torch.empty(_nKvHeads, _dModel, _dHead));
-            _groupedW_V = new Parameter(torch.empty(_nKvHeads, _dModel, _dHead));
-            _groupedB_K = new Parameter(torch.zeros(_nKvHeads, _dHead));
-            _groupedB_V = new Parameter(torch.zeros(_nKvHeads, _dHead));
-        }
+        _keyWeights = new Parameter(torch.empty(_nKvHeads, _dModel, _dHead));
+        _valueWeights = new Parameter(torch.empty(_nKvHeads, _dModel, _dHead));
+        _keyBiases = new Parameter(torch.zeros(_nKvHeads, _dHead));
+        _valueBiases = new Parameter(torch.zeros(_nKvHeads, _dHead));
         W_O = new Parameter(torch.empty(_nHeads, _dHead, _dModel));
         b_O = new Parameter(torch.zeros(_dModel));
         hook_k = hooks.Create($"{name}.hook_k");
@@ -87,29 +71,9 @@ public sealed class Attention : nn.Module
         hook_attn_scores = hooks.Create($"{name}.hook_attn_scores");
         hook_pattern = hooks.Create($"{name}.hook_pattern");
         if (_useAttnResult) hook_result = hooks.Create($"{name}.hook_result");
+        _grouped = cfg.NKeyValueHeads is not null;
         RegisterComponents();
     }
-
-    // TorchSharp's .to(dtype/device) replaces each parameter through the public property of its registered name when
-    // there is one: these setters put the replacement into the field behind that name.
-
-    /// <summary>Key weights as stored: [n_kv_heads, d_model, d_head], which is [n_heads, ...] without GQA.</summary>
-    public Parameter _W_K { get => (_groupedW_K ?? _perHeadW_K)!; private set => _groupedW_K = value; }
-    /// <summary>Value weights as stored: [n_kv_heads, d_model, d_head].</summary>
-    public Parameter _W_V { get => (_groupedW_V ?? _perHeadW_V)!; private set => _groupedW_V = value; }
-    /// <summary>Key biases as stored: [n_kv_heads, d_head].</summary>
-    public Parameter _b_K { get => (_groupedB_K ?? _perHeadB_K)!; private set => _groupedB_K = value; }
-    /// <summary>Value biases as stored: [n_kv_heads, d_head].</summary>
-    public Parameter _b_V { get => (_groupedB_V ?? _perHeadB_V)!; private set => _groupedB_V = value; }
-
-    /// <summary>Key weights per query head, [n_heads, d_model, d_head]: with GQA each stored head repeated for its group.</summary>
-    public Tensor W_K { get => PerQueryHead(_W_K); private set => _perHeadW_K = (Parameter)value; }
-    /// <summary>Value weights per query head, [n_heads, d_model, d_head].</summary>
-    public Tensor W_V { get => PerQueryHead(_W_V); private set => _perHeadW_V = (Parameter)value; }
-    /// <summary>Key biases per query head, [n_heads, d_head].</summary>
-    public Tensor b_K { get => PerQueryHead(_b_K); private set => _perHeadB_K = (Parameter)value; }
-    /// <summary>Value biases per query head, [n_heads, d_head].</summary>
-    public Tensor b_V { get => PerQueryHead(_b_V); private set => _perHeadB_V = (Parameter)value; }
 
     /// <param name="x">[batch, pos, d_model], the new positions only when a cache is given</param>
     /// <param name="rotary">cos and sin of the new positions' rotary angles (rotary models)</param>
@@ -120,8 +84,8 @@ public sealed class Attention : nn.Module
         // q, k and v are separate tensors, not views of one fused product: a cached or hooked q then owns just
         // its own memory, and reading the weights afresh each call means an edit to W_Q takes effect at once.
         var q = hook_q.Apply(PerHead(x, W_Q, b_Q)); // [batch, pos, head, d_head]
-        var k = hook_k.Apply(PerHead(x, _W_K, _b_K)); // [batch, pos, kv_head, d_head]
-        var v = hook_v.Apply(PerHead(x, _W_V, _b_V)); // [batch, pos, kv_head, d_head]
+        var k = hook_k.Apply(PerHead(x, _keyWeights, _keyBiases)); // [batch, pos, kv_head, d_head]
+        var v = hook_v.Apply(PerHead(x, _valueWeights, _valueBiases)); // [batch, pos, kv_head, d_head]
         if (q_norm is not null)
         {
             q = QkNorm(q_norm, q); // [batch, pos, head, d_head]
@@ -168,6 +132,43 @@ public sealed class Attention : nn.Module
         }
         return Affine.Apply(z.reshape(batch, pos, _nHeads * _dHead), W_O.reshape(_nHeads * _dHead, _dModel), b_O); // [batch, pos, d_model]
     }
+
+    /// <summary>
+    /// The parameters in the order of the maths (which is the order a seed initialises them in), under TransformerLens's
+    /// names: the key/value heads are W_K, W_V, b_K, b_V without grouped-query attention and _W_K, _W_V, _b_K, _b_V with
+    /// it. The names are the only difference: one tensor each, [n_kv_heads, ...], either way.
+    /// </summary>
+    protected override void RegisterComponents()
+    {
+        if (_internal_params.Count > 0) return; // once: the block registering this module calls it again
+        string kv = _grouped ? "_" : "";
+        foreach (var (name, p) in new[] { ("W_Q", W_Q), ("b_Q", b_Q), (kv + "W_K", _keyWeights), (kv + "W_V", _valueWeights),
+                                          (kv + "b_K", _keyBiases), (kv + "b_V", _valueBiases), ("W_O", W_O), ("b_O", b_O) })
+            register_parameter(name, p);
+        if (q_norm is not null) register_module("q_norm", q_norm);
+        if (k_norm is not null) register_module("k_norm", k_norm);
+    }
+
+    // TorchSharp's .to(dtype/device) replaces each parameter through the public property of its registered name, so
+    // both names of a key/value tensor lead to the one field, and the setter registers the replacement under its name.
+
+    /// <summary>Key weights as stored: [n_kv_heads, d_model, d_head], which is [n_heads, ...] without GQA.</summary>
+    public Parameter _W_K { get => _keyWeights; private set => ConditionallyRegisterParameter(nameof(_W_K), _keyWeights = value); }
+    /// <summary>Value weights as stored: [n_kv_heads, d_model, d_head].</summary>
+    public Parameter _W_V { get => _valueWeights; private set => ConditionallyRegisterParameter(nameof(_W_V), _valueWeights = value); }
+    /// <summary>Key biases as stored: [n_kv_heads, d_head].</summary>
+    public Parameter _b_K { get => _keyBiases; private set => ConditionallyRegisterParameter(nameof(_b_K), _keyBiases = value); }
+    /// <summary>Value biases as stored: [n_kv_heads, d_head].</summary>
+    public Parameter _b_V { get => _valueBiases; private set => ConditionallyRegisterParameter(nameof(_b_V), _valueBiases = value); }
+
+    /// <summary>Key weights per query head, [n_heads, d_model, d_head]: with GQA each stored head repeated for its group.</summary>
+    public Tensor W_K { get => PerQueryHead(_keyWeights); private set => ConditionallyRegisterParameter(nameof(W_K), _keyWeights = (Parameter)value); }
+    /// <summary>Value weights per query head, [n_heads, d_model, d_head].</summary>
+    public Tensor W_V { get => PerQueryHead(_valueWeights); private set => ConditionallyRegisterParameter(nameof(W_V), _valueWeights = (Parameter)value); }
+    /// <summary>Key biases per query head, [n_heads, d_head].</summary>
+    public Tensor b_K { get => PerQueryHead(_keyBiases); private set => ConditionallyRegisterParameter(nameof(b_K), _keyBiases = (Parameter)value); }
+    /// <summary>Value biases per query head, [n_heads, d_head].</summary>
+    public Tensor b_V { get => PerQueryHead(_valueBiases); private set => ConditionallyRegisterParameter(nameof(b_V), _valueBiases = (Parameter)value); }
 
     /// <summary>A query or key norm: per head over d_head, or over the heads side by side (OLMo 2's norm of the whole projection).</summary>
     static Tensor QkNorm(RMSNorm norm, Tensor x) => // x: [batch, pos, head, d_head]

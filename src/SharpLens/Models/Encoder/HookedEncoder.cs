@@ -130,7 +130,7 @@ public sealed partial class HookedEncoder : HookedRootModule
     {
         tokens = Batched(tokens);
         if (tokens.dim() != 2)
-            throw new ModelInputException("tokens", $"tokens must be [batch, pos] (or [pos]); got shape [{string.Join(", ", tokens.shape)}].");
+            throw new ModelInputException("tokens", $"tokens must be [batch, pos] (or [pos]); got shape {ShapeText.Of(tokens.shape)}.");
         if (tokens.dtype is not (ScalarType.Int64 or ScalarType.Int32 or ScalarType.Int16 or ScalarType.Int8 or ScalarType.Byte))
             throw new ModelInputException("tokens", $"tokens must be integer token ids; got dtype {tokens.dtype}.");
         long pos = tokens.shape[1];
@@ -142,7 +142,7 @@ public sealed partial class HookedEncoder : HookedRootModule
             throw new ModelInputException("tokens", $"Token id {(max >= Config.DVocab ? max : min)} is outside the vocabulary [0, {Config.DVocab - 1}] of {Config.ModelName}; was the text tokenized with another model's tokenizer?");
         foreach (var (name, t) in new[] { ("attentionMask", attentionMask), ("tokenTypeIds", tokenTypeIds) })
             if (t is not null && !Batched(t).shape.SequenceEqual(tokens.shape))
-                throw new ModelInputException(name, $"{name} has shape [{string.Join(", ", t.shape)}] but tokens have [{string.Join(", ", tokens.shape)}].");
+                throw new ModelInputException(name, $"{name} has shape {ShapeText.Of(t.shape)} but tokens have {ShapeText.Of(tokens.shape)}.");
         if (tokenTypeIds is not null && (tokenTypeIds.max().item<long>() >= TokenTypeEmbed.TokenTypes || tokenTypeIds.min().item<long>() < 0))
             throw new ModelInputException("tokenTypeIds", $"token type ids must be 0 or 1 (BERT has {TokenTypeEmbed.TokenTypes} segments).");
         return tokens.to(ScalarType.Int64).to(embed.embed.W_E.device);

@@ -38,7 +38,7 @@ public sealed class FeatureDashboard
         Tensor? W_dec = null, Tensor? W_U = null, string title = "Feature dashboards")
     {
         options ??= new FeatureDashboardOptions();
-        if (tokens.dim() != 2) throw new ArgumentException($"tokens must be [contexts, pos]; got [{string.Join(", ", tokens.shape)}].", nameof(tokens));
+        if (tokens.dim() != 2) throw new ArgumentException($"tokens must be [contexts, pos]; got {ShapeText.Of(tokens.shape)}.", nameof(tokens));
         using var scope = torch.NewDisposeScope();
         var valid = torch.ones(tokens.shape, ScalarType.Bool); // [contexts, pos]
         if (options.SkipFirstPosition) valid[.., 0] = false;
@@ -145,7 +145,7 @@ public sealed class FeatureDashboard
         if (W_dec is null || W_U is null)
             return ("Logit effects are not shown: they need the decoder W_dec and the model's unembedding W_U.", null);
         if (W_dec.dim() != 2 || W_U.dim() != 2 || W_dec.shape[1] != W_U.shape[0])
-            return ($"Logit effects are not shown: W_dec [{string.Join(", ", W_dec.shape)}] writes a space W_U [{string.Join(", ", W_U.shape)}] does not read (the SAE is not on the residual stream).", null);
+            return ($"Logit effects are not shown: W_dec {ShapeText.Of(W_dec.shape)} writes a space W_U {ShapeText.Of(W_U.shape)} does not read (the SAE is not on the residual stream).", null);
         using var _ = torch.no_grad();
         var rows = W_dec.index_select(0, torch.tensor(features.Select(f => (long)f).ToArray()).to(W_dec.device)); // [F, d_in]
         return (null, rows.to(W_U.dtype).matmul(W_U).to(ScalarType.Float32).cpu()); // [F, d_vocab]

@@ -46,7 +46,7 @@ public static class ActivationChunks
                 throw new ArgumentException($"The activation reader returned {acts.Length} activations; an SAE store takes one (input) or two (input, output).", nameof(reader));
             foreach (var a in acts)
                 if (a.dim() != 3 || a.shape[0] != tokens.shape[0] || a.shape[1] != tokens.shape[1])
-                    throw new ArgumentException($"The activation reader returned [{string.Join(", ", a.shape)}] for tokens [{string.Join(", ", tokens.shape)}]; it must return [batch, pos, d].", nameof(reader));
+                    throw new ArgumentException($"The activation reader returned {ShapeText.Of(a.shape)} for tokens {ShapeText.Of(tokens.shape)}; it must return [batch, pos, d].", nameof(reader));
             var keep = torch.ones(tokens.shape, ScalarType.Bool); // [batch, pos]
             if (dropFirstPosition) keep[.., 0] = false;
             var ids = tokens.cpu();

@@ -56,8 +56,8 @@ public sealed class SaeSubject : IDisposable
         };
     }
 
-    /// <summary>Tokens per context when --context-size is not given: an organism's own sequence length, else 128.</summary>
-    public int DefaultContextSize => _induction?.SequenceLength ?? (_latent is { } l ? l.Length + 2 : 128);
+    /// <summary>Tokens per context when --context-size is not given: an organism's own sequence length, else 128 (or a decoder's n_ctx, if shorter).</summary>
+    public int DefaultContextSize => _induction?.SequenceLength ?? (_latent is { } l ? l.Length + 2 : Math.Min(128, Decoder?.Config.NCtx ?? 128));
 
     public ActivationReader Reader(string hook) => Encoder is not null
         ? EncoderActivations.Reader(Encoder, null, hook)
@@ -114,6 +114,8 @@ public sealed class SaeSubject : IDisposable
         if (!data.IsGiven) throw new SaeDataException("Say what text to read: --corpus brown, --text FILE, --jsonl FILE or --token-file FILE.npy.");
         if (new[] { data.Corpus, data.Text, data.Jsonl, data.TokenFile }.Count(s => s is not null) > 1)
             throw new SaeDataException("Give only one of --corpus, --text, --jsonl and --token-file.");
+        if (Decoder is { } decoder && contextSize > decoder.Config.NCtx)
+            throw new SaeDataException($"--context-size {contextSize} is longer than {Name}'s context (n_ctx = {decoder.Config.NCtx} tokens); give --context-size {decoder.Config.NCtx} or less.");
         return heldOut ? Split(() => AllContexts(data, contextSize), heldOut: true) : Repeat(() => Split(() => AllContexts(data, contextSize), heldOut: false));
     }
 

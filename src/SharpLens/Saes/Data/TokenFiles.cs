@@ -29,7 +29,7 @@ public static class TokenFiles
         if (ids.dtype is not (ScalarType.Int32 or ScalarType.Int64 or ScalarType.Int16 or ScalarType.Byte))
             throw new DataSourceException(path, $"token ids must be integers; the array is {ids.dtype}.");
         if (ids.dim() is not (1 or 2))
-            throw new DataSourceException(path, $"token ids must be 1-D (a stream) or 2-D (contexts); the array is [{string.Join(", ", ids.shape)}].");
+            throw new DataSourceException(path, $"token ids must be 1-D (a stream) or 2-D (contexts); the array is {ShapeText.Of(ids.shape)}.");
         return ids.to(ScalarType.Int64).MoveToOuterDisposeScope();
     }
 

@@ -22,12 +22,12 @@ public sealed class FactoredMatrix
     public FactoredMatrix(Tensor a, Tensor b)
     {
         if (a.dim() < 2 || b.dim() < 2)
-            throw new ArgumentException($"FactoredMatrix needs matrices (at least 2 dimensions); got A [{Dims(a)}] and B [{Dims(b)}].");
+            throw new ArgumentException($"FactoredMatrix needs matrices (at least 2 dimensions); got A {ShapeText.Of(a.shape)} and B {ShapeText.Of(b.shape)}.");
         if (a.shape[^1] != b.shape[^2])
-            throw new ArgumentException($"FactoredMatrix factors do not chain: A [{Dims(a)}] has {a.shape[^1]} columns but B [{Dims(b)}] has {b.shape[^2]} rows.");
+            throw new ArgumentException($"FactoredMatrix factors do not chain: A {ShapeText.Of(a.shape)} has {a.shape[^1]} columns but B {ShapeText.Of(b.shape)} has {b.shape[^2]} rows.");
         // Broadcast the leading dimensions once (views, no copies) so that indexing and products see one batch shape.
         var leading = BroadcastShape(a.shape[..^2], b.shape[..^2])
-            ?? throw new ArgumentException($"FactoredMatrix factors' leading dimensions do not broadcast: A [{Dims(a)}], B [{Dims(b)}].");
+            ?? throw new ArgumentException($"FactoredMatrix factors' leading dimensions do not broadcast: A {ShapeText.Of(a.shape)}, B {ShapeText.Of(b.shape)}.");
         A = a.expand([.. leading, a.shape[^2], a.shape[^1]]);
         B = b.expand([.. leading, b.shape[^2], b.shape[^1]]);
     }
@@ -65,7 +65,7 @@ public sealed class FactoredMatrix
         get
         {
             if (indices.Length > LeadingShape.Length)
-                throw new ArgumentException($"FactoredMatrix of shape [{string.Join(", ", Shape)}] has {LeadingShape.Length} leading dimension(s); " +
+                throw new ArgumentException($"FactoredMatrix of shape {ShapeText.Of(Shape)} has {LeadingShape.Length} leading dimension(s); " +
                     $"got {indices.Length} indices. Index only the leading (layer/head) dimensions; use AB to index rows and columns.");
             return new FactoredMatrix(A[indices], B[indices]);
         }
@@ -150,7 +150,7 @@ public sealed class FactoredMatrix
     }
 
     public override string ToString() =>
-        $"FactoredMatrix [{string.Join(", ", Shape)}] = A [{Dims(A)}] · B [{Dims(B)}]";
+        $"FactoredMatrix {ShapeText.Of(Shape)} = A {ShapeText.Of(A.shape)} · B {ShapeText.Of(B.shape)}";
 
     void RequireSquare(string what)
     {
@@ -161,7 +161,7 @@ public sealed class FactoredMatrix
     void RequireChain(long have, long other, string argument, Tensor t)
     {
         if (have != other)
-            throw new ArgumentException($"Cannot multiply FactoredMatrix [{string.Join(", ", Shape)}] with {argument} [{Dims(t)}]: " +
+            throw new ArgumentException($"Cannot multiply FactoredMatrix {ShapeText.Of(Shape)} with {argument} {ShapeText.Of(t.shape)}: " +
                 $"inner sizes {have} and {other} differ.", argument);
     }
 
@@ -178,6 +178,4 @@ public sealed class FactoredMatrix
         }
         return result;
     }
-
-    static string Dims(Tensor t) => string.Join(", ", t.shape);
 }

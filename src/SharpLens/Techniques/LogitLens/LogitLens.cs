@@ -55,7 +55,7 @@ public sealed class LogitLensResult : IDisposable
         if (targets.dim() == 1) targets = targets.unsqueeze(0);
         if (targets.shape[0] != LogProbs.shape[1] || targets.shape[1] != LogProbs.shape[2])
             throw new ArgumentException(
-                $"targets has shape [{string.Join(", ", targets.shape)}] but the lens covers [batch {LogProbs.shape[1]}, pos {LogProbs.shape[2]}].", nameof(targets));
+                $"targets has shape {ShapeText.Of(targets.shape)} but the lens covers [batch {LogProbs.shape[1]}, pos {LogProbs.shape[2]}].", nameof(targets));
         return targets.to(ScalarType.Int64).to(LogProbs.device).unsqueeze(0).unsqueeze(-1).expand(LogProbs.shape[0], -1, -1, 1); // [rows, batch, pos, 1]
     }
 

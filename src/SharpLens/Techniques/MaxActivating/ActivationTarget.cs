@@ -32,7 +32,7 @@ public sealed class ActivationTarget
     public static ActivationTarget AlongDirection(string hook, Tensor direction)
     {
         if (direction.dim() != 1)
-            throw new ArgumentException($"A direction at {hook} must be a vector [features]; got [{string.Join(", ", direction.shape)}].", nameof(direction));
+            throw new ArgumentException($"A direction at {hook} must be a vector [features]; got {ShapeText.Of(direction.shape)}.", nameof(direction));
         return new(hook, null, direction.detach().clone().DetachFromDisposeScope());
     }
 
@@ -40,7 +40,7 @@ public sealed class ActivationTarget
     public Tensor Read(Tensor activation)
     {
         if (activation.dim() < 2)
-            throw new ArgumentException($"The activation at {Hook} is [{string.Join(", ", activation.shape)}]; a target needs [batch, pos, ...].");
+            throw new ArgumentException($"The activation at {Hook} is {ShapeText.Of(activation.shape)}; a target needs [batch, pos, ...].");
         var flat = activation.dim() == 2 ? activation.unsqueeze(-1) : activation.flatten(2); // [batch, pos, features]
         long features = flat.shape[2];
         if (Index is int i)

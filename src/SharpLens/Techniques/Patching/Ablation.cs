@@ -74,9 +74,8 @@ public static class Ablation
         var spec = SweepSpec.For(model, component, by);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var hooks = spec.HookNames(model.Config.NLayers);
-        using var run = new CleanRun(model, pairs, hooks, options.Metric);
-        var onDevice = run.Pairs;
+        using var run = new CleanRun(model, pairs, spec, options.Metric);
+        var (onDevice, hooks) = (run.Pairs, run.Hooks);
         var sources = kind switch
         {
             AblationKind.Zero => hooks.Select(h => zeros_like(run.Cache[h][0..1])).ToList(),
@@ -115,7 +114,7 @@ public static class Ablation
     {
         if (reference.dim() == 1) reference = reference.unsqueeze(0);
         if (reference.shape[1] != pairs.Positions)
-            throw new ArgumentException($"Resample ablation needs reference prompts of the prompts' length ({pairs.Positions} tokens); got [{string.Join(", ", reference.shape)}].", nameof(reference));
+            throw new ArgumentException($"Resample ablation needs reference prompts of the prompts' length ({pairs.Positions} tokens); got {ShapeText.Of(reference.shape)}.", nameof(reference));
         var device = model.Device;
         var rows = arange(pairs.Count, dtype: ScalarType.Int64) % reference.shape[0];
         var (_, cache) = model.RunWithCache(reference.index_select(0, rows).to(device), hooks);

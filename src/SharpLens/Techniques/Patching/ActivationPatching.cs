@@ -21,16 +21,15 @@ public static class ActivationPatching
     public static PatchingResult Sweep(HookedRootModule model, PromptPairs pairs, string component, SweepBy? by = null, PatchingOptions? options = null)
     {
         options ??= new PatchingOptions();
-        var spec = SweepSpec.For(model, component, by ?? SweepSpec.DefaultBy(component));
+        var spec = SweepSpec.For(model, component, by);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var hooks = spec.HookNames(model.Config.NLayers);
-        using var run = new CleanRun(model, pairs, hooks, options.Metric);
+        using var run = new CleanRun(model, pairs, spec, options.Metric);
         var onDevice = run.Pairs;
         double clean = run.Metric;
         double corrupted = PatchingMetrics.PerPrompt(options.Metric, model.Run(onDevice.Corrupted, onDevice.AttentionMask), onDevice).mean().item<float>();
         PatchingMetrics.CheckSpan(clean, corrupted);
-        var sources = hooks.Select(h => run.Cache[h]).ToList();
+        var sources = run.Hooks.Select(h => run.Cache[h]).ToList();
         var (raw, passes) = PatchSweepEngine.Run(model, spec, onDevice.Corrupted, onDevice.AttentionMask, onDevice.LastPositions, onDevice.Answers, onDevice.WrongAnswers,
             sources, options, $"activation patching {component}");
         var normalised = ((raw - corrupted) / (clean - corrupted)).to(ScalarType.Float32);

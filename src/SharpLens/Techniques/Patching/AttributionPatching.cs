@@ -16,8 +16,7 @@ public static class AttributionPatching
     /// <summary>The same components, splits and result shapes as <see cref="ActivationPatching.Sweep"/>.</summary>
     public static PatchingResult Sweep(HookedRootModule model, PromptPairs pairs, string component, SweepBy? by = null, PatchingOptions? options = null)
     {
-        options ??= new PatchingOptions();
-        var spec = SweepSpec.For(model, component, by ?? SweepSpec.DefaultBy(component));
+        var spec = SweepSpec.For(model, component, by);
         using var scope = NewDisposeScope();
         var (products, clean, corrupted) = Products(model, pairs, spec.HookNames(model.Config.NLayers), options, scope);
         var perLayer = new List<Tensor>();
@@ -40,7 +39,6 @@ public static class AttributionPatching
     /// </summary>
     public static PatchingResult AtHook(HookedRootModule model, PromptPairs pairs, string hookName, PatchingOptions? options = null)
     {
-        options ??= new PatchingOptions();
         model.GetHookPoint(hookName); // a misspelt name fails here, with the closest names
         using var scope = NewDisposeScope();
         var (products, clean, corrupted) = Products(model, pairs, [hookName], options, scope);
@@ -51,8 +49,9 @@ public static class AttributionPatching
 
     /// <summary>(clean − corrupted activation) · ∂metric/∂activation at the corrupted run, per hook: [batch, ...] each.</summary>
     static (List<Tensor> Products, double Clean, double Corrupted) Products(HookedRootModule model, PromptPairs pairs, List<string> hooks,
-        PatchingOptions options, DisposeScope scope)
+        PatchingOptions? options, DisposeScope scope)
     {
+        options ??= new PatchingOptions();
         using var run = new CleanRun(model, pairs, hooks, options.Metric);
         var (onDevice, cleanCache, clean) = (run.Pairs, run.Cache, run.Metric);
         using (enable_grad())

@@ -11,12 +11,19 @@ internal sealed class CleanRun : IDisposable
 {
     /// <summary>The pairs on the model's device.</summary>
     public PromptPairs Pairs { get; }
+    /// <summary>The hooks cached, in order: a sweep's component at every layer.</summary>
+    public List<string> Hooks { get; }
     public Tensor Logits { get; } // [batch, pos, d_vocab]
     public ActivationCache Cache { get; }
     public double Metric { get; }
 
+    /// <summary>The start of a sweep of <paramref name="spec"/>'s component: its hook at every layer cached.</summary>
+    public CleanRun(HookedRootModule model, PromptPairs pairs, SweepSpec spec, PatchingMetric metric)
+        : this(model, pairs, spec.HookNames(model.Config.NLayers), metric) { }
+
     public CleanRun(HookedRootModule model, PromptPairs pairs, List<string> hooks, PatchingMetric metric)
     {
+        Hooks = hooks;
         Pairs = pairs.To(model.Device);
         try
         {

@@ -38,7 +38,7 @@ public sealed class PromptPairs : IDisposable
         if (clean.dim() == 1) clean = clean.unsqueeze(0);
         if (corrupted.dim() == 1) corrupted = corrupted.unsqueeze(0);
         if (clean.dim() != 2 || !clean.shape.SequenceEqual(corrupted.shape))
-            throw new ArgumentException($"clean [{Shape(clean)}] and corrupted [{Shape(corrupted)}] must be the same [batch, pos] shape: " +
+            throw new ArgumentException($"clean {ShapeText.Of(clean.shape)} and corrupted {ShapeText.Of(corrupted.shape)} must be the same [batch, pos] shape: " +
                 "patching lines positions up one to one. Give pairs of equal token length (pad both with the same mask if needed).", nameof(corrupted));
         long batch = clean.shape[0];
         answers = answers.reshape(-1);
@@ -46,7 +46,7 @@ public sealed class PromptPairs : IDisposable
         if (answers.shape[0] != batch || wrongAnswers.shape[0] != batch)
             throw new ArgumentException($"Give one answer and one wrong answer per pair: {batch} pairs, {answers.shape[0]} answers, {wrongAnswers.shape[0]} wrong answers.", nameof(answers));
         if (attentionMask is not null && !attentionMask.shape.SequenceEqual(clean.shape))
-            throw new ArgumentException($"attentionMask [{Shape(attentionMask)}] must match the prompts [{Shape(clean)}].", nameof(attentionMask));
+            throw new ArgumentException($"attentionMask {ShapeText.Of(attentionMask.shape)} must match the prompts {ShapeText.Of(clean.shape)}.", nameof(attentionMask));
 
         Clean = clean.to(ScalarType.Int64).detach().DetachFromDisposeScope();
         Corrupted = corrupted.to(ScalarType.Int64).detach().DetachFromDisposeScope();
@@ -120,6 +120,4 @@ public sealed class PromptPairs : IDisposable
     {
         Clean.Dispose(); Corrupted.Dispose(); Answers.Dispose(); WrongAnswers.Dispose(); AttentionMask?.Dispose(); LastPositions.Dispose();
     }
-
-    static string Shape(Tensor t) => string.Join(", ", t.shape);
 }

@@ -32,9 +32,13 @@ internal sealed record SweepSpec(string Component, SweepBy By, int[] KeptDims, s
     /// <summary>The component's hook at every layer, in order.</summary>
     public List<string> HookNames(int layers) => [.. Enumerable.Range(0, layers).Select(HookName)];
 
-    /// <summary>The spec for a component and split, or an error that says which splits the component allows.</summary>
-    public static SweepSpec For(HookedRootModule model, string component, SweepBy by)
+    /// <summary>
+    /// The spec for a component and split (by default: by position for residual components, by head for head
+    /// components, by neuron for MLP post), or an error that says which splits the component allows.
+    /// </summary>
+    public static SweepSpec For(HookedRootModule model, string component, SweepBy? split = null)
     {
+        var by = split ?? (HeadComponents.Contains(component) ? SweepBy.Head : component == "post" ? SweepBy.Neuron : SweepBy.Position);
         bool residual = ResidualComponents.Contains(component), head = HeadComponents.Contains(component), neuron = component == "post";
         if (!residual && !head && !neuron)
             throw new PatchingException($"Unknown component '{component}'. Use one of {string.Join(", ", ResidualComponents.Concat(HeadComponents))} or post (MLP neurons).");
@@ -56,8 +60,4 @@ internal sealed record SweepSpec(string Component, SweepBy By, int[] KeptDims, s
         };
         return new SweepSpec(component, by, kept, names);
     }
-
-    /// <summary>The default split: by position for residual components, by head for head components.</summary>
-    public static SweepBy DefaultBy(string component) =>
-        HeadComponents.Contains(component) ? SweepBy.Head : component == "post" ? SweepBy.Neuron : SweepBy.Position;
 }

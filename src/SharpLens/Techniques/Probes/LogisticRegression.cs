@@ -84,9 +84,9 @@ static class ProbeData
     public static void Check(Tensor activations, Tensor labels)
     {
         if (activations.dim() != 2)
-            throw new ArgumentException($"activations must be [n, d]; got [{string.Join(", ", activations.shape)}]. Select one position first.", nameof(activations));
+            throw new ArgumentException($"activations must be [n, d]; got {ShapeText.Of(activations.shape)}. Select one position first.", nameof(activations));
         if (labels.dim() != 1 || labels.shape[0] != activations.shape[0])
-            throw new ArgumentException($"labels must be [n] = [{activations.shape[0]}]; got [{string.Join(", ", labels.shape)}].", nameof(labels));
+            throw new ArgumentException($"labels must be [n] = [{activations.shape[0]}]; got {ShapeText.Of(labels.shape)}.", nameof(labels));
         if (activations.shape[0] < 2) throw new ArgumentException("A probe needs at least two examples.", nameof(activations));
     }
 }

@@ -51,7 +51,7 @@ public static class Steering
             var trailing = activation.shape[2..];
             if (!vector.shape.SequenceEqual(trailing))
                 throw new ArgumentException(
-                    $"The steering direction has shape [{string.Join(", ", vector.shape)}] but '{h.Name}' carries [{string.Join(", ", activation.shape)}]; " +
+                    $"The steering direction has shape {ShapeText.Of(vector.shape)} but '{h.Name}' carries {ShapeText.Of(activation.shape)}; " +
                     $"give a direction of shape [{string.Join(", ", trailing)}].", nameof(direction));
             var delta = (vector.to(activation.dtype).to(activation.device) * coefficient).expand(trailing); // [...]
             if (positions == SteeringPositions.All) return activation + delta;

@@ -1,0 +1,104 @@
+using System.Reflection;
+using System.Runtime.Loader;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.Emit;
+using SharpLens.Learn;
+
+namespace SharpLens.Cli.Learn;
+
+/// <summary>A chapter file that does not compile: the compiler's errors, each with its line, as the learner's editor shows them.</summary>
+public sealed class ChapterCompileException(string file, IReadOnlyList<string> errors)
+    : SharpLensFileException(file, null, $"{Path.GetFileName(file)} does not compile ({errors.Count} error{(errors.Count == 1 ? "" : "s")}):\n  " +
+        string.Join("\n  ", errors.Take(12)) + (errors.Count > 12 ? $"\n  … and {errors.Count - 12} more" : "") +
+        "\nFix these and check again (dotnet run shows the same errors).")
+{
+    public IReadOnlyList<string> Errors { get; } = errors;
+}
+
+/// <summary>
+/// Compiles a chapter file in this process with Roslyn — what `dotnet run chapter1.cs` compiles, without a build:
+/// the directives (#:, #!) are blanked, the implicit usings of a file-based app added, SharpLens and TorchSharp
+/// referenced as this process has them — then runs its top-level code, which checks the exercises
+/// (<see cref="Checker.LastReport"/>). The learner's assembly loads into a collectible context and is unloaded after.
+/// </summary>
+public static class ChapterCompiler
+{
+    static readonly Lazy<IReadOnlyList<MetadataReference>> References = new(() =>
+    {
+        var paths = ((string?)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
+        return [.. paths.Where(p => p.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)).Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))];
+    });
+
+    const string ImplicitUsings = "global using System;\nglobal using System.Collections.Generic;\nglobal using System.IO;\nglobal using System.Linq;\n" +
+                                  "global using System.Net.Http;\nglobal using System.Threading;\nglobal using System.Threading.Tasks;\n";
+
+    /// <summary>Compiles <paramref name="source"/> (the text of <paramref name="path"/>) to an assembly image and its PDB.</summary>
+    public static (byte[] Assembly, byte[] Pdb) Compile(string source, string path)
+    {
+        // Keep line numbers: a directive line becomes a comment line.
+        var lines = source.Replace("\r\n", "\n").Split('\n').Select(l => l.StartsWith("#:", StringComparison.Ordinal) || l.StartsWith("#!", StringComparison.Ordinal) ? "//" + l : l);
+        var parse = new CSharpParseOptions(LanguageVersion.Latest);
+        var tree = CSharpSyntaxTree.ParseText(string.Join('\n', lines), parse, path: Path.GetFullPath(path), encoding: System.Text.Encoding.UTF8);
+        var usings = CSharpSyntaxTree.ParseText(ImplicitUsings, parse, path: "ImplicitUsings.g.cs", encoding: System.Text.Encoding.UTF8);
+        var options = new CSharpCompilationOptions(OutputKind.ConsoleApplication, nullableContextOptions: NullableContextOptions.Enable,
+            optimizationLevel: OptimizationLevel.Debug, concurrentBuild: false);
+        var compilation = CSharpCompilation.Create("Chapter_" + Guid.NewGuid().ToString("N")[..8], [tree, usings], References.Value, options);
+        using var pe = new MemoryStream();
+        using var pdb = new MemoryStream();
+        var result = compilation.Emit(pe, pdb, options: new EmitOptions(debugInformationFormat: DebugInformationFormat.PortablePdb));
+        if (!result.Success)
+        {
+            var errors = result.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d =>
+            {
+                var span = d.Location.GetLineSpan();
+                return $"{Path.GetFileName(span.Path)}({span.StartLinePosition.Line + 1},{span.StartLinePosition.Character + 1}): error {d.Id}: {d.GetMessage(System.Globalization.CultureInfo.InvariantCulture)}";
+            }).ToList();
+            throw new ChapterCompileException(path, errors);
+        }
+        return (pe.ToArray(), pdb.ToArray());
+    }
+
+    /// <summary>
+    /// Compiles and runs a chapter file as `dotnet run FILE -- ARGS` would, and returns its check's report (null when the
+    /// file's top-level code checked nothing, e.g. the call to Check was removed).
+    /// </summary>
+    public static CheckReport? Run(string source, string path, string[] args)
+    {
+        var (image, pdb) = Compile(source, path);
+        var context = new AssemblyLoadContext("sharplens-learn-" + Path.GetFileName(path), isCollectible: true);
+        try
+        {
+            var assembly = context.LoadFromStream(new MemoryStream(image), new MemoryStream(pdb));
+            var entry = assembly.EntryPoint ?? throw new ChapterCompileException(path, ["the file has no top-level code: its first statements should call the chapter's Check."]);
+            var before = Checker.LastReport;
+            Checker.SourceFileOverride = Path.GetFullPath(path);
+            try
+            {
+                entry.Invoke(null, entry.GetParameters().Length == 0 ? null : [args]);
+            }
+            catch (TargetInvocationException e) when (e.InnerException is not null)
+            {
+                var inner = e.InnerException;
+                if (inner is SharpLensException) throw inner;
+                var explained = Checker.Explain("top-level code", inner, path);
+                throw new ChapterRunException(path, explained.Message);
+            }
+            finally { Checker.SourceFileOverride = null; }
+            return ReferenceEquals(Checker.LastReport, before) ? null : Checker.LastReport;
+        }
+        finally { context.Unload(); }
+    }
+
+    /// <summary>Reads <paramref name="path"/> and runs it (see <see cref="Run(string, string, string[])"/>).</summary>
+    public static CheckReport? RunFile(string path, string[] args)
+    {
+        if (!File.Exists(path))
+            throw new SharpLensArgumentException("FILE", $"{path} does not exist. Start a chapter with `sharplens learn start 1 --dir DIR`, then check DIR/chapter1.cs.");
+        return Run(File.ReadAllText(path), path, args);
+    }
+}
+
+/// <summary>The chapter file's own top-level code threw (outside any exercise's check).</summary>
+public sealed class ChapterRunException(string file, string message)
+    : SharpLensFileException(file, null, $"{Path.GetFileName(file)}'s top-level code failed: {message}");
