@@ -19,7 +19,7 @@ public sealed record CheckReport(int Chapter, string? SourceFile, IReadOnlyList<
 }
 
 /// <summary>A check that failed, with the message that says what is wrong (and, where known, why).</summary>
-public sealed class CheckFailure(string message) : Exception(message);
+public sealed class CheckFailure(string message) : SharpLensException(message);
 
 /// <summary>
 /// One exercise: its name (the learner's method), the exercises its solution calls (checked first; a failure there
