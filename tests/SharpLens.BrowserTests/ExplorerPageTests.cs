@@ -39,6 +39,9 @@ public sealed class ExplorerSites : IAsyncLifetime
         Encoder = await Start(new ExplorerModel("all-MiniLM-L6-v2", encoder: MiniLm));
         var config = new ModelConfig { DModel = 128, NLayers = 4, NHeads = 4, DHead = 32, DMlp = 256, DVocab = 100, NCtx = 96, ActFn = Activation.GeluNew, ModelName = "random-96" };
         Big = new HookedTransformer(config, seed: 4);
+        // Slow on any machine: every forward pass waits 30 ms, so a 384-cell sweep takes over 10 s and a cancel
+        // always arrives while it runs (on a fast CPU the bare model finished the sweep before the click).
+        Big.AddHook("blocks.0.hook_resid_pre", (_, _) => { Thread.Sleep(30); return null; });
         Slow = await Start(new ExplorerModel("random-96", decoder: Big));
     }
 
