@@ -1,4 +1,5 @@
 using SharpLens.Models;
+using SharpLens.Hooks;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -20,11 +21,11 @@ namespace SharpLens.Loading;
 /// </remarks>
 public sealed class ParameterWriter
 {
-    readonly HookedTransformer _model;
+    readonly HookedRootModule _model;
     readonly Dictionary<string, Parameter> _parameters;
     readonly HashSet<string> _written = new(StringComparer.Ordinal);
 
-    internal ParameterWriter(HookedTransformer model)
+    internal ParameterWriter(HookedRootModule model)
     {
         _model = model;
         _parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
@@ -65,6 +66,26 @@ public sealed class ParameterWriter
         if (!_written.Add(name))
             throw new StateDictException(name, $"The weight map writes '{name}' twice.");
         return parameter;
+    }
+
+    /// <summary>
+    /// Fills <paramref name="model"/> (allocated, not initialised) through <paramref name="write"/>, checks every parameter
+    /// was written, and returns it; on any failure the model is disposed and the error goes on.
+    /// </summary>
+    internal static TModel Fill<TModel>(TModel model, Action<ParameterWriter> write) where TModel : HookedRootModule
+    {
+        try
+        {
+            var into = new ParameterWriter(model);
+            write(into);
+            into.Finish();
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Throws for parameters the weight map left unwritten (they would hold uninitialised memory).</summary>
