@@ -104,27 +104,35 @@ public sealed class HuggingFaceTensorSource
     }
 
     /// <summary>
-    /// Copies stored columns <paramref name="firstColumn"/>… of every row of a 2-D tensor (which must have
-    /// <paramref name="shape"/>) into <paramref name="destination"/>: <c>[rows, ...]</c>, its trailing dimensions holding
-    /// those columns in order (GPT-2's c_attn: W_Q viewed as [d_model, head, d_head] takes columns 0 … d_model − 1).
-    /// The rows pass through a float32 buffer of about a million values, so no full-size temporary is made.
+    /// Copies blocks of consecutive columns of a 2-D tensor (which must have <paramref name="shape"/>) into their
+    /// destinations, in one pass over its rows: each destination is <c>[rows, ...]</c>, its trailing dimensions holding
+    /// the columns from its first column on, in order (GPT-2's c_attn: W_Q viewed as [d_model, head, d_head] takes columns
+    /// 0 … d_model − 1, W_K the next d_model). The rows pass through one float32 buffer of about a million values, so no
+    /// full-size temporary is made.
     /// </summary>
-    public void ReadColumnsInto(string name, long[] shape, Tensor destination, long firstColumn)
+    public void ReadColumnsInto(string name, long[] shape, IReadOnlyList<(Tensor Destination, long FirstColumn)> blocks)
     {
         Check(name, shape);
-        long columns = destination.numel() / Math.Max(1, destination.shape[0]);
-        if (shape.Length != 2 || destination.dim() < 2 || destination.shape[0] != shape[0] || firstColumn < 0 || firstColumn + columns > shape[1])
-            throw new ArgumentException($"{_stored(name)}: columns {firstColumn}..{firstColumn + columns} of {ShapeText.Of(shape)} do not fit a destination of {ShapeText.Of(destination.shape)}.", nameof(destination));
+        foreach (var (destination, firstColumn) in blocks)
+        {
+            long columns = destination.numel() / Math.Max(1, destination.shape[0]);
+            if (shape.Length != 2 || destination.dim() < 2 || destination.shape[0] != shape[0] || firstColumn < 0 || firstColumn + columns > shape[1])
+                throw new ArgumentException($"{_stored(name)}: columns {firstColumn}..{firstColumn + columns} of {ShapeText.Of(shape)} do not fit a destination of {ShapeText.Of(destination.shape)}.", nameof(blocks));
+        }
         using var _ = torch.no_grad();
         long chunk = Math.Clamp((1L << 20) / Math.Max(1, shape[1]), 1, shape[0]);
+        using var staging = torch.empty([chunk, shape[1]], ScalarType.Float32); // [rows, stored columns]
         for (long row = 0; row < shape[0]; row += chunk)
         {
             long n = Math.Min(chunk, shape[0] - row);
-            using var values = torch.empty([n, shape[1]], ScalarType.Float32); // [rows, stored columns]
+            using var values = staging.narrow(0, 0, n);
             _readRowsInto(name, row, values);
-            using var block = values.narrow(1, firstColumn, columns).view([n, .. destination.shape[1..]]);
-            using var part = destination.narrow(0, row, n);
-            part.copy_(block);
+            foreach (var (destination, firstColumn) in blocks)
+            {
+                using var block = values.narrow(1, firstColumn, destination.numel() / destination.shape[0]).view([n, .. destination.shape[1..]]);
+                using var part = destination.narrow(0, row, n);
+                part.copy_(block);
+            }
         }
     }
 

@@ -13,7 +13,7 @@ namespace SharpLens.Loading;
 /// </summary>
 /// <remarks>
 /// Most weights are copied from the file straight into a view of their parameter in the stored layout
-/// (<see cref="Fill"/> with <see cref="HuggingFaceTensorSource.ReadInto"/>: W_Qᵀ, a head's rows, W_Uᵀ), through a
+/// (<see cref="Fill(string, Action{Tensor})"/> with <see cref="HuggingFaceTensorSource.ReadInto"/>: W_Qᵀ, a head's rows, W_Uᵀ), through a
 /// staging buffer of a megabyte. A weight that must be computed (Gemma's scaled embedding, a fused block cut by a
 /// reshape) is made by <see cref="Write"/> inside its own dispose scope: everything it allocates is freed as soon as
 /// its values sit in the parameter. <see cref="Finish"/> then checks
@@ -50,6 +50,15 @@ public sealed class ParameterWriter
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
         fill(parameter);
+    }
+
+    /// <summary>As <see cref="Fill(string, Action{Tensor})"/>, for parameters one stored tensor holds side by side (c_attn's W_Q, W_K, W_V), so it is read once for all of them.</summary>
+    public void Fill(IReadOnlyList<string> names, Action<IReadOnlyList<Tensor>> fill)
+    {
+        IReadOnlyList<Tensor> parameters = [.. names.Select(Target)];
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        fill(parameters);
     }
 
     /// <summary>Sets parameter <paramref name="name"/> to zeros (a bias the architecture does not store).</summary>

@@ -17,13 +17,18 @@ public sealed record StoredTensor(string Name, long[] Shape, params StoredPart[]
     /// <summary>Copies the stored tensor into every part's parameter, straight from the file (see <see cref="HuggingFaceTensorSource.ReadInto"/>).</summary>
     public void ReadInto(HuggingFaceTensorSource tensors, ParameterWriter into)
     {
+        if (Shape.Length == 2 && Parts[0].Offset is not null) // column blocks: one pass over the stored rows fills them all
+        {
+            into.Fill([.. Parts.Select(p => p.Parameter)], parameters =>
+                tensors.ReadColumnsInto(Name, Shape, [.. Parts.Zip(parameters, (part, p) => (part.AsStored(p), part.Offset!.Value))])); // [rows, block columns ...]
+            return;
+        }
         foreach (var part in Parts)
             into.Fill(part.Parameter, parameter =>
             {
                 var view = part.AsStored(parameter);
                 if (part.Offset is not long offset) tensors.ReadInto(Name, Shape, view);
-                else if (Shape.Length == 1) tensors.ReadInto(Name, Shape, view.view(-1), firstRow: offset); // [block]
-                else tensors.ReadColumnsInto(Name, Shape, view, offset); // [rows, block columns ...]
+                else tensors.ReadInto(Name, Shape, view.view(-1), firstRow: offset); // a block of a 1-D tensor: [block]
             });
     }
 
