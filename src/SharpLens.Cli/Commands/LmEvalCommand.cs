@@ -12,18 +12,19 @@ static class LmEvalCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = $"A folder `sharplens train` wrote, or {string.Join(" / ", BrownLanguageModel.Names)} (trained on first use).", Required = true };
+        var model = new Option<string>("--model") { Description = $"A folder `sharplens train` wrote, one of its checkpoints (OUT.checkpoints/step-N, e.g. to follow a run over training), or {string.Join(" / ", BrownLanguageModel.Names)} (trained on first use).", Required = true };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "A folder with the tokenizer.json of a checkpoint's run (default: the finished folder OUT beside OUT.checkpoints)." };
         var corpus = new Option<string>("--corpus") { Description = "The corpus whose validation split is measured (the one it was trained on).", DefaultValueFactory = _ => "brown" };
         var outFolder = new Option<string?>("--out") { Description = "Folder for findings.json and loss-by-position.png (default: print only)." };
         var cache = new Option<string?>("--cache") { Description = "Cache root (default: $SHARPLENS_CACHE, else ~/.cache/sharplens)." };
         var command = new Command("lm-eval", "Measure a language model on its validation split: loss per token and per word against unigram and bigram baselines, loss by position (in-context learning), induction heads on repeated real text, next-word accuracy by Brown part of speech, and generations.");
-        foreach (var option in new Option[] { model, corpus, outFolder, cache }) command.Options.Add(option);
+        foreach (var option in new Option[] { model, tokenizer, corpus, outFolder, cache }) command.Options.Add(option);
         command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
             string folder = parse.GetValue(model)!;
             string? root = parse.GetValue(cache);
             if (BrownLanguageModel.IsName(folder)) folder = TrainCommand.EnsureBrownLanguageModel(folder, root, new ConsoleLog());
-            var f = LanguageModelEvaluation.Run(folder, parse.GetValue(corpus)!, root, log: new ConsoleLog());
+            var f = LanguageModelEvaluation.Run(folder, parse.GetValue(corpus)!, root, log: new ConsoleLog(), tokenizerFolder: parse.GetValue(tokenizer));
             Print(f);
             if (parse.GetValue(outFolder) is { } output)
             {

@@ -18,7 +18,7 @@ public static class ModelsCommand
             Console.WriteLine($"{"name".PadRight(name)}  {"family".PadRight(family)}  {"parameters".PadRight(size)}  hub id");
             foreach (var r in rows)
                 Console.WriteLine($"{r.Name.PadRight(name)}  {r.Family.PadRight(family)}  {r.Parameters.PadRight(size)}  {r.HubId}");
-            Console.WriteLine($"\n{rows.Count} models. Families SharpLens loads: {string.Join(", ", Loading.HuggingFaceModels.SupportedModelTypes)}, bert (encoders).");
+            Console.WriteLine($"\n{rows.Count} models. Families SharpLens loads: {string.Join(", ", Loading.HuggingFaceModels.SupportedModelTypes)}, {string.Join(", ", Loading.HuggingFaceModels.EncoderModelTypes)} (encoders).");
             return 0;
         }));
         return command;

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using SharpLens.Models;
 using SharpLens.Models.Encoder;
 using TorchSharp;
@@ -35,9 +34,12 @@ public static class HuggingFaceBert
     public const string ConfigFile = "config.json";
     const string Prefix = "bert.";
     const string MlmProbe = "cls.predictions.transform.dense.weight";
+    const string Decoder = "cls.predictions.decoder.weight";
 
-    /// <summary>One HF weight: its bare name, the parameter it becomes, and how its HF layout turns into ours.</summary>
-    sealed record Weight(string Name, Func<HookedEncoder, Tensor> Parameter, Func<Tensor, Tensor> ToOurs);
+    public static readonly HuggingFaceFamily Family = new("bert", ReadConfig, (cfg, json, tensors, into) => WriteWeights(cfg, tensors, into))
+    {
+        Encoder = (cfg, tensors, options) => HookedEncoder.Uninitialized(cfg, HasMlmHead(tensors), options),
+    };
 
     /// <summary>Reads a BERT config.json; unsupported variants throw <see cref="CheckpointException"/>.</summary>
     public static ModelConfig ReadConfig(string configPath)
@@ -46,7 +48,7 @@ public static class HuggingFaceBert
         return json.Checked(() => ReadConfig(json));
     }
 
-    static ModelConfig ReadConfig(HuggingFaceConfigJson json)
+    public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {
         string configPath = json.Source;
         CheckpointException Bad(string problem) => json.Problem(problem);
@@ -82,115 +84,83 @@ public static class HuggingFaceBert
 
     /// <summary>
     /// Loads config.json and the safetensors weights of a BERT folder (BertModel or BertForMaskedLM). The masked-LM
-    /// head is built when the checkpoint has one.
+    /// head is built when the checkpoint has one. (The family table's path: <see cref="HuggingFaceModels.LoadEncoder"/>.)
     /// </summary>
-    public static HookedEncoder Load(string folder, ModelOptions? options = null)
+    public static HookedEncoder Load(string folder, ModelOptions? options = null) => HuggingFaceModels.LoadEncoder(folder, options);
+
+    /// <summary>
+    /// An encoder from tensors named and laid out as HF's BertModel / BertForMaskedLM, for a config that does not come
+    /// from a config.json (an ONNX export's): the same weight map every BERT source goes through.
+    /// </summary>
+    internal static HookedEncoder Load(ModelConfig config, HuggingFaceTensorSource tensors, ModelOptions? options) =>
+        ParameterWriter.Fill(HookedEncoder.Uninitialized(config, HasMlmHead(tensors), options), into => WriteWeights(config, tensors, into));
+
+    static string PrefixOf(HuggingFaceTensorSource tensors) => tensors.Contains(Prefix + "embeddings.word_embeddings.weight") ? Prefix : "";
+
+    static bool HasMlmHead(HuggingFaceTensorSource tensors) => tensors.Contains(MlmProbe);
+
+    /// <summary>The BERT tensors written into the encoder: the weight map read forwards, each tensor copied from the file into a view of its parameter.</summary>
+    public static void WriteWeights(ModelConfig cfg, HuggingFaceTensorSource tensors, ParameterWriter into)
     {
-        folder = Path.GetFullPath(folder);
-        var config = ReadConfig(Path.Combine(folder, ConfigFile));
-        using var checkpoint = SafeTensorsCheckpoint.Open(folder);
-        ModelSizeCheck.AgainstWeights(config, checkpoint.StoredElements, Path.Combine(folder, ConfigFile), checkpoint.Source, HuggingFaceConfigJson.ReadFile(Path.Combine(folder, ConfigFile)));
-        string prefix = checkpoint.Contains(Prefix + "embeddings.word_embeddings.weight") ? Prefix : "";
-        string Stored(string name) => name.StartsWith("cls.", StringComparison.Ordinal) ? name : prefix + name;
-        var bare = checkpoint.Names.Select(n => n.StartsWith(prefix, StringComparison.Ordinal) ? n[prefix.Length..] : n).ToHashSet(StringComparer.Ordinal);
-        return FromWeights(config, bare, name => checkpoint.Read(Stored(name)), name => checkpoint.FileOf(Stored(name)), checkpoint.Source, options);
+        string prefix = PrefixOf(tensors);
+        bool withMlm = HasMlmHead(tensors);
+        foreach (var stored in Map(cfg, prefix, withMlm, tensors.Contains)) stored.ReadInto(tensors, into);
+        tensors.CheckAllUsed(cfg.ModelName, name =>
+        {
+            string bare = name.StartsWith(prefix, StringComparison.Ordinal) ? name[prefix.Length..] : name;
+            return bare == "embeddings.position_ids" || bare.StartsWith("pooler.", StringComparison.Ordinal) ||
+                bare.StartsWith("cls.seq_relationship.", StringComparison.Ordinal) || bare == "cls.predictions.decoder.bias";
+        });
     }
 
     /// <summary>
-    /// Builds an encoder from weights named and laid out as HF's BertModel / BertForMaskedLM (bare names, no
-    /// <c>bert.</c>): the one mapping shared by every source (safetensors folders, ONNX exports).
+    /// The weight map (the class remarks as data): every BERT tensor under <paramref name="prefix"/> (the <c>cls.</c>
+    /// head never has it) and the parameter view it fills. nn.Linear stores [out, in], so its weights are our W transposed.
     /// </summary>
-    /// <param name="names">Every weight name the source holds.</param>
-    /// <param name="read">Reads one weight in HF layout.</param>
-    /// <param name="fileOf">Where a weight lives, for error messages.</param>
-    internal static HookedEncoder FromWeights(ModelConfig config, IReadOnlySet<string> names, Func<string, Tensor> read,
-        Func<string, string> fileOf, string source, ModelOptions? options)
+    /// <param name="stored">whether the checkpoint has a tensor: picks cls.predictions.bias or decoder.bias, and a stored decoder or the tied W_Eᵀ</param>
+    static IEnumerable<StoredTensor> Map(ModelConfig cfg, string prefix, bool withMlm, Func<string, bool> stored)
     {
-        bool withMlm = names.Contains(MlmProbe);
-        var weights = Weights(config, withMlm, names).ToList();
-        var expected = weights.Select(w => w.Name).ToHashSet(StringComparer.Ordinal);
-        foreach (var name in expected.Where(n => !names.Contains(n)))
-            throw new CheckpointException(source, name, "the checkpoint lacks this weight, which a BERT with this config needs; is the download complete?");
-        foreach (var name in names.Where(n => !expected.Contains(n) && !Skipped(n)).Order(StringComparer.Ordinal))
-            throw new CheckpointException(fileOf(name), name, "BERT has no such weight; is this checkpoint another architecture, or do num_hidden_layers and the names disagree?");
+        long h = cfg.NHeads, dh = cfg.DHead, d = cfg.DModel, mlp = cfg.DMlp, vocab = cfg.DVocab;
+        static Tensor Same(Tensor p) => p;
+        static Tensor Transposed(Tensor p) => p.t();
+        static Tensor HeadRows(Tensor W) => W.transpose(1, 2);                  // [head, d_model, d_head] → [head, d_head, d_model]: head i is rows i·d_head …
+        static Tensor Flat(Tensor b) => b.view(-1);                             // [head, d_head] → [head·d_head]
+        Tensor HeadColumns(Tensor W) => W.permute(2, 0, 1).view(d, h * dh);     // [head, d_head, d_model] → [d_model, head·d_head]
+        bool tied = withMlm && !stored(Decoder);
+        StoredPart[] words = tied ? [new("embed.embed.W_E", Same), new("unembed.W_U", Transposed)] : [new("embed.embed.W_E", Same)];
 
-        var model = HookedEncoder.Uninitialized(config, withMlm, options);
-        try
-        {
-            using var _ = torch.no_grad();
-            foreach (var w in weights)
-            {
-                using var scope = torch.NewDisposeScope();
-                var parameter = w.Parameter(model);
-                var hf = read(w.Name);
-                Tensor ours;
-                try { ours = w.ToOurs(hf); }
-                catch (Exception e) when (e is ArgumentException or InvalidOperationException or ExternalException)
-                { throw ShapeMismatch(fileOf(w.Name), w.Name, hf, parameter); }
-                if (!ours.shape.SequenceEqual(parameter.shape)) throw ShapeMismatch(fileOf(w.Name), w.Name, hf, parameter);
-                parameter.copy_(ours);
-            }
-            if (withMlm && !names.Contains("cls.predictions.decoder.weight")) model.unembed!.W_U.copy_(model.embed.embed.W_E.t());
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
-
-    static CheckpointException ShapeMismatch(string file, string name, Tensor hf, Tensor parameter) =>
-        new(file, name, $"shape {ShapeText.Of(hf.shape)} does not fit the parameter {ShapeText.Of(parameter.shape)} that config.json implies.");
-
-    static bool Skipped(string name) =>
-        name == "embeddings.position_ids" || name.StartsWith("pooler.", StringComparison.Ordinal) ||
-        name.StartsWith("cls.seq_relationship.", StringComparison.Ordinal) || name == "cls.predictions.decoder.bias";
-
-    static IEnumerable<Weight> Weights(ModelConfig cfg, bool withMlm, IReadOnlySet<string> names)
-    {
-        int h = cfg.NHeads, dh = cfg.DHead, d = cfg.DModel;
-        Tensor Same(Tensor t) => t;
-        Tensor T(Tensor t) => t.t();
-        Tensor HeadsIn(Tensor t) => t.t().reshape(d, h, dh).permute(1, 0, 2); // [out, in] → [head, d_model, d_head]
-        Tensor HeadBias(Tensor t) => t.reshape(h, dh);                          // [head, d_head]
-        Tensor HeadsOut(Tensor t) => t.t().reshape(h, dh, d);                   // [d_model, head·d_head] → [head, d_head, d_model]
-
-        yield return new("embeddings.word_embeddings.weight", m => m.embed.embed.W_E, Same);
-        yield return new("embeddings.position_embeddings.weight", m => m.embed.pos_embed.W_pos, Same);
-        yield return new("embeddings.token_type_embeddings.weight", m => m.embed.token_type_embed.W_token_type, Same);
-        yield return new("embeddings.LayerNorm.weight", m => m.embed.ln.w!, Same);
-        yield return new("embeddings.LayerNorm.bias", m => m.embed.ln.b!, Same);
+        string e = $"{prefix}embeddings";
+        yield return new($"{e}.word_embeddings.weight", [vocab, d], words);
+        yield return new($"{e}.position_embeddings.weight", [cfg.NCtx, d], new StoredPart("embed.pos_embed.W_pos", Same));
+        yield return new($"{e}.token_type_embeddings.weight", [TokenTypeEmbed.TokenTypes, d], new StoredPart("embed.token_type_embed.W_token_type", Same));
+        yield return new($"{e}.LayerNorm.weight", [d], new StoredPart("embed.ln.w", Same));
+        yield return new($"{e}.LayerNorm.bias", [d], new StoredPart("embed.ln.b", Same));
         for (int l = 0; l < cfg.NLayers; l++)
         {
-            int layer = l;
-            string p = $"encoder.layer.{l}.";
-            BertBlock B(HookedEncoder m) => m.blocks[layer];
-            yield return new(p + "attention.self.query.weight", m => B(m).attn.W_Q, HeadsIn);
-            yield return new(p + "attention.self.query.bias", m => B(m).attn.b_Q, HeadBias);
-            yield return new(p + "attention.self.key.weight", m => B(m).attn.W_K, HeadsIn);
-            yield return new(p + "attention.self.key.bias", m => B(m).attn.b_K, HeadBias);
-            yield return new(p + "attention.self.value.weight", m => B(m).attn.W_V, HeadsIn);
-            yield return new(p + "attention.self.value.bias", m => B(m).attn.b_V, HeadBias);
-            yield return new(p + "attention.output.dense.weight", m => B(m).attn.W_O, HeadsOut);
-            yield return new(p + "attention.output.dense.bias", m => B(m).attn.b_O, Same);
-            yield return new(p + "attention.output.LayerNorm.weight", m => B(m).ln1.w!, Same);
-            yield return new(p + "attention.output.LayerNorm.bias", m => B(m).ln1.b!, Same);
-            yield return new(p + "intermediate.dense.weight", m => B(m).mlp.W_in, T);
-            yield return new(p + "intermediate.dense.bias", m => B(m).mlp.b_in, Same);
-            yield return new(p + "output.dense.weight", m => B(m).mlp.W_out, T);
-            yield return new(p + "output.dense.bias", m => B(m).mlp.b_out, Same);
-            yield return new(p + "output.LayerNorm.weight", m => B(m).ln2.w!, Same);
-            yield return new(p + "output.LayerNorm.bias", m => B(m).ln2.b!, Same);
+            string p = $"{prefix}encoder.layer.{l}", b = $"blocks.{l}";
+            foreach (var (proj, qkv) in new[] { ("query", "Q"), ("key", "K"), ("value", "V") })
+            {
+                yield return new($"{p}.attention.self.{proj}.weight", [h * dh, d], new StoredPart($"{b}.attn.W_{qkv}", HeadRows));
+                yield return new($"{p}.attention.self.{proj}.bias", [h * dh], new StoredPart($"{b}.attn.b_{qkv}", Flat));
+            }
+            yield return new($"{p}.attention.output.dense.weight", [d, h * dh], new StoredPart($"{b}.attn.W_O", HeadColumns));
+            yield return new($"{p}.attention.output.dense.bias", [d], new StoredPart($"{b}.attn.b_O", Same));
+            yield return new($"{p}.attention.output.LayerNorm.weight", [d], new StoredPart($"{b}.ln1.w", Same)); // after attention: BERT is post-norm
+            yield return new($"{p}.attention.output.LayerNorm.bias", [d], new StoredPart($"{b}.ln1.b", Same));
+            yield return new($"{p}.intermediate.dense.weight", [mlp, d], new StoredPart($"{b}.mlp.W_in", Transposed));
+            yield return new($"{p}.intermediate.dense.bias", [mlp], new StoredPart($"{b}.mlp.b_in", Same));
+            yield return new($"{p}.output.dense.weight", [d, mlp], new StoredPart($"{b}.mlp.W_out", Transposed));
+            yield return new($"{p}.output.dense.bias", [d], new StoredPart($"{b}.mlp.b_out", Same));
+            yield return new($"{p}.output.LayerNorm.weight", [d], new StoredPart($"{b}.ln2.w", Same));
+            yield return new($"{p}.output.LayerNorm.bias", [d], new StoredPart($"{b}.ln2.b", Same));
         }
         if (!withMlm) yield break;
-        yield return new("cls.predictions.transform.dense.weight", m => m.mlm_head!.W, T);
-        yield return new("cls.predictions.transform.dense.bias", m => m.mlm_head!.b, Same);
-        yield return new("cls.predictions.transform.LayerNorm.weight", m => m.mlm_head!.ln.w!, Same);
-        yield return new("cls.predictions.transform.LayerNorm.bias", m => m.mlm_head!.ln.b!, Same);
+        yield return new("cls.predictions.transform.dense.weight", [d, d], new StoredPart("mlm_head.W", Transposed));
+        yield return new("cls.predictions.transform.dense.bias", [d], new StoredPart("mlm_head.b", Same));
+        yield return new("cls.predictions.transform.LayerNorm.weight", [d], new StoredPart("mlm_head.ln.w", Same));
+        yield return new("cls.predictions.transform.LayerNorm.bias", [d], new StoredPart("mlm_head.ln.b", Same));
         // Newer checkpoints store the output bias as cls.predictions.bias, some only as decoder.bias.
-        yield return new(names.Contains("cls.predictions.bias") ? "cls.predictions.bias" : "cls.predictions.decoder.bias", m => m.unembed!.b_U, Same);
-        if (names.Contains("cls.predictions.decoder.weight"))
-            yield return new("cls.predictions.decoder.weight", m => m.unembed!.W_U, T);
+        yield return new(stored("cls.predictions.bias") ? "cls.predictions.bias" : "cls.predictions.decoder.bias", [vocab], new StoredPart("unembed.b_U", Same));
+        if (!tied) yield return new(Decoder, [vocab, d], new StoredPart("unembed.W_U", Transposed)); // [d_vocab, d_model] = W_Uᵀ
     }
 }

@@ -30,11 +30,7 @@ public static class HuggingFaceGpt2
     public const string ConfigFile = "config.json";
     const string Prefix = "transformer.";
 
-    /// <summary>One HF tensor: its bare name, its shape, and the model tensor(s) it becomes.</summary>
-    /// <param name="Hf">The model's weights in HF layout: a view into the parameters when <paramref name="Assign"/> is null
-    /// (loading then writes through it), otherwise a fresh tensor built from them.</param>
-    /// <param name="Assign">For weights that split across parameters (c_attn): writes the HF tensor into them.</param>
-    sealed record Weight(string Name, long[] Shape, Func<HookedTransformer, Tensor> Hf, Action<HookedTransformer, Tensor>? Assign = null);
+    public static readonly HuggingFaceFamily Family = new("gpt2", ReadConfig, WriteWeights);
 
     /// <summary>Reads a GPT-2 config.json into a <see cref="ModelConfig"/>; unsupported variants throw <see cref="CheckpointException"/>.</summary>
     public static ModelConfig ReadConfig(string configPath)
@@ -43,7 +39,7 @@ public static class HuggingFaceGpt2
         return json.Checked(() => ReadConfig(json));
     }
 
-    static ModelConfig ReadConfig(HuggingFaceConfigJson json)
+    public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {
         string configPath = json.Source;
         CheckpointException Bad(string problem) => json.Problem(problem);
@@ -56,6 +52,10 @@ public static class HuggingFaceGpt2
             throw Bad($"model_type is \"{modelType}\"; this reader handles GPT-2 (model_type \"gpt2\") only.");
         if (Get<bool?>("scale_attn_weights") == false || Get<bool?>("scale_attn_by_inverse_layer_idx") == true)
             throw Bad("scale_attn_weights = false or scale_attn_by_inverse_layer_idx = true change the attention scale, which HookedTransformer does not support.");
+        // Read, and left alone: upcasting attention to float32 changes only half-precision rounding; the summary_* fields
+        // configure GPT2DoubleHeadsModel's classification head, which a language model does not have.
+        json.Get<bool?>("reorder_and_upcast_attn");
+        foreach (var key in new[] { "summary_activation", "summary_type", "summary_use_proj", "summary_proj_to_labels", "summary_first_dropout" }) json.Raw(key);
 
         int dModel = Required("n_embd"), nHeads = Required("n_head");
         if (dModel % nHeads != 0) throw Bad($"n_embd = {dModel} is not divisible by n_head = {nHeads}.");
@@ -80,63 +80,22 @@ public static class HuggingFaceGpt2
     }
 
     /// <summary>
-    /// Loads config.json and the safetensors weights of a GPT-2 folder, weights unprocessed. Each weight is copied
-    /// from the mapped file straight into its parameter (through a few-MB staging buffer when it must be
-    /// transposed or converted), so loading needs little more memory than the model itself.
+    /// The GPT-2 tensors written into the model: the weight map read forwards, each stored tensor copied from the file
+    /// into views of its parameters (c_attn's columns through a buffer of a megabyte), so no full-size temporary is made.
     /// </summary>
-    public static HookedTransformer Load(string folder, ModelOptions? options = null)
+    public static void WriteWeights(ModelConfig cfg, HuggingFaceConfigJson json, HuggingFaceTensorSource tensors, ParameterWriter into)
     {
-        folder = Path.GetFullPath(folder);
-        var config = ReadConfig(Path.Combine(folder, ConfigFile));
-        using var checkpoint = SafeTensorsCheckpoint.Open(folder);
-        ModelSizeCheck.AgainstWeights(config, checkpoint.StoredElements, Path.Combine(folder, ConfigFile), checkpoint.Source, HuggingFaceConfigJson.ReadFile(Path.Combine(folder, ConfigFile)));
-        string prefix = checkpoint.Contains(Prefix + "wte.weight") ? Prefix : "";
-        var weights = Weights(config, includeLmHead: !config.TiedEmbeddings).ToList();
-        CheckNames(checkpoint, weights, prefix);
-        foreach (var w in weights)
-        {
-            var info = checkpoint.Info(Stored(w, prefix));
-            if (!info.Shape.SequenceEqual(w.Shape))
-                throw new CheckpointException(checkpoint.FileOf(info.Name), info.Name,
-                    $"shape {ShapeText.Of(info.Shape)} does not match config.json, which implies {ShapeText.Of(w.Shape)}.");
-        }
-
-        var model = HookedTransformer.Uninitialized(config, options); // every weight is read below
-        try
-        {
-            using var _ = torch.no_grad();
-            foreach (var w in weights)
-            {
-                using var scope = torch.NewDisposeScope();
-                if (w.Assign is null) checkpoint.ReadInto(Stored(w, prefix), w.Hf(model));
-                else w.Assign(model, checkpoint.Read(Stored(w, prefix)));
-            }
-            if (config.TiedEmbeddings) model.unembed.W_U.copy_(model.embed.W_E.t());
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
-    }
-
-    static void CheckNames(SafeTensorsCheckpoint checkpoint, List<Weight> weights, string prefix)
-    {
-        var expected = weights.Select(w => Stored(w, prefix)).ToHashSet(StringComparer.Ordinal);
-        foreach (var name in expected.Where(n => !checkpoint.Contains(n)))
-            throw new CheckpointException(checkpoint.Source, name, "the checkpoint lacks this weight, which a GPT-2 with this config.json needs" +
-                (name == "lm_head.weight" ? " (tie_word_embeddings is false, so lm_head.weight must be stored)" : "") + "; is the download complete?");
-        bool Skipped(string name) =>
-            name.EndsWith(".attn.bias", StringComparison.Ordinal) || name.EndsWith(".attn.masked_bias", StringComparison.Ordinal) || name == "lm_head.weight";
-        foreach (var name in checkpoint.Names.Where(n => !expected.Contains(n) && !Skipped(n)).Order(StringComparer.Ordinal))
-            throw new CheckpointException(checkpoint.FileOf(name), name, "GPT-2 has no such weight; is this checkpoint another architecture, or do n_layer and the names disagree?");
+        string prefix = tensors.Contains(Prefix + "wte.weight") ? Prefix : "";
+        if (cfg.TiedEmbeddings) tensors.Skip(LmHead);
+        foreach (var stored in Map(cfg, prefix, cfg.TiedEmbeddings)) stored.ReadInto(tensors, into);
+        into.Zero("unembed.b_U"); // GPT-2's lm_head has no bias
+        tensors.CheckAllUsed(cfg.ModelName, n => n.EndsWith(".attn.bias", StringComparison.Ordinal) || n.EndsWith(".attn.masked_bias", StringComparison.Ordinal));
     }
 
     /// <summary>
     /// Writes config.json and model.safetensors (names under <c>transformer.</c>, as GPT2LMHeadModel.save_pretrained
-    /// does) so the folder loads back here and in Python. lm_head.weight is left out when the config ties the
-    /// embeddings and W_U still equals W_Eᵀ. Only GPT-2-shaped models can be saved this way.
+    /// does) so the folder loads back here and in Python: the weight map read backwards. lm_head.weight is left out
+    /// when the config ties the embeddings and W_U still equals W_Eᵀ. Only GPT-2-shaped models can be saved this way.
     /// </summary>
     public static void Save(HookedTransformer model, string folder)
     {
@@ -148,16 +107,17 @@ public static class HuggingFaceGpt2
 
         folder = Path.GetFullPath(folder);
         Directory.CreateDirectory(folder);
-        var weights = Weights(cfg, includeLmHead: !tied).ToList();
+        var map = Map(cfg, Prefix, tied).ToList();
         var dtype = model.embed.W_E.dtype;
-        var specs = weights.Select(w => new SafeTensorSpec(Stored(w, Prefix), dtype, w.Shape)).ToList();
-        var byName = weights.ToDictionary(w => Stored(w, Prefix));
+        var specs = map.Select(t => new SafeTensorSpec(t.Name, dtype, t.Shape)).ToList();
+        var byName = map.ToDictionary(t => t.Name);
+        var parameters = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter, StringComparer.Ordinal);
 
         // Both files go to temporaries first; they replace the old ones only once both are complete.
         using var outputs = IO.AtomicFile.Together();
         outputs.Stage(Path.Combine(folder, ConfigFile), stream => stream.Write(System.Text.Encoding.UTF8.GetBytes(ConfigJson(cfg, tied, dtype))));
         using (torch.no_grad())
-            outputs.StageVia(Path.Combine(folder, SafeTensorsCheckpoint.SingleFile), temporary => SafeTensorsWriter.Write(temporary, specs, name => byName[name].Hf(model)));
+            outputs.StageVia(Path.Combine(folder, SafeTensorsCheckpoint.SingleFile), temporary => SafeTensorsWriter.Write(temporary, specs, name => byName[name].Assemble(p => parameters[p])));
         outputs.Commit();
     }
 
@@ -202,49 +162,46 @@ public static class HuggingFaceGpt2
         ["torch_dtype"] = dtype switch { ScalarType.Float16 => "float16", ScalarType.BFloat16 => "bfloat16", _ => "float32" },
     }.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
 
-    /// <summary>The weight-name map: every GPT-2 tensor for this config, in the order GPT2LMHeadModel lists them.</summary>
-    static IEnumerable<Weight> Weights(ModelConfig cfg, bool includeLmHead)
+    const string LmHead = "lm_head.weight";
+
+    /// <summary>
+    /// The weight map, used both ways: every GPT-2 tensor for this config in the order GPT2LMHeadModel lists them, under
+    /// <paramref name="prefix"/> (lm_head sits beside the transformer, never under it), and the parameter views it holds.
+    /// Conv1D stores x W + b as [in, out], our layout, so most views are the parameter itself.
+    /// </summary>
+    /// <param name="tied">wte.weight also fills W_U (as W_Uᵀ) and no lm_head.weight is listed</param>
+    static IEnumerable<StoredTensor> Map(ModelConfig cfg, string prefix, bool tied)
     {
         long d = cfg.DModel, h = cfg.NHeads, dh = cfg.DHead, mlp = cfg.DMlp, vocab = cfg.DVocab;
-        yield return new("wte.weight", [vocab, d], m => m.embed.W_E);
-        yield return new("wpe.weight", [cfg.NCtx, d], m => m.pos_embed!.W_pos);
+        static Tensor Same(Tensor p) => p;
+        static Tensor Transposed(Tensor p) => p.t();
+        static Tensor HeadsAsColumns(Tensor W) => W.permute(1, 0, 2); // [head, d_model, d_head] → [d_model, head, d_head]
+        Tensor OutputRows(Tensor W) => W.view(h * dh, d);             // [head, d_head, d_model] → [head·d_head, d_model]
+        StoredPart[] wte = tied ? [new("embed.W_E", Same), new("unembed.W_U", Transposed)] : [new("embed.W_E", Same)];
+
+        yield return new($"{prefix}wte.weight", [vocab, d], wte);
+        yield return new($"{prefix}wpe.weight", [cfg.NCtx, d], new StoredPart("pos_embed.W_pos", Same));
         for (int l = 0; l < cfg.NLayers; l++)
         {
-            int layer = l;
-            Func<HookedTransformer, TransformerBlock> Block = m => m.blocks[layer];
-            yield return new($"h.{l}.ln_1.weight", [d], m => Block(m).ln1.w!);
-            yield return new($"h.{l}.ln_1.bias", [d], m => Block(m).ln1.b!);
-            yield return new($"h.{l}.attn.c_attn.weight", [d, 3 * d],
-                m => torch.cat([.. QKV(m, layer).Select(W => W.permute(1, 0, 2).reshape(d, h * dh))], 1), // [d_model, 3·head·d_head]
-                (m, hf) =>
-                {
-                    var parts = hf.view(d, 3, h, dh).permute(1, 2, 0, 3); // [3, head, d_model, d_head]
-                    foreach (var (W, i) in QKV(m, layer).Select((W, i) => (W, i))) W.copy_(parts[i]);
-                });
-            yield return new($"h.{l}.attn.c_attn.bias", [3 * d],
-                m => torch.cat([.. QKVBias(m, layer).Select(b => b.reshape(h * dh))]),
-                (m, hf) =>
-                {
-                    var parts = hf.view(3, h, dh); // [3, head, d_head]
-                    foreach (var (b, i) in QKVBias(m, layer).Select((b, i) => (b, i))) b.copy_(parts[i]);
-                });
-            yield return new($"h.{l}.attn.c_proj.weight", [d, d], m => Block(m).attn.W_O.view(h * dh, d));
-            yield return new($"h.{l}.attn.c_proj.bias", [d], m => Block(m).attn.b_O);
-            yield return new($"h.{l}.ln_2.weight", [d], m => Block(m).ln2!.w!);
-            yield return new($"h.{l}.ln_2.bias", [d], m => Block(m).ln2!.b!);
-            yield return new($"h.{l}.mlp.c_fc.weight", [d, mlp], m => Block(m).mlp!.W_in);
-            yield return new($"h.{l}.mlp.c_fc.bias", [mlp], m => Block(m).mlp!.b_in);
-            yield return new($"h.{l}.mlp.c_proj.weight", [mlp, d], m => Block(m).mlp!.W_out);
-            yield return new($"h.{l}.mlp.c_proj.bias", [d], m => Block(m).mlp!.b_out);
+            string p = $"{prefix}h.{l}", b = $"blocks.{l}";
+            yield return new($"{p}.ln_1.weight", [d], new StoredPart($"{b}.ln1.w", Same));
+            yield return new($"{p}.ln_1.bias", [d], new StoredPart($"{b}.ln1.b", Same));
+            // c_attn [d_model, 3·d_model] = [W_Q | W_K | W_V], each column block [d_model, head·d_head]; its bias likewise.
+            yield return new($"{p}.attn.c_attn.weight", [d, 3 * d],
+                new StoredPart($"{b}.attn.W_Q", HeadsAsColumns, 0), new StoredPart($"{b}.attn.W_K", HeadsAsColumns, d), new StoredPart($"{b}.attn.W_V", HeadsAsColumns, 2 * d));
+            yield return new($"{p}.attn.c_attn.bias", [3 * d],
+                new StoredPart($"{b}.attn.b_Q", Same, 0), new StoredPart($"{b}.attn.b_K", Same, d), new StoredPart($"{b}.attn.b_V", Same, 2 * d)); // [head, d_head] each
+            yield return new($"{p}.attn.c_proj.weight", [d, d], new StoredPart($"{b}.attn.W_O", OutputRows));
+            yield return new($"{p}.attn.c_proj.bias", [d], new StoredPart($"{b}.attn.b_O", Same));
+            yield return new($"{p}.ln_2.weight", [d], new StoredPart($"{b}.ln2.w", Same));
+            yield return new($"{p}.ln_2.bias", [d], new StoredPart($"{b}.ln2.b", Same));
+            yield return new($"{p}.mlp.c_fc.weight", [d, mlp], new StoredPart($"{b}.mlp.W_in", Same));
+            yield return new($"{p}.mlp.c_fc.bias", [mlp], new StoredPart($"{b}.mlp.b_in", Same));
+            yield return new($"{p}.mlp.c_proj.weight", [mlp, d], new StoredPart($"{b}.mlp.W_out", Same));
+            yield return new($"{p}.mlp.c_proj.bias", [d], new StoredPart($"{b}.mlp.b_out", Same));
         }
-        yield return new("ln_f.weight", [d], m => m.ln_final.w!);
-        yield return new("ln_f.bias", [d], m => m.ln_final.b!);
-        if (includeLmHead) yield return new("lm_head.weight", [vocab, d], m => m.unembed.W_U.t());
+        yield return new($"{prefix}ln_f.weight", [d], new StoredPart("ln_final.w", Same));
+        yield return new($"{prefix}ln_f.bias", [d], new StoredPart("ln_final.b", Same));
+        if (!tied) yield return new(LmHead, [vocab, d], new StoredPart("unembed.W_U", Transposed)); // [d_vocab, d_model] = W_Uᵀ
     }
-
-    /// <summary>The name in the file: lm_head sits beside the transformer, never under its prefix.</summary>
-    static string Stored(Weight w, string prefix) => w.Name == "lm_head.weight" ? w.Name : prefix + w.Name;
-
-    static Tensor[] QKV(HookedTransformer m, int layer) { var a = m.blocks[layer].attn; return [a.W_Q, a.W_K, a.W_V]; }
-    static Tensor[] QKVBias(HookedTransformer m, int layer) { var a = m.blocks[layer].attn; return [a.b_Q, a.b_K, a.b_V]; }
 }

@@ -35,6 +35,22 @@ public sealed class HuggingFaceTensorSource
         new(source, [.. tensors.Keys], tensors.ContainsKey, n => tensors[n].shape, n => tensors[n],
             (n, first, destination) => destination.copy_(tensors[n].narrow(0, first, RowsOf(destination, tensors[n].dim())).reshape(destination.shape)), _ => source);
 
+    /// <summary>
+    /// Tensors read on demand by <paramref name="read"/> (an ONNX file's initializers, say), whole; rows are cut from
+    /// the tensor read. <paramref name="source"/> names where they come from.
+    /// </summary>
+    public static HuggingFaceTensorSource From(IReadOnlyCollection<string> names, Func<string, long[]> shape, Func<string, Tensor> read, string source)
+    {
+        var known = names.ToHashSet(StringComparer.Ordinal);
+        return new(source, names, known.Contains, shape, read, (n, first, destination) =>
+        {
+            using var whole = read(n);
+            using var rows = whole.narrow(0, first, RowsOf(destination, whole.dim()));
+            using var shaped = rows.reshape(destination.shape);
+            destination.copy_(shaped);
+        }, _ => source);
+    }
+
     /// <summary>The stored rows a destination takes: its first dimension, or its first two for blocks of rows.</summary>
     internal static long RowsOf(Tensor destination, long storedDims) =>
         destination.dim() == storedDims + 1 ? destination.shape[0] * destination.shape[1] : destination.shape[0];
@@ -87,6 +103,39 @@ public sealed class HuggingFaceTensorSource
         AdjustedRows(name, firstRow, destination, adjust);
     }
 
+    /// <summary>
+    /// Copies blocks of consecutive columns of a 2-D tensor (which must have <paramref name="shape"/>) into their
+    /// destinations, in one pass over its rows: each destination is <c>[rows, ...]</c>, its trailing dimensions holding
+    /// the columns from its first column on, in order (GPT-2's c_attn: W_Q viewed as [d_model, head, d_head] takes columns
+    /// 0 … d_model − 1, W_K the next d_model). The rows pass through one float32 buffer of about a million values, so no
+    /// full-size temporary is made.
+    /// </summary>
+    public void ReadColumnsInto(string name, long[] shape, IReadOnlyList<(Tensor Destination, long FirstColumn)> blocks)
+    {
+        Check(name, shape);
+        foreach (var (destination, firstColumn) in blocks)
+        {
+            long columns = destination.numel() / Math.Max(1, destination.shape[0]);
+            if (shape.Length != 2 || destination.dim() < 2 || destination.shape[0] != shape[0] || firstColumn < 0 || firstColumn + columns > shape[1])
+                throw new ArgumentException($"{_stored(name)}: columns {firstColumn}..{firstColumn + columns} of {ShapeText.Of(shape)} do not fit a destination of {ShapeText.Of(destination.shape)}.", nameof(blocks));
+        }
+        using var _ = torch.no_grad();
+        long chunk = Math.Clamp((1L << 20) / Math.Max(1, shape[1]), 1, shape[0]);
+        using var staging = torch.empty([chunk, shape[1]], ScalarType.Float32); // [rows, stored columns]
+        for (long row = 0; row < shape[0]; row += chunk)
+        {
+            long n = Math.Min(chunk, shape[0] - row);
+            using var values = staging.narrow(0, 0, n);
+            _readRowsInto(name, row, values);
+            foreach (var (destination, firstColumn) in blocks)
+            {
+                using var block = values.narrow(1, firstColumn, destination.numel() / destination.shape[0]).view([n, .. destination.shape[1..]]);
+                using var part = destination.narrow(0, row, n);
+                part.copy_(block);
+            }
+        }
+    }
+
     /// <summary>The rows through a float32 buffer of about a million values, adjusted there, then copied into the destination.</summary>
     void AdjustedRows(string name, long firstRow, Tensor destination, Action<Tensor> adjust)
     {
@@ -106,7 +155,7 @@ public sealed class HuggingFaceTensorSource
     void Check(string name, long[] shape)
     {
         if (!_contains(name))
-            throw new CheckpointException(Source, _stored(name), "the checkpoint lacks this tensor, which this architecture and config.json need; is the download complete, and is model_type right?");
+            throw new CheckpointException(Source, _stored(name), "the checkpoint lacks this weight, which this architecture and config.json need; is the download complete, and is model_type right?");
         var stored = _shape(name);
         if (!stored.SequenceEqual(shape))
             throw new CheckpointException(_fileOf(name), _stored(name),

@@ -97,12 +97,12 @@ public static class ModelLoader
             : HookedTransformer.FromPretrained(folder, options.Model, options.Processing);
     }
 
-    /// <summary>A folder whose config.json says model_type "bert": an encoder.</summary>
+    /// <summary>A folder whose config.json names an encoder family's model_type (<see cref="HuggingFaceModels.EncoderModelTypes"/>: bert).</summary>
     public static bool IsEncoderFolder(string folder)
     {
         string config = Path.Combine(folder, "config.json");
         if (!File.Exists(config)) return false;
-        try { return System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(config))?["model_type"]?.GetValue<string>() == "bert"; }
+        try { return HuggingFaceModels.IsEncoderType(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(config))?["model_type"]?.GetValue<string>()); }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { return false; }
     }
 

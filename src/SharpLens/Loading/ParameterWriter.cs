@@ -1,4 +1,5 @@
 using SharpLens.Models;
+using SharpLens.Hooks;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,7 +13,7 @@ namespace SharpLens.Loading;
 /// </summary>
 /// <remarks>
 /// Most weights are copied from the file straight into a view of their parameter in the stored layout
-/// (<see cref="Fill"/> with <see cref="HuggingFaceTensorSource.ReadInto"/>: W_Qᵀ, a head's rows, W_Uᵀ), through a
+/// (<see cref="Fill(string, Action{Tensor})"/> with <see cref="HuggingFaceTensorSource.ReadInto"/>: W_Qᵀ, a head's rows, W_Uᵀ), through a
 /// staging buffer of a megabyte. A weight that must be computed (Gemma's scaled embedding, a fused block cut by a
 /// reshape) is made by <see cref="Write"/> inside its own dispose scope: everything it allocates is freed as soon as
 /// its values sit in the parameter. <see cref="Finish"/> then checks
@@ -20,11 +21,11 @@ namespace SharpLens.Loading;
 /// </remarks>
 public sealed class ParameterWriter
 {
-    readonly HookedTransformer _model;
+    readonly HookedRootModule _model;
     readonly Dictionary<string, Parameter> _parameters;
     readonly HashSet<string> _written = new(StringComparer.Ordinal);
 
-    internal ParameterWriter(HookedTransformer model)
+    internal ParameterWriter(HookedRootModule model)
     {
         _model = model;
         _parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
@@ -51,6 +52,15 @@ public sealed class ParameterWriter
         fill(parameter);
     }
 
+    /// <summary>As <see cref="Fill(string, Action{Tensor})"/>, for parameters one stored tensor holds side by side (c_attn's W_Q, W_K, W_V), so it is read once for all of them.</summary>
+    public void Fill(IReadOnlyList<string> names, Action<IReadOnlyList<Tensor>> fill)
+    {
+        IReadOnlyList<Tensor> parameters = [.. names.Select(Target)];
+        using var scope = torch.NewDisposeScope();
+        using var _ = torch.no_grad();
+        fill(parameters);
+    }
+
     /// <summary>Sets parameter <paramref name="name"/> to zeros (a bias the architecture does not store).</summary>
     public void Zero(string name)
     {
@@ -65,6 +75,26 @@ public sealed class ParameterWriter
         if (!_written.Add(name))
             throw new StateDictException(name, $"The weight map writes '{name}' twice.");
         return parameter;
+    }
+
+    /// <summary>
+    /// Fills <paramref name="model"/> (allocated, not initialised) through <paramref name="write"/>, checks every parameter
+    /// was written, and returns it; on any failure the model is disposed and the error goes on.
+    /// </summary>
+    internal static TModel Fill<TModel>(TModel model, Action<ParameterWriter> write) where TModel : HookedRootModule
+    {
+        try
+        {
+            var into = new ParameterWriter(model);
+            write(into);
+            into.Finish();
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Throws for parameters the weight map left unwritten (they would hold uninitialised memory).</summary>

@@ -28,7 +28,7 @@ public partial class HookedTransformer
 
     /// <summary>
     /// Loads a Hugging Face folder (config.json + model.safetensors, or a sharded index) of any architecture
-    /// <see cref="HuggingFaceModels.SupportedModelTypes"/> lists: gpt2, llama, mistral, qwen2, gemma, gemma2, gpt_neox. As in TransformerLens,
+    /// <see cref="HuggingFaceModels.SupportedModelTypes"/> lists (gpt2, llama, mistral, qwen2, gemma, gemma2, gpt_neox, ...). As in TransformerLens,
     /// the weights are processed by default (LayerNorm folded, writing weights and unembedding centred, value biases
     /// folded), which leaves every log-probability unchanged; pass <see cref="WeightProcessingOptions.None"/> for the
     /// weights exactly as stored. <paramref name="folder"/> may also be a model name (<c>gpt2</c>) or repo id

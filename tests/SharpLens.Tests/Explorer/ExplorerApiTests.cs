@@ -349,10 +349,11 @@ public sealed class ExplorerApiTests(ExplorerFixture f, ITestOutputHelper output
     [Fact]
     public async Task A_cancelled_sweep_stops_early_and_frees_its_tensors()
     {
-        // A model big enough that a sweep of one cell per pass takes seconds (4 layers × 96 positions = 384 forward
-        // passes), so the cancel lands mid-run: the organism's sweeps finish in milliseconds.
+        // A sweep of one cell per pass over 4 layers × 96 positions = 384 forward passes, each made to wait 20 ms, so
+        // it takes over 7 s on any CPU and the cancel lands mid-run (the organism's sweeps finish in milliseconds).
         var config = new ModelConfig { DModel = 128, NLayers = 4, NHeads = 4, DHead = 32, DMlp = 256, DVocab = 100, NCtx = 96, ActFn = Activation.GeluNew, ModelName = "random-96" };
         using var big = new HookedTransformer(config, seed: 4);
+        using var slow = big.AddHook("blocks.0.hook_resid_pre", (_, _) => { Thread.Sleep(20); return null; });
         using var model = new ExplorerModel("random-96", decoder: big);
         await using var server = await ExplorerServer.StartAsync(model);
         using var client = new HttpClient { BaseAddress = server.Address };

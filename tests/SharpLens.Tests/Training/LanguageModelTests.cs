@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using SharpLens.Corpora;
+using SharpLens.Loading;
 using SharpLens.Models;
 using SharpLens.Tokenization;
 using SharpLens.Training;
@@ -183,6 +184,39 @@ public sealed class LanguageModelTests : IDisposable
         finally { LanguageModelFolder.AfterWeightsWritten = null; }
         Assert.False(Directory.Exists(output));
         Assert.Empty(Directory.GetDirectories(_root, "full-disk.tmp-*"));
+    }
+
+    [Fact]
+    public void Lm_eval_reads_a_training_checkpoint_as_it_reads_the_saved_folder()
+    {
+        string corpus = Jsonl("all", repeat: 2), output = Path.Combine(_root, "run");
+        LanguageModelTrainer.Train(Tiny(corpus, LanguageModelArchitecture.Llama) with { CheckpointEvery = 6 }, output, Run()).Model.Dispose();
+        string cache = Path.Combine(_root, "cache"), last = TrainingCheckpoint.FolderFor(output + ".checkpoints", 12);
+
+        // The last checkpoint holds the saved model's weights under TransformerLens names: the same measurements.
+        var saved = LanguageModelEvaluation.Run(output, corpus, cache);
+        var checkpoint = LanguageModelEvaluation.Run(last, corpus, cache);
+        Assert.Equal("run/step-000012", checkpoint.Model);
+        Assert.Equal(saved.ValidationLoss, checkpoint.ValidationLoss, 5);
+        Assert.Equal(saved.LossByPosition, checkpoint.LossByPosition, (a, b) => Math.Abs(a - b) < 1e-5);
+        var early = LanguageModelEvaluation.Run(TrainingCheckpoint.FolderFor(output + ".checkpoints", 6), corpus, cache);
+        Assert.NotEqual(saved.ValidationLoss, early.ValidationLoss, 3); // an earlier step is another model
+
+        // A checkpoint moved away from its run needs --tokenizer; with it, the same answer.
+        string moved = Path.Combine(_root, "elsewhere", "step-000012");
+        Directory.CreateDirectory(Path.GetDirectoryName(moved)!);
+        Directory.Move(last, moved);
+        var refusal = Assert.Throws<CheckpointException>(() => LanguageModelEvaluation.Run(moved, corpus, cache));
+        Assert.Contains("--tokenizer", refusal.Message);
+        Assert.Equal(saved.ValidationLoss, LanguageModelEvaluation.Run(moved, corpus, cache, tokenizerFolder: output).ValidationLoss, 5);
+
+        // A damaged checkpoint is refused by its manifest, naming the file.
+        var weights = Path.Combine(moved, TrainingCheckpoint.WeightsFile);
+        var bytes = File.ReadAllBytes(weights);
+        bytes[^1] ^= 0x40;
+        File.WriteAllBytes(weights, bytes);
+        var damaged = Assert.Throws<CheckpointException>(() => LanguageModelEvaluation.Run(moved, corpus, cache, tokenizerFolder: output));
+        Assert.Contains("model.safetensors", damaged.Message);
     }
 
     [Fact]

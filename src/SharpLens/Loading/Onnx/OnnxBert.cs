@@ -81,7 +81,13 @@ public static partial class OnnxBert
             var t = file.Read(init);
             return transposed ? t.t() : t; // back to HF's [out, in]
         }
-        return HuggingFaceBert.FromWeights(config, names.Keys.ToHashSet(StringComparer.Ordinal), Read, _ => file.Source, file.Source, options);
+        long[] Shape(string hfName)
+        {
+            var (init, transposed) = names[hfName];
+            var dims = file.Initializers[init].Dims;
+            return transposed ? [.. dims.Reverse()] : dims;
+        }
+        return HuggingFaceBert.Load(config, HuggingFaceTensorSource.From([.. names.Keys], Shape, Read, file.Source), options);
     }
 
     /// <summary>A PyTorch parameter path (<c>embeddings.LayerNorm.weight</c>), not an exporter's number.</summary>

@@ -20,7 +20,7 @@ public sealed partial class HookedEncoder
         if (PretrainedEncoders.TryLoadBuiltIn(nameOrFolder, out var builtIn, options)) return builtIn!;
         if (!Directory.Exists(nameOrFolder))
             throw new ArgumentException($"'{nameOrFolder}' is neither a built-in encoder ({string.Join(", ", PretrainedEncoders.Names)}) nor a folder.", nameof(nameOrFolder));
-        var model = HuggingFaceBert.Load(nameOrFolder, options);
+        var model = HuggingFaceModels.LoadEncoder(nameOrFolder, options);
         string vocab = Path.Combine(nameOrFolder, "vocab.txt");
         if (File.Exists(vocab)) model.Tokenizer = BertWordPieceTokenizer.FromVocabFile(vocab);
         return model;

@@ -37,15 +37,20 @@ public static class LanguageModelEvaluation
 {
     static readonly string[] Prompts = ["The", "He said that", "In the morning, the", "The President of the United States", "She looked at him and"];
 
+    /// <param name="modelFolder">A folder <c>sharplens train</c> saved, or one of its checkpoints (<c>OUT.checkpoints/step-N</c>).</param>
+    /// <param name="tokenizerFolder">Where a checkpoint's tokenizer.json is (default: the finished folder OUT beside the checkpoints).</param>
     public static LanguageModelFindings Run(string modelFolder, string corpus = "brown", string? cacheRoot = null, string? brownFolder = null,
-        double validationFraction = 0.05, IProgress<string>? log = null)
+        double validationFraction = 0.05, IProgress<string>? log = null, string? tokenizerFolder = null)
     {
-        var architecture = LanguageModelFolder.ArchitectureOf(modelFolder);
-        using var model = HookedTransformer.FromPretrained(modelFolder, processing: WeightProcessingOptions.None);
+        var (loaded, architecture, tokenizer, name) = LanguageModelFolder.Open(modelFolder, tokenizerFolder);
+        using var model = loaded;
         model.eval();
         var text = TextCorpus.Open(corpus, cacheRoot, brownFolder);
         var separators = architecture == LanguageModelArchitecture.Gpt2 ? DocumentSeparators.Gpt2 : DocumentSeparators.Llama;
-        using var data = TokenizedCorpus.Prepare(text, TokenizerChoice.FromFolder(modelFolder), separators, validationFraction, cacheRoot, log);
+        var choice = tokenizer is null ? TokenizerChoice.Gpt2 : TokenizerChoice.FromFolder(tokenizer);
+        using var data = TokenizedCorpus.Prepare(text, choice, separators, validationFraction, cacheRoot, log);
+        if (data.Tokenizer.VocabSize > model.Config.DVocab)
+            throw new LanguageModelSettingsException($"The tokenizer ({tokenizer ?? "GPT-2's"}) has {data.Tokenizer.VocabSize} ids but {name} has d_vocab {model.Config.DVocab}: give the tokenizer the model was trained with.");
         int context = model.Config.NCtx;
 
         log?.Report("Validation loss and baselines");
@@ -67,7 +72,7 @@ public static class LanguageModelEvaluation
 
         log?.Report("Generations");
         var generations = Prompts.Select(p => Generate(model, data, p)).ToList();
-        return new LanguageModelFindings(Path.GetFileName(Path.GetFullPath(modelFolder)), validation.Loss, validation.LossPerWord, baselines,
+        return new LanguageModelFindings(name, validation.Loss, validation.LossPerWord, baselines,
             byPosition, icl, induction, previous, first, second, accuracy, pos, generations);
     }
 

@@ -55,6 +55,43 @@ public static class LanguageModelFolder
         catch (JsonException e) { throw new CheckpointException(path, null, $"is not a training record ({e.Message})."); }
     }
 
+    /// <summary>
+    /// A model to measure, with the folder holding its tokenizer: a folder <c>sharplens train</c> / <c>finetune</c> saved
+    /// (Hugging Face layout), or one of the checkpoints it wrote on the way (<c>OUT.checkpoints/step-N</c>: TransformerLens
+    /// names, checked against its manifest first). A checkpoint's tokenizer is <paramref name="tokenizerFolder"/>, else
+    /// that of the finished folder OUT beside the checkpoints. The tokenizer folder is null for GPT-2's own tokenizer.
+    /// </summary>
+    public static (HookedTransformer Model, LanguageModelArchitecture Architecture, string? TokenizerFolder, string Name) Open(string folder, string? tokenizerFolder = null)
+    {
+        if (!Directory.Exists(folder))
+            throw new CheckpointException(folder, null, "does not exist; give a folder `sharplens train` saved, or one of its checkpoints (OUT.checkpoints/step-N).");
+        if (!IsCheckpoint(folder))
+        {
+            var architecture = ArchitectureOf(folder);
+            var model = HookedTransformer.FromPretrained(folder, processing: WeightProcessingOptions.None);
+            return (model, architecture, TokenizerIn(tokenizerFolder ?? folder), Path.GetFileName(Path.GetFullPath(folder)));
+        }
+        CheckpointManifest.Verify(folder);
+        string full = Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar);
+        string checkpoints = Path.GetDirectoryName(full)!;
+        string? output = checkpoints.EndsWith(".checkpoints", StringComparison.Ordinal) ? checkpoints[..^".checkpoints".Length] : null;
+        string? tokenizers = tokenizerFolder ?? (output is not null && File.Exists(Path.Combine(output, "config.json")) ? output : null);
+        if (tokenizers is null)
+            throw new CheckpointException(folder, null, "is a training checkpoint, which holds no tokenizer, and no finished model folder is beside it to take one from; " +
+                "give --tokenizer with a folder holding the run's tokenizer.json (the model folder the run saves, or the tokenizer's folder in the cache, <cache>/tokenizers/bpe-…).");
+        var loaded = HookedTransformer.Load(folder);
+        var kind = loaded.Config.PositionalEmbeddingType == PositionalEmbedding.Rotary ? LanguageModelArchitecture.Llama : LanguageModelArchitecture.Gpt2;
+        string name = $"{Path.GetFileName(output ?? checkpoints)}/{Path.GetFileName(full)}";
+        return (loaded, kind, TokenizerIn(tokenizers), name);
+    }
+
+    /// <summary>A checkpoint <c>sharplens train</c> wrote: a manifest and a TransformerLens config (no Hugging Face model_type).</summary>
+    public static bool IsCheckpoint(string folder) =>
+        CheckpointManifest.Exists(folder) && File.Exists(Path.Combine(folder, TrainingCheckpoint.OptimizerFile));
+
+    /// <summary>The folder's tokenizer.json, or null (GPT-2's own tokenizer) when it has none.</summary>
+    static string? TokenizerIn(string folder) => File.Exists(Path.Combine(folder, "tokenizer.json")) ? Path.GetFullPath(folder) : null;
+
     /// <summary>Which architecture a Hugging Face folder holds, from its config.json's model_type.</summary>
     public static LanguageModelArchitecture ArchitectureOf(string folder)
     {
