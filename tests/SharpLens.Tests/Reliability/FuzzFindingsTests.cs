@@ -34,6 +34,7 @@ public sealed class FuzzFindingsTests : IDisposable
     [InlineData(26, "checkpoint", "n_layers = 2^31-1 in a checkpoint: allocated before any check (OutOfMemoryException)")]
     [InlineData(27, "checkpoint", "n_layers = 2^62 in a checkpoint: a JsonException, reported as an internal error")]
     [InlineData(60, "checkpoint", "Hugging Face tensor names in a checkpoint: a StateDictException naming no file")]
+    [InlineData(66, "bert", "config.json with a key repeated by a mutation: ArgumentException from the lazily read JSON object, unnamed")]
     public void A_case_the_fuzz_run_found_is_refused_by_name(int k, string format, string what)
     {
         var c = Corpus.Case(Corpus.IndexOf(format, k)); // the k-th case of the format (its index before the corpus grew: 16 k + format)
