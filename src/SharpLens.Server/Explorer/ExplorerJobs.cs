@@ -26,6 +26,9 @@ public sealed class ExplorerJob
     public string? Error { get; private set; }
     public PatchingAnswer? Patching { get; private set; }
     public GraphAnswer? Graph { get; private set; }
+    /// <summary>A finished graph job's graph.json (circuit-tracer's frontend format) and its viewer page.</summary>
+    public string? GraphJson { get; private set; }
+    public string? GraphPage { get; private set; }
     /// <summary>Live tensors on the job's thread before and after its work: equal when the work freed all it made (cancelled or not).</summary>
     public long LiveBefore { get; private set; }
     public long LiveAfter { get; private set; }
@@ -63,6 +66,9 @@ public sealed class ExplorerJob
         State = state;
         Signal();
     }
+
+    /// <summary>Keeps a graph job's files with the job (so they go when the job is trimmed).</summary>
+    internal void AttachGraph(string json, string page) => (GraphJson, GraphPage) = (json, page);
 
     internal void MeasureAfter() => LiveAfter = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
 }

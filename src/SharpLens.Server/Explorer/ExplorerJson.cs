@@ -58,6 +58,20 @@ public sealed record PatchingRequest
     public int? CellsPerPass { get; set; }
 }
 
+/// <summary>An attribution graph of the prompt (circuit-tracer's attribute + prune): its options, under circuit-tracer's names.</summary>
+public sealed record GraphRequest : PromptInput
+{
+    /// <summary>At most this many feature nodes, visited in order of estimated influence (default: every active feature).</summary>
+    public int? MaxFeatureNodes { get; set; }
+    /// <summary>Source rows per backward pass (default 512); smaller batches report progress more often.</summary>
+    public int? BatchSize { get; set; }
+    public int MaxNLogits { get; set; } = 10;
+    public double DesiredLogitProb { get; set; } = 0.95;
+    /// <summary>Pruning: the share of total influence kept, for nodes and for edges.</summary>
+    public double NodeThreshold { get; set; } = 0.8;
+    public double EdgeThreshold { get; set; } = 0.98;
+}
+
 public sealed record FeaturesRequest : PromptInput
 {
     public int Sae { get; set; }
@@ -100,7 +114,7 @@ public sealed record LimitsInfo(int MaxPromptChars, int MaxPromptTokens, long Ma
 public sealed record Examples(string Prompt, string Clean, string Corrupted, string Answer, string Wrong);
 
 public sealed record ModelInfo(string Name, string Kind, bool AttnOnly, int NLayers, int NHeads, int DModel, int DVocab, int NCtx, bool HasTokenizer,
-    IReadOnlyList<SaeInfo> Saes, bool HasTranscoders, string? GraphNote, LimitsInfo Limits, Examples Examples, string Corpus);
+    IReadOnlyList<SaeInfo> Saes, bool HasTranscoders, string? GraphNote, string? Transcoders, LimitsInfo Limits, Examples Examples, string Corpus, string CorpusSource);
 
 public sealed record StatusInfo(bool Busy, string? Running, int Waiting, long Completed, IReadOnlyList<JobInfo> Jobs);
 
@@ -129,7 +143,8 @@ public sealed record PatchingAnswer(string Component, string Method, IReadOnlyLi
 
 public sealed record JobAnswer(JobInfo Job, PatchingAnswer? Patching, GraphAnswer? Graph);
 
-public sealed record GraphAnswer(int ActiveFeatures, int Features, int Nodes, int KeptNodes, int KeptLinks, double ReplacementScore, double CompletenessScore, string ViewerUrl);
+public sealed record GraphAnswer(int ActiveFeatures, int Features, int Nodes, int KeptNodes, int KeptLinks, double ReplacementScore, double CompletenessScore,
+    string ViewerUrl, string GraphUrl);
 
 public sealed record FeatureAct(int Feature, float Activation);
 
@@ -145,7 +160,7 @@ public sealed record IntervalInfo(double Low, double High, long Count, double Co
 /// freq_hist_data_bar_values / _heights: parallel, one entry per bin).</summary>
 public sealed record FeaturePageAnswer(int Sae, int Feature, string Hook, double FracNonzero, float MaxActivation, double? MeanWhenFiring,
     double[] FreqHistDataBarValues, long[] FreqHistDataBarHeights, IReadOnlyList<LogitEffectInfo>? PosLogits, IReadOnlyList<LogitEffectInfo>? NegLogits,
-    IReadOnlyList<ContextInfo> TopActivations, IReadOnlyList<IntervalInfo> Intervals, long TokensRead, string Corpus, string? LogitNote);
+    IReadOnlyList<ContextInfo> TopActivations, IReadOnlyList<IntervalInfo> Intervals, long TokensRead, string Corpus, string CorpusSource, string? LogitNote);
 
 public sealed record SteerAnswer(string Hook, double Coefficient, double VectorNorm, string Source, IReadOnlyList<string> PromptStrings,
     IReadOnlyList<string> Unsteered, IReadOnlyList<string> Steered, string UnsteeredText, string SteeredText);
@@ -157,6 +172,7 @@ public sealed record SteerAnswer(string Hook, double Coefficient, double VectorN
 [JsonSerializable(typeof(AttentionRequest))]
 [JsonSerializable(typeof(LogitRequest))]
 [JsonSerializable(typeof(PatchingRequest))]
+[JsonSerializable(typeof(GraphRequest))]
 [JsonSerializable(typeof(FeaturesRequest))]
 [JsonSerializable(typeof(FeaturePageRequest))]
 [JsonSerializable(typeof(SteerRequest))]

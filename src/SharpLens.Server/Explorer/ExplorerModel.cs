@@ -20,24 +20,23 @@ public sealed record ExplorerSae(string Name, Sae Sae, string Hook);
 public sealed class ExplorerModel : IDisposable
 {
     public ExplorerModel(string name, HookedTransformer? decoder = null, HookedEncoder? encoder = null, IReadOnlyList<ExplorerSae>? saes = null,
-        ReplacementModel? graphModel = null, Tensor? corpus = null, string? corpusDescription = null, Examples? examples = null)
+        ReplacementModel? graphModel = null, ExplorerContexts? contexts = null, Examples? examples = null, string? transcodersDescription = null)
     {
         if ((decoder is null) == (encoder is null)) throw new ArgumentException("Give the Explorer exactly one of a decoder or an encoder.");
         (Name, Decoder, Encoder, GraphModel) = (name, decoder, encoder, graphModel);
         Saes = saes ?? [];
         foreach (var s in Saes) Module.GetHookPoint(s.Hook); // a wrong hook fails at start-up, not on the first request
         Config = Module.Config;
-        if (corpus is null)
-        {
-            // Feature pages need contexts: by default repeated random sequences (BOS, r₁…r_n, r₁…r_n), which every
-            // model can read; an organism's or a corpus's own text is better when the caller has it.
-            int half = Math.Max(2, Math.Min(20, (Config.NCtx - 1) / 2));
-            corpus = Techniques.HeadDetectors.RepeatedRandomTokens(Config, half, 64, new Generator(0));
-            corpusDescription ??= $"64 repeated random sequences of {corpus.shape[1]} tokens (seed 0)";
-        }
-        Corpus = corpus.DetachFromDisposeScope();
-        CorpusDescription = corpusDescription ?? $"{corpus.shape[0]} contexts of {corpus.shape[1]} tokens";
+        // A Hugging Face folder's tokenizer.json is set on the model, not named in its config: ask the model itself.
+        HasTokenizer = encoder is not null ? encoder.Tokenizer is not null : ExplorerContexts.TokenizerOf(decoder!) is not null;
+        // Feature pages need contexts: text when the caller gives a corpus, else repeated random sequences, which every
+        // model can read (the page says which).
+        Contexts = contexts ?? ExplorerContexts.RepeatedRandom(Config, HasTokenizer
+            ? "no corpus was given (start with --corpus brown, or a .txt/.jsonl file, for text)"
+            : $"{name} has no tokenizer, so it cannot read text");
         Examples = examples ?? DefaultExamples();
+        TranscodersDescription = graphModel is null ? null : transcodersDescription
+            ?? $"{graphModel.Transcoders.NLayers} layers × {graphModel.Transcoders.DTranscoder} features, {(graphModel.Transcoders.CrossLayer ? "cross-layer" : "per-layer")}, reading {graphModel.InputHookSuffix}";
     }
 
     public string Name { get; }
@@ -48,15 +47,19 @@ public sealed class ExplorerModel : IDisposable
     public IReadOnlyList<ExplorerSae> Saes { get; }
     /// <summary>The unprocessed model with transcoders, for attribution graphs; null when none were given.</summary>
     public ReplacementModel? GraphModel { get; }
+    /// <summary>The contexts feature pages read, and where they came from.</summary>
+    public ExplorerContexts Contexts { get; }
     /// <summary>[contexts, pos] token ids feature pages read.</summary>
-    public Tensor Corpus { get; }
-    public string CorpusDescription { get; }
+    public Tensor Corpus => Contexts.Tokens;
+    public string CorpusDescription => Contexts.Description;
+    /// <summary>What the Graph page's transcoders are, in a line; null without them.</summary>
+    public string? TranscodersDescription { get; }
     public Examples Examples { get; }
     /// <summary>One heavy job at a time on this model.</summary>
     public ModelLane Lane { get; } = new();
 
     public bool IsEncoder => Encoder is not null;
-    public bool HasTokenizer => Encoder is not null ? Encoder.Tokenizer is not null : Config.TokenizerName is not null;
+    public bool HasTokenizer { get; }
 
     /// <summary>The decoder, or a 400 saying this page needs one.</summary>
     public HookedTransformer RequireDecoder(string what) => Decoder ?? throw new ExplorerRequestException(
@@ -158,7 +161,7 @@ public sealed class ExplorerModel : IDisposable
 
     public void Dispose()
     {
-        Corpus.Dispose();
+        Contexts.Dispose();
         Lane.Dispose();
     }
 }

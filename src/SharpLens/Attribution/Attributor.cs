@@ -197,6 +197,7 @@ public static class Attributor
         readonly long _nPos;
         readonly Tensor[] _roots;     // [n_layers + 1] × [batch, pos, d_model]: transcoder inputs, then the final norm's output
         readonly Tensor _embed;       // [batch, pos, d_model] leaf
+        readonly Tensor _last;        // [batch, pos, d_model] the last block's output, the final norm's input
         readonly IDisposable _hooks;
         Tensor? _buffer;              // [batch, row_size]
 
@@ -264,11 +265,12 @@ public static class Attributor
                     catch (StopForward) { }
                     _roots[L] = model.ln_final.Forward(last!); // [batch, pos, d_model]: what the unembedding reads
                 }
-                _embed = embed!;
+                (_embed, _last) = (embed!, last!);
             }
             catch
             {
                 _hooks.Dispose();
+                foreach (var t in _roots[..L].Append(embed).Append(last)) t?.Dispose();
                 throw;
             }
         }
@@ -298,7 +300,15 @@ public static class Attributor
             return result.MoveToOuterDisposeScope();
         }
 
-        public void Dispose() => _hooks.Dispose();
+        /// <summary>Removes the hooks and frees what the hooks kept out of the forward's dispose scopes (the embedding
+        /// leaf, each layer's root, the last block's output): with them goes the autograd graph of the batched forward.</summary>
+        public void Dispose()
+        {
+            _hooks.Dispose();
+            foreach (var t in _roots[.._nLayers]) t.Dispose();
+            _embed.Dispose();
+            _last.Dispose();
+        }
     }
 
     sealed class StopForward : Exception;

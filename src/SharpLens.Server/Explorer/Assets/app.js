@@ -353,6 +353,7 @@ pages.features = async view => {
     view.append(h("div", { class: "note", id: "no-sae", text: "No SAE was loaded. Start the Explorer with --sae DIR (an SAELens folder: cfg.json + sae_weights.safetensors; `sharplens sae train` writes one) to see the features active on a prompt and feature pages." }));
     return;
   }
+  view.append(h("p", { id: "corpus-source", class: model.corpus_source === "text" ? "small" : "note small", "data-source": model.corpus_source, text: `Feature pages read ${model.corpus}.` }));
   const sae = choice("sae", "SAE", model.saes.map(s => [String(s.index), `${s.name} (${s.hook}, ${s.d_sae} features)`]), "0");
   const prompt = promptBox();
   const out = h("div", { id: "features-out" });
@@ -376,7 +377,8 @@ pages.features = async view => {
       };
       pageBox.replaceChildren(h("div", { class: "panel" },
         h("h3", { id: "feature-title", text: `Feature ${p.feature} of ${model.saes[p.sae].name} (${p.hook})` }),
-        h("p", { id: "feature-density", text: `ACTIVATIONS · DENSITY = ${(100 * p.frac_nonzero).toFixed(3)}% of ${p.tokens_read} tokens; max ${fmt(p.max_activation)}, mean when firing ${fmt(p.mean_when_firing)}. Contexts: ${p.corpus}.` }),
+        h("p", { id: "feature-density", text: `ACTIVATIONS · DENSITY = ${(100 * p.frac_nonzero).toFixed(3)}% of ${p.tokens_read} tokens; max ${fmt(p.max_activation)}, mean when firing ${fmt(p.mean_when_firing)}.` }),
+        h("p", { id: "feature-corpus", class: "small", "data-source": p.corpus_source, text: `Contexts (${p.corpus_source === "text" ? "text" : "not text"}): ${p.corpus}.` }),
         hist,
         h("div", { class: "cols" }, logits(p.pos_logits, "Positive logits", "pos-logits"), logits(p.neg_logits, "Negative logits", "neg-logits")),
         h("h3", { text: "Top activations" }), h("div", { id: "top-contexts" }, p.top_activations.map(context)),
@@ -433,26 +435,53 @@ pages.graph = async view => {
   if (needsDecoder(view, "An attribution graph")) return;
   if (!model.has_transcoders) { view.append(h("div", { class: "note", id: "no-graph", text: model.graph_note })); return; }
   const prompt = promptBox();
+  const maxNodes = field("nodes", "max feature nodes", "", { type: "number", min: 1, style: { width: "110px" }, placeholder: "all" });
+  const nodeThreshold = field("node_threshold", "node threshold", "0.8", { type: "number", min: 0.01, max: 1, step: 0.01, style: { width: "90px" } });
+  const edgeThreshold = field("edge_threshold", "edge threshold", "0.98", { type: "number", min: 0.01, max: 1, step: 0.01, style: { width: "90px" } });
+  const batch = field("batch", "rows per backward pass", "", { type: "number", min: 1, style: { width: "90px" }, placeholder: "512" });
+  const bar = h("div", {});
+  const progress = h("div", { class: "progress", id: "graph-progress" }, bar);
   const status = h("span", { id: "graph-status", class: "small" });
+  const cancel = h("button", { class: "secondary", id: "cancel-graph", disabled: true }, "Cancel");
   const out = h("div", { id: "graph-out" });
+  let source = null, job = null;
   const run = async () => {
+    if (source) source.close();
+    out.replaceChildren();
+    bar.style.width = "0";
     try {
-      const r = await api("jobs/graph", { prompt: prompt.value });
-      status.textContent = "attributing…";
-      const source = new EventSource(`api/jobs/${r.job.id}/events`);
-      source.addEventListener("progress", ev => { const i = JSON.parse(ev.data); status.textContent = `${i.state}: ${i.message || ""}`; });
-      source.addEventListener("done", async ev => {
-        source.close();
+      const r = await api("jobs/graph", { prompt: prompt.value, max_feature_nodes: maxNodes.value ? Number(maxNodes.value) : null,
+        batch_size: batch.value ? Number(batch.value) : null, node_threshold: Number(nodeThreshold.value), edge_threshold: Number(edgeThreshold.value) });
+      job = r.job.id; cancel.disabled = false; status.textContent = "queued";
+      source = new EventSource(`api/jobs/${job}/events`);
+      const update = ev => {
         const info = JSON.parse(ev.data);
-        status.textContent = info.state + (info.error ? ": " + info.error : "");
+        bar.style.width = info.total ? (100 * info.done / info.total) + "%" : "0";
+        status.textContent = `${info.state}: ${info.message || ""}` + (info.error ? " — " + info.error : "");
+        status.dataset.state = info.state;
+        return info;
+      };
+      source.addEventListener("progress", update);
+      source.addEventListener("done", async ev => {
+        const info = update(ev);
+        source.close(); source = null; cancel.disabled = true;
+        if (info.state === "failed") return showError(out, new Error(info.error));
         if (info.state !== "done") return;
-        const g = (await api(`jobs/${r.job.id}`)).graph;
-        out.replaceChildren(h("p", { id: "graph-summary", text: `${g.active_features} active features, ${g.features} in the graph; ${g.kept_nodes} nodes and ${g.kept_links} links after pruning. Replacement score ${fmt(g.replacement_score)}, completeness ${fmt(g.completeness_score)}.` }),
-          h("iframe", { src: g.viewer_url.replace(/^\//, ""), title: "attribution graph viewer" }));
+        const g = (await api(`jobs/${job}`)).graph;
+        out.replaceChildren(h("p", { id: "graph-summary" },
+          `${g.active_features} active features, ${g.features} in the graph; ${g.kept_nodes} nodes and ${g.kept_links} links after pruning. Replacement score ${fmt(g.replacement_score)}, completeness ${fmt(g.completeness_score)}. `,
+          h("a", { id: "graph-download", href: g.graph_url.replace(/^\//, ""), download: `graph-${job}.json` }, "graph.json"),
+          " (circuit-tracer's format) · ",
+          h("a", { href: g.viewer_url.replace(/^\//, ""), target: "_blank", rel: "noopener" }, "open the viewer on its own")),
+          h("iframe", { id: "graph-frame", src: g.viewer_url.replace(/^\//, ""), title: "attribution graph viewer" }));
       });
     } catch (e) { showError(out, e); }
   };
-  view.append(h("div", { class: "panel" }, h("div", { class: "row" }, prompt.el, h("button", { id: "run-graph", onclick: run }, "Compute graph"), status)), out);
+  cancel.addEventListener("click", async () => { if (job) await api(`jobs/${job}`, undefined, "DELETE"); });
+  view.append(h("div", { class: "panel" }, h("div", { class: "row" }, prompt.el, maxNodes.el, nodeThreshold.el, edgeThreshold.el, batch.el,
+    h("button", { id: "run-graph", onclick: run }, "Compute graph")),
+    h("div", { class: "row", style: { marginTop: "10px", alignItems: "center" } }, progress, status, cancel),
+    h("p", { class: "small", text: `The model's MLPs replaced by the transcoders (${model.transcoders || "loaded at start-up"}); features, errors and token embeddings attributed to the top logits, then pruned. Click a node in the viewer for its inputs and outputs.` })), out);
 };
 
 pages.steering = async view => {
