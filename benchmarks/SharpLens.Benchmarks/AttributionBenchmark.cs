@@ -23,7 +23,7 @@ public static class AttributionBenchmark
     public static IReadOnlyList<AttributionBenchmarkRow> Run(int[] lengths, int dModel = 128, int layers = 4, int dTc = 512, int batch = 32,
         int maxFeatureNodes = 128, int threads = 1, TextWriter? log = null)
     {
-        torch.set_num_threads(threads);
+        UncaughtNativeCalls.SetNumThreads(threads);
         var cfg = new ModelConfig
         {
             DModel = dModel, NLayers = layers, NHeads = 4, DHead = dModel / 4, DMlp = 4 * dModel, DVocab = 1000, NCtx = 512,

@@ -40,7 +40,7 @@ public static class ForwardBenchmark
     {
         options = options.Validated();
         TorchNative.EnsureLoaded(); // before the first torch call below (set_num_threads)
-        if (options.Threads is int threads) set_num_threads(threads);
+        if (options.Threads is int threads) UncaughtNativeCalls.SetNumThreads(threads);
         using var _ = no_grad();
         var cfg = Gpt2SmallShape(options.Layers);
         using var model = new HookedTransformer(cfg, seed: options.Seed);

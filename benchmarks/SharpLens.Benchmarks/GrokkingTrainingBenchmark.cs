@@ -17,7 +17,7 @@ public static class GrokkingTrainingBenchmark
 {
     public static GrokkingTrainingResult Run(int steps = 20, int threads = 1)
     {
-        torch.set_num_threads(threads);
+        UncaughtNativeCalls.SetNumThreads(threads);
         var settings = new ModularAdditionSettings();
         using var data = new ModularAddition(settings);
         using var model = new HookedTransformer(settings.ModelConfig(), seed: settings.Seed);

@@ -20,7 +20,7 @@ public static class LanguageModelTrainingBenchmark
 {
     public static LanguageModelTrainingResult Run(int steps = 10, int threads = 2, string model = BrownLanguageModel.Name)
     {
-        torch.set_num_threads(threads);
+        UncaughtNativeCalls.SetNumThreads(threads);
         var settings = BrownLanguageModel.Settings(model) with { Steps = steps + 3, WarmupSteps = 1 };
         int vocab = settings.VocabSize ?? 50257, context = settings.Context, rows = settings.WindowsPerStep;
         var cfg = settings.ModelConfig(vocab, vocab - 1, model);

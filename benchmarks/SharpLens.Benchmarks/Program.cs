@@ -44,7 +44,7 @@ try
     var (options, json, patchTokens) = BenchmarkArguments.Parse(args);
     if (patchTokens is int tokens)
     {
-        if (options.Threads is int t) TorchSharp.torch.set_num_threads(t);
+        if (options.Threads is int t) SharpLens.UncaughtNativeCalls.SetNumThreads(t, "--threads");
         var timings = PatchingBenchmark.Run(options.Layers, tokens);
         Console.WriteLine(json ? timings.ToJson() : timings.ToTable());
         return 0;

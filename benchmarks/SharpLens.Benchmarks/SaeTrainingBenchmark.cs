@@ -21,7 +21,7 @@ public static class SaeTrainingBenchmark
     /// </summary>
     public static SaeTrainingResult Run(int dIn = 768, int expansion = 16, int batch = 1024, int steps = 5, int threads = 1)
     {
-        torch.set_num_threads(threads);
+        UncaughtNativeCalls.SetNumThreads(threads);
         int dSae = dIn * expansion;
         using var sae = new Sae(new SaeConfig(SaeArchitecture.Standard, dIn, dSae), seed: 1);
         using var trainer = new SaeTrainer(sae, new SaeTrainingSettings { Steps = steps + 2, LearningRate = 1e-4, ReportEvery = int.MaxValue });

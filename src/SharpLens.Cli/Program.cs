@@ -38,6 +38,8 @@ root.Subcommands.Add(TranscodersCommand.Create());
 root.Subcommands.Add(DiffCommand.Create());
 root.Subcommands.Add(LmEvalCommand.Create());
 root.Subcommands.Add(LearnCommand.Create());
+root.Subcommands.Add(ProjectCommand.Create());
+root.Subcommands.Add(PosProbeCommand.Create());
 try
 {
     var parsed = root.Parse(args);

@@ -8,7 +8,9 @@ using SharpLens.Fuzz;
 //                             [--limit-seconds 20] [--memory-kib 4194304] [--work DIR] [--report FILE.md] [--jobs 2]
 //   --worker: internal; runs library cases in-process, one index per stdin line.
 //   train sae|crosscoder|grokking --folder DIR [--resume] [--delay-ms N]: the run the kill-and-resume tests SIGKILL (TrainingRig).
+//   native CASE...: the native-abort tests' child (NativeProbe): each case's refused call inside a try/catch.
 if (args.Length > 0 && args[0] == "train") return TrainingRig.Run(args[1..], Console.Out);
+if (args.Length > 0 && args[0] == "native") return NativeProbe.Run(args[1..], Console.Out);
 
 var options = Options.Parse(args);
 string work = Path.GetFullPath(options.Get("--work") ?? Path.Combine(Path.GetTempPath(), "sharplens-fuzz"));

@@ -27,54 +27,46 @@ static class BenchCommand
         {
             var options = new BenchmarkOptions(parseResult.GetValue(seqLen), parseResult.GetValue(layers), parseResult.GetValue(repeats), parseResult.GetValue(threads));
             bool asJson = parseResult.GetValue(json);
-            try
+            if (parseResult.GetValue(patching))
             {
-                if (parseResult.GetValue(patching))
-                {
-                    int tokens = parseResult.GetValue(patchTokens);
-                    if (tokens < 2) throw new ArgumentOutOfRangeException("--patch-tokens", tokens, "a patching sweep needs at least 2 tokens.");
-                    if (options.Threads is int t) TorchSharp.torch.set_num_threads(t);
-                    var timings = PatchingBenchmark.Run(options.Layers, tokens);
-                    Console.WriteLine(asJson ? timings.ToJson() : timings.ToTable());
-                    return 0;
-                }
-                if (parseResult.GetValue(grokking))
-                {
-                    var g = GrokkingTrainingBenchmark.Run(steps: 20, threads: options.Threads ?? 1);
-                    Console.WriteLine(asJson
-                        ? System.Text.Json.JsonSerializer.Serialize(g, BenchmarkJsonContext.Default.GrokkingTrainingResult)
-                        : $"grokking model (p = 113, full batch), {g.Threads} thread(s): {g.StepsPerSecond:F2} steps/s; " +
-                          $"ceiling {g.CeilingStepsPerSecond:F2} steps/s ({g.FlopsPerStep / 1e9:F1} GFLOP per step at {g.GemmGflops:F1} GFLOP/s GEMM); {g.ShareOfCeiling:P0} of the ceiling");
-                    return 0;
-                }
-                if (parseResult.GetValue(train))
-                {
-                    var t = LanguageModelTrainingBenchmark.Run(steps: 10, threads: options.Threads ?? 2, model: parseResult.GetValue(trainModel)!);
-                    Console.WriteLine(asJson
-                        ? System.Text.Json.JsonSerializer.Serialize(t, BenchmarkJsonContext.Default.LanguageModelTrainingResult)
-                        : $"language-model training ({t.Shape}), {t.Threads} thread(s): {t.TokensPerSecond:F0} tokens/s; ceiling {t.CeilingTokensPerSecond:F0} tokens/s " +
-                          $"({t.FlopsPerToken / 1e6:F1} MFLOP per token, model GEMMs at {t.Float32Gflops:F1} GFLOP/s float32); {t.ShareOfCeiling:P0} of the ceiling. " +
-                          $"bfloat16 GEMMs at {t.Bfloat16Gflops:F1} GFLOP/s: {t.Bf16Speedup:F2}× float32's speed");
-                    return 0;
-                }
-                if (parseResult.GetValue(sae))
-                {
-                    var r = SaeTrainingBenchmark.Run(threads: options.Threads ?? 1);
-                    Console.WriteLine(asJson
-                        ? System.Text.Json.JsonSerializer.Serialize(r, BenchmarkJsonContext.Default.SaeTrainingResult)
-                        : $"SAE training (d_in {r.DIn}, d_sae {r.DSae}, batch {r.Batch}), {r.Threads} thread(s): {r.TokensPerSecond:F0} tokens/s; " +
-                          $"ceiling {r.CeilingTokensPerSecond:F0} tokens/s (five GEMMs at {r.GemmGflops:F1} GFLOP/s); {r.ShareOfCeiling:P0} of the ceiling; peak +{r.PeakExtraBytes / 1048576.0:F0} MiB");
-                    return 0;
-                }
-                var result = ForwardBenchmark.Run(options, asJson ? null : Console.Out);
-                Console.WriteLine(asJson ? result.ToJson() : Environment.NewLine + result.ToTable());
+                int tokens = parseResult.GetValue(patchTokens);
+                if (tokens < 2) throw new ArgumentOutOfRangeException("--patch-tokens", tokens, "a patching sweep needs at least 2 tokens.");
+                if (options.Threads is int t) UncaughtNativeCalls.SetNumThreads(t, "--threads");
+                var timings = PatchingBenchmark.Run(options.Layers, tokens);
+                Console.WriteLine(asJson ? timings.ToJson() : timings.ToTable());
                 return 0;
             }
-            catch (ArgumentOutOfRangeException e)
+            if (parseResult.GetValue(grokking))
             {
-                Console.Error.WriteLine($"bench: {e.Message}");
-                return 2;
+                var g = GrokkingTrainingBenchmark.Run(steps: 20, threads: options.Threads ?? 1);
+                Console.WriteLine(asJson
+                    ? System.Text.Json.JsonSerializer.Serialize(g, BenchmarkJsonContext.Default.GrokkingTrainingResult)
+                    : $"grokking model (p = 113, full batch), {g.Threads} thread(s): {g.StepsPerSecond:F2} steps/s; " +
+                      $"ceiling {g.CeilingStepsPerSecond:F2} steps/s ({g.FlopsPerStep / 1e9:F1} GFLOP per step at {g.GemmGflops:F1} GFLOP/s GEMM); {g.ShareOfCeiling:P0} of the ceiling");
+                return 0;
             }
+            if (parseResult.GetValue(train))
+            {
+                var t = LanguageModelTrainingBenchmark.Run(steps: 10, threads: options.Threads ?? 2, model: parseResult.GetValue(trainModel)!);
+                Console.WriteLine(asJson
+                    ? System.Text.Json.JsonSerializer.Serialize(t, BenchmarkJsonContext.Default.LanguageModelTrainingResult)
+                    : $"language-model training ({t.Shape}), {t.Threads} thread(s): {t.TokensPerSecond:F0} tokens/s; ceiling {t.CeilingTokensPerSecond:F0} tokens/s " +
+                      $"({t.FlopsPerToken / 1e6:F1} MFLOP per token, model GEMMs at {t.Float32Gflops:F1} GFLOP/s float32); {t.ShareOfCeiling:P0} of the ceiling. " +
+                      $"bfloat16 GEMMs at {t.Bfloat16Gflops:F1} GFLOP/s: {t.Bf16Speedup:F2}× float32's speed");
+                return 0;
+            }
+            if (parseResult.GetValue(sae))
+            {
+                var r = SaeTrainingBenchmark.Run(threads: options.Threads ?? 1);
+                Console.WriteLine(asJson
+                    ? System.Text.Json.JsonSerializer.Serialize(r, BenchmarkJsonContext.Default.SaeTrainingResult)
+                    : $"SAE training (d_in {r.DIn}, d_sae {r.DSae}, batch {r.Batch}), {r.Threads} thread(s): {r.TokensPerSecond:F0} tokens/s; " +
+                      $"ceiling {r.CeilingTokensPerSecond:F0} tokens/s (five GEMMs at {r.GemmGflops:F1} GFLOP/s); {r.ShareOfCeiling:P0} of the ceiling; peak +{r.PeakExtraBytes / 1048576.0:F0} MiB");
+                return 0;
+            }
+            var result = ForwardBenchmark.Run(options, asJson ? null : Console.Out);
+            Console.WriteLine(asJson ? result.ToJson() : Environment.NewLine + result.ToTable());
+            return 0;
         }));
         return command;
     }

@@ -30,7 +30,7 @@ public static class DlaCommand
         foreach (var o in new Option[] { answer, wrong, answerToken, wrongToken, perHead, outOption }) command.Options.Add(o);
         command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
-            torch.set_num_threads(Math.Min(4, Environment.ProcessorCount));
+            UncaughtNativeCalls.SetNumThreads(Math.Min(4, Environment.ProcessorCount));
             using var m = model.Load(parse);
             var tokens = prompt.Read(parse, m);
             long a = PromptArguments.SingleToken(m, parse.GetValue(answer), parse.GetValue(answerToken), "answer");

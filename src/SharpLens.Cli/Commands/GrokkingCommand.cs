@@ -42,7 +42,7 @@ static class GrokkingCommand
         settings = settings.Validated(); // a bad value is reported by CommandErrors, naming the option
 
         // Measured on the p = 113 model: one thread is faster than two (see README, "Grokking").
-        torch.set_num_threads(Math.Max(1, threads));
+        UncaughtNativeCalls.SetNumThreads(Math.Max(1, threads));
         var clock = Stopwatch.StartNew();
         using var data = new ModularAddition(settings);
         var (model, record) = TrainWithProgress(settings, data, outFolder); // an --out folder of another run is refused by CommandErrors

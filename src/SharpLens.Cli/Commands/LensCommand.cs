@@ -32,7 +32,7 @@ public static class LensCommand
         command.Options.Add(target);
         command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
-            torch.set_num_threads(Math.Min(4, Environment.ProcessorCount));
+            UncaughtNativeCalls.SetNumThreads(Math.Min(4, Environment.ProcessorCount));
             using var m = model.Load(parse);
             var tokens = prompt.Read(parse, m);
             using var lens = LogitLens.Run(m, tokens);

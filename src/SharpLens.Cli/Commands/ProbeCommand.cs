@@ -45,7 +45,7 @@ public static class ProbeCommand
         foreach (var o in new Option[] { data, dataTokens, hooks, kind, l2, testFraction, seed, count, outOption }) command.Options.Add(o);
         command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
-            torch.set_num_threads(Math.Min(4, Environment.ProcessorCount));
+            UncaughtNativeCalls.SetNumThreads(Math.Min(4, Environment.ProcessorCount));
             using var m = model.Load(parse);
             var probeKind = parse.GetValue(kind) switch
             {

@@ -37,7 +37,7 @@ public static class SteerCommand
         foreach (var o in new Option[] { hook, direction, positive, negative, pairTokens, coefficient, maxNew, temperature, seed, positions }) command.Options.Add(o);
         command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
-            torch.set_num_threads(Math.Min(4, Environment.ProcessorCount));
+            UncaughtNativeCalls.SetNumThreads(Math.Min(4, Environment.ProcessorCount));
             using var m = model.Load(parse);
             var tokens = prompt.Read(parse, m);
             string hookName = parse.GetValue(hook)!;

@@ -38,7 +38,7 @@ static class TourCommand
         settings = settings.Validated(); // a bad value is reported by CommandErrors, naming the option
 
         // The matrices are tiny: a second thread only adds synchronisation, and on a busy machine it costs ten times more.
-        torch.set_num_threads(1);
+        UncaughtNativeCalls.SetNumThreads(1);
         var clock = Stopwatch.StartNew();
         using var organism = TrainOrLoadWithProgress(settings, cacheRoot, retrain);
         if (organism.FromCache) Console.WriteLine($"Reusing the trained organism in {organism.CacheFolder} (--retrain to train again).");

@@ -82,7 +82,7 @@ static class TrainCommand
                 Architecture = parse.GetValue(arch) == "llama" ? LanguageModelArchitecture.Llama : LanguageModelArchitecture.Gpt2,
                 Layers = parse.GetValue(layers), DModel = parse.GetValue(dModel), Heads = parse.GetValue(heads), VocabSize = vocabSize,
             };
-            torch.set_num_threads(Math.Max(1, parse.GetValue(common.Threads)));
+            UncaughtNativeCalls.SetNumThreads(Math.Max(1, parse.GetValue(common.Threads)));
             string output = parse.GetValue(common.Out)!;
             var result = WithProgress("Training", settings, progress => LanguageModelTrainer.Train(settings, output, common.Run(parse), progress));
             return Report(result);
@@ -106,7 +106,7 @@ static class TrainCommand
         {
             string corpus = parse.GetValue(genre) is { } g ? $"brown:{g}"
                 : parse.GetValue(common.Corpus) ?? throw new LanguageModelSettingsException("finetune needs --corpus (brown:GENRE, a .jsonl or text file) or --genre GENRE.");
-            torch.set_num_threads(Math.Max(1, parse.GetValue(common.Threads)));
+            UncaughtNativeCalls.SetNumThreads(Math.Max(1, parse.GetValue(common.Threads)));
             var run = common.Run(parse);
             string baseFolder = parse.GetValue(model)!;
             if (BrownLanguageModel.IsName(baseFolder)) baseFolder = EnsureBrownLanguageModel(baseFolder, run.CacheRoot, run.Log);

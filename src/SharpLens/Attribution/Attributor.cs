@@ -177,7 +177,7 @@ public static class Attributor
         for (int it = 0; ; it++)
         {
             if (it == 128) throw new InvalidOperationException("Influence estimation did not converge in 128 steps; the graph has a cycle, which attribution graphs cannot have.");
-            prod = prod.index_select(0, rowIdx).matmul(normalized);
+            prod = prod.index_select(0, rowIdx).MatMul(normalized);
             if (!prod.any().item<bool>()) break;
             influences += prod;
         }
@@ -294,7 +294,7 @@ public static class Attributor
                 grads.Add(grad);
             }
             using (torch.enable_grad())
-                foreach (var g in torch.autograd.grad(outputs, [_embed], grads, retain_graph: true)) g.Dispose();
+                foreach (var g in UncaughtNativeCalls.Grad(outputs, [_embed], grads, retainGraph: true)) g?.Dispose();
             var result = _buffer[..n].clone();
             _buffer = null;
             return result.MoveToOuterDisposeScope();

@@ -28,13 +28,13 @@ public static class GraphPruning
     public static Tensor Influence(Tensor a, Tensor logitWeights, int maxIter = 1000)
     {
         using var scope = torch.NewDisposeScope();
-        var current = logitWeights.matmul(a);
+        var current = logitWeights.MatMul(a);
         var influence = current.clone();
         int iterations = 0;
         while (current.any().item<bool>())
         {
             if (iterations >= maxIter) throw new InvalidOperationException($"Influence computation did not converge after {iterations} iterations: the adjacency matrix is not a DAG.");
-            current = current.matmul(a);
+            current = current.MatMul(a);
             influence += current;
             iterations++;
         }

@@ -70,7 +70,7 @@ public static class TranscoderEvaluation
         {
             var (first, count) = set.Outputs(l);
             if (o < first || o >= first + count) continue;
-            recon = recon + actsOf(l).matmul(set.W_dec[l].select(1, o - first)); // [..., d_tc] @ [d_tc, d_model]
+            recon = recon + actsOf(l).MatMul(set.W_dec[l].select(1, o - first)); // [..., d_tc] @ [d_tc, d_model]
         }
         return recon;
     }

@@ -75,7 +75,7 @@ public sealed class TranscoderSet : IDisposable
     public (int First, int Count) Outputs(int layer) => CrossLayer ? (layer, NLayers - layer) : (layer, 1);
 
     /// <summary>Pre-activations [..., d_transcoder] of layer <paramref name="layer"/>'s features for inputs [..., d_model].</summary>
-    public Tensor PreActivations(int layer, Tensor x) => x.matmul(W_enc[layer].t()) + b_enc[layer];
+    public Tensor PreActivations(int layer, Tensor x) => x.MatMul(W_enc[layer].t()) + b_enc[layer];
 
     /// <summary>σ(pre): the set's activation function, for one layer.</summary>
     public Tensor Activate(int layer, Tensor pre) => Activation switch
@@ -96,7 +96,7 @@ public sealed class TranscoderSet : IDisposable
     public Tensor Encode(int layer, Tensor x) => Activate(layer, PreActivations(layer, x));
 
     /// <summary>The skip path x S[layer] [..., d_model], or zeros (kept in x's autograd graph) when the set has none.</summary>
-    public Tensor SkipOf(int layer, Tensor x) => Skip is null ? x * 0 : x.matmul(Skip[layer]);
+    public Tensor SkipOf(int layer, Tensor x) => Skip is null ? x * 0 : x.MatMul(Skip[layer]);
 
     /// <summary>
     /// Reconstructions ŷ [n_layers, pos, d_model] of every MLP output from activations a [n_layers, pos, d_transcoder]
@@ -110,10 +110,10 @@ public sealed class TranscoderSet : IDisposable
         {
             var (first, count) = Outputs(l);
             // [pos, d_tc] × [d_tc, n_out·d_model] → [pos, n_out, d_model]
-            var written = acts[l].matmul(W_dec[l].reshape(DTranscoder, -1)).view(acts.shape[1], count, DModel);
+            var written = acts[l].MatMul(W_dec[l].reshape(DTranscoder, -1)).view(acts.shape[1], count, DModel);
             recon[TensorIndex.Slice(first, first + count)] += written.transpose(0, 1);
         }
-        if (Skip is not null) recon += inputs.matmul(Skip); // [n_layers, pos, d_model] @ [n_layers, d_model, d_model]
+        if (Skip is not null) recon += inputs.MatMul(Skip); // [n_layers, pos, d_model] @ [n_layers, d_model, d_model]
         return recon.MoveToOuterDisposeScope();
     }
 

@@ -175,7 +175,7 @@ public sealed class TranscoderTrainer : IDisposable
         for (int l = 0; l < NLayers; l++)
         {
             int count = OutputCount(l);
-            var written = acts[l].matmul(_wDec[l].reshape(Options.DTranscoder, -1)).view(batch, count, DModel); // [batch, n_out, d_model]
+            var written = acts[l].MatMul(_wDec[l].reshape(Options.DTranscoder, -1)).view(batch, count, DModel); // [batch, n_out, d_model]
             for (int j = 0; j < count; j++) parts[l + j].Add(written.select(1, j));
         }
         var recon = torch.stack(Enumerable.Range(0, NLayers).Select(o => parts[o].Aggregate((a, b) => a + b) + _bDec[o])); // [n_layers, batch, d_model]

@@ -133,7 +133,7 @@ public sealed class CrossCoder : IDisposable
     public Tensor EncodeReLU(Tensor normalized)
     {
         long n = normalized.shape[0];
-        var pre = normalized.reshape(n, NModels * DIn).matmul(W_enc.reshape(NModels * DIn, DLatent)) + b_enc; // [n, F]: Σ_m x^m W_enc^m
+        var pre = normalized.reshape(n, NModels * DIn).MatMul(W_enc.reshape(NModels * DIn, DLatent)) + b_enc; // [n, F]: Σ_m x^m W_enc^m
         return pre.relu();
     }
 
@@ -162,7 +162,7 @@ public sealed class CrossCoder : IDisposable
     }
 
     /// <summary>x̂ [n, M, d_in] in the normalised space from a code [n, F]: f W_dec^m + b_dec^m.</summary>
-    public Tensor DecodeNormalized(Tensor f) => f.matmul(W_dec).transpose(0, 1) + b_dec; // [M, n, d] → [n, M, d_in]
+    public Tensor DecodeNormalized(Tensor f) => f.MatMul(W_dec).transpose(0, 1) + b_dec; // [M, n, d] → [n, M, d_in]
 
     /// <summary>x̂ [n, M, d_in] in the activations' own space.</summary>
     public Tensor Decode(Tensor f) => Denormalize(DecodeNormalized(f));

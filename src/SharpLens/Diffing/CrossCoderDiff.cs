@@ -96,9 +96,9 @@ public static class CrossCoderDiff
         void Once()
         {
             using var s = torch.NewDisposeScope();
-            x.matmul(w); f.matmul(w.t()); // forward: encode, decode
-            f.t().matmul(x); x.t().matmul(f); // backward: the weights' gradients
-            f.matmul(w.t()); x.matmul(w); // backward: the activations' gradients
+            x.MatMul(w); f.MatMul(w.t()); // forward: encode, decode
+            f.t().MatMul(x); x.t().MatMul(f); // backward: the weights' gradients
+            f.MatMul(w.t()); x.MatMul(w); // backward: the activations' gradients
         }
         Once();
         var clock = Stopwatch.StartNew();

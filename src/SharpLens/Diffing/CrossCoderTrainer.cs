@@ -159,7 +159,7 @@ public sealed class CrossCoderTrainer : IDisposable
         int kAux = (int)Math.Min(CrossCoder.DIn / 2, numDead);
         var (_, indices) = torch.where(dead.unsqueeze(0), scaled, torch.full_like(scaled, double.NegativeInfinity)).topk(kAux, dim: -1, sorted: false); // [n, k_aux]
         var auxActs = torch.zeros_like(postRelu).scatter(-1, indices, postRelu.gather(-1, indices)); // [n, F]
-        var recon = auxActs.matmul(CrossCoder.W_dec).transpose(0, 1).reshape(n, -1); // [n, M · d], no decoder bias
+        var recon = auxActs.MatMul(CrossCoder.W_dec).transpose(0, 1).reshape(n, -1); // [n, M · d], no decoder bias
         var flat = residual.reshape(n, -1); // [n, M · d]
         var l2 = (flat - recon).pow(2).sum(-1).mean();
         var denominator = (flat - flat.mean([0], keepdim: true)).pow(2).sum(-1).mean();

@@ -56,11 +56,11 @@ public sealed class LatentScaling : IDisposable
         var (xb, xf) = (x[.., 0].to(ScalarType.Float64), x[.., _ft].to(ScalarType.Float64)); // [n, d]
         var (rb, rf) = (xHat[.., 0].to(ScalarType.Float64), xHat[.., _ft].to(ScalarType.Float64)); // [n, d]
         var c = fj.pow(2).sum(dim: 0); // [J]
-        _aBaseRecon.add_(fj.t().matmul(rb)); // [J, d]
-        _aFtRecon.add_(fj.t().matmul(rf));
+        _aBaseRecon.add_(fj.t().MatMul(rb)); // [J, d]
+        _aFtRecon.add_(fj.t().MatMul(rf));
         // Y_n(j) = e_n + f_nj d_j^model, so Σ_n f_nj Y_n(j) = (fᵀ e)_j + (Σ_n f_nj²) d_j^model.
-        _aBaseErr.add_(fj.t().matmul(xb - rb) + c.unsqueeze(1) * _dBase.to(ScalarType.Float64));
-        _aFtErr.add_(fj.t().matmul(xf - rf) + c.unsqueeze(1) * _dFt.to(ScalarType.Float64));
+        _aBaseErr.add_(fj.t().MatMul(xb - rb) + c.unsqueeze(1) * _dBase.to(ScalarType.Float64));
+        _aFtErr.add_(fj.t().MatMul(xf - rf) + c.unsqueeze(1) * _dFt.to(ScalarType.Float64));
         _c.add_(c);
         _count.add_(fj.gt(0).sum(dim: 0));
     }

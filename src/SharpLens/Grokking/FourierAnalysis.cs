@@ -22,7 +22,7 @@ public static class FourierAnalysis
         using var _ = no_grad();
         var basis = FourierBasis.Create(p);                                             // [p, p]
         var embedding = model.embed.W_E.detach()[..p].to(ScalarType.Float64).cpu();       // [p, d_model]
-        var squared = basis.matmul(embedding).pow(2).sum(1);                              // [p]: per basis vector
+        var squared = basis.MatMul(embedding).pow(2).sum(1);                              // [p]: per basis vector
         var values = squared.data<double>().ToArray();
         var norms = new double[FourierBasis.Frequencies(p) + 1];
         norms[0] = Math.Sqrt(values[0]);
@@ -77,7 +77,7 @@ public static class FourierAnalysis
         using var scope = NewDisposeScope();
         var directions = SumDirections(p, keys);                 // [p², 2·keys]
         var centred = logits - logits.mean([0], keepdim: true);  // [p², p]
-        var projected = directions.matmul(directions.t().matmul(centred)); // [p², p]
+        var projected = directions.MatMul(directions.t().MatMul(centred)); // [p², p]
         return (logits.mean([0], keepdim: true) + projected).MoveToOuterDisposeScope();
     }
 
@@ -86,7 +86,7 @@ public static class FourierAnalysis
     {
         using var scope = NewDisposeScope();
         var directions = SumDirections(p, keys);
-        return (logits - directions.matmul(directions.t().matmul(logits))).MoveToOuterDisposeScope(); // [p², p]
+        return (logits - directions.MatMul(directions.t().MatMul(logits))).MoveToOuterDisposeScope(); // [p², p]
     }
 
     /// <summary>

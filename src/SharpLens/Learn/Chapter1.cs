@@ -125,7 +125,7 @@ public static class Chapter1
             var scale = epsOutside ? variance.sqrt() + w.eps : (variance + w.eps).sqrt();
             return centred / scale * w.w + w.b;
         }
-        Tensor MlpOut(Tensor x, MlpWeights w, Func<Tensor, Tensor> act) => act(x.matmul(w.W_in) + w.b_in).matmul(w.W_out) + w.b_out;
+        Tensor MlpOut(Tensor x, MlpWeights w, Func<Tensor, Tensor> act) => act(x.MatMul(w.W_in) + w.b_in).MatMul(w.W_out) + w.b_out;
         Tensor GeluNew(Tensor x) => 0.5 * x * (1 + (Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3))).tanh());
         Tensor Causal(long q, long k, long past) => ones(q, k, dtype: ScalarType.Bool).triu(past + 1); // true: a key after the query
         Tensor Pattern(Tensor x, AttentionWeights w, double scale, bool mask = true, long dim = -1)
@@ -243,7 +243,7 @@ public static class Chapter1
                     new Bug("GPT-2 uses the tanh approximation of GELU (\"gelu_new\"): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), not the exact erf form.", () => MlpOut(x, w, t => nn.functional.gelu(t))),
                     new Bug("GPT-2's MLP uses GELU (the tanh form), not ReLU.", () => MlpOut(x, w, t => t.relu())),
                     new Bug("You left out b_out.", () => MlpOut(x, w, GeluNew) - w.b_out),
-                    new Bug("You left out b_in (add it before the GELU).", () => GeluNew(x.matmul(w.W_in)).matmul(w.W_out) + w.b_out),
+                    new Bug("You left out b_in (add it before the GELU).", () => GeluNew(x.MatMul(w.W_in)).MatMul(w.W_out) + w.b_out),
                 ]);
             }),
             new("Block", "a block: resid_mid = resid_pre + attn(ln1(resid_pre)); resid_post = resid_mid + mlp(ln2(resid_mid))", ["LayerNorm", "Attention", "Mlp"], () =>
@@ -272,9 +272,9 @@ public static class Chapter1
                 Expect.Close($"Model(tokens) on {model.Config.ModelName}'s weights", actual, logits, atol: 1e-4, rtol: 0, bugs:
                 [
                     new Bug("Apply ln_final to the last block's output before the unembedding.",
-                        () => cache["blocks.1.hook_resid_post"].matmul(weights.W_U) + weights.b_U),
+                        () => cache["blocks.1.hook_resid_post"].MatMul(weights.W_U) + weights.b_U),
                     new Bug("Each block reads the previous block's output: feed the residual stream through the blocks in turn.",
-                        () => Ln(cache["blocks.0.hook_resid_post"] - cache["blocks.0.hook_resid_pre"] + cache["blocks.0.hook_resid_pre"], weights.ln_final).matmul(weights.W_U) + weights.b_U),
+                        () => Ln(cache["blocks.0.hook_resid_post"] - cache["blocks.0.hook_resid_pre"] + cache["blocks.0.hook_resid_pre"], weights.ln_final).MatMul(weights.W_U) + weights.b_U),
                 ]);
             }),
             new("TopK", "top-k filtering: keep the k largest logits, −∞ for the rest", [], () =>

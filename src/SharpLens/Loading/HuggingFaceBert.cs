@@ -2,6 +2,7 @@ using SharpLens.Models;
 using SharpLens.Models.Encoder;
 using TorchSharp;
 using static TorchSharp.torch;
+using static SharpLens.Loading.StoredPart;
 
 namespace SharpLens.Loading;
 
@@ -50,35 +51,26 @@ public static class HuggingFaceBert
 
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {
-        string configPath = json.Source;
-        CheckpointException Bad(string problem) => json.Problem(problem);
-        T? Get<T>(string key) => json.Get<T>(key);
-        int Required(string key) => json.Int(key);
-
-        string? modelType = Get<string>("model_type");
-        if (modelType is not null and not "bert")
-            throw Bad($"model_type is \"{modelType}\"; this reader handles BERT (model_type \"bert\") only.");
-        if ((Get<int?>("type_vocab_size") ?? 2) != TokenTypeEmbed.TokenTypes)
-            throw Bad($"type_vocab_size is {Get<int?>("type_vocab_size")}; HookedEncoder has exactly {TokenTypeEmbed.TokenTypes} token types.");
-        if ((Get<string>("position_embedding_type") ?? "absolute") != "absolute")
-            throw Bad($"position_embedding_type is \"{Get<string>("position_embedding_type")}\"; only absolute (learned) positions are supported.");
-        int dModel = Required("hidden_size"), nHeads = Required("num_attention_heads");
-        if (dModel % nHeads != 0) throw Bad($"hidden_size = {dModel} is not divisible by num_attention_heads = {nHeads}.");
-        Activation actFn = json.Activation("hidden_act", "gelu");
-
+        json.ExpectModelType("bert", "BERT");
+        if (json.Int("type_vocab_size", TokenTypeEmbed.TokenTypes) is var types && types != TokenTypeEmbed.TokenTypes)
+            throw json.Problem($"type_vocab_size is {types}; HookedEncoder has exactly {TokenTypeEmbed.TokenTypes} token types.");
+        if ((json.Get<string>("position_embedding_type") ?? "absolute") is var positions && positions != "absolute")
+            throw json.Problem($"position_embedding_type is \"{positions}\"; only absolute (learned) positions are supported.");
+        var (dModel, nHeads) = json.Heads("hidden_size", "num_attention_heads");
+        Activation act = json.Activation("hidden_act", "gelu");
         return new ModelConfig
         {
             DModel = dModel,
-            NLayers = Required("num_hidden_layers"),
+            NLayers = json.Int("num_hidden_layers"),
             NHeads = nHeads,
             DHead = dModel / nHeads,
-            DMlp = Required("intermediate_size"),
-            DVocab = Required("vocab_size"),
-            NCtx = Get<int?>("max_position_embeddings") ?? 512,
-            ActFn = actFn,
-            Eps = Get<double?>("layer_norm_eps") ?? 1e-12,
-            TiedEmbeddings = Get<bool?>("tie_word_embeddings") ?? true,
-            ModelName = Path.GetFileName(Path.GetDirectoryName(configPath)) ?? "bert",
+            DMlp = json.Int("intermediate_size"),
+            DVocab = json.Int("vocab_size"),
+            NCtx = json.Int("max_position_embeddings", 512),
+            ActFn = act,
+            Eps = json.Double("layer_norm_eps", 1e-12),
+            TiedEmbeddings = json.Bool("tie_word_embeddings", true),
+            ModelName = HuggingFaceLlama.ModelNameOf(json),
         }.Validated();
     }
 
@@ -121,20 +113,15 @@ public static class HuggingFaceBert
     static IEnumerable<StoredTensor> Map(ModelConfig cfg, string prefix, bool withMlm, Func<string, bool> stored)
     {
         long h = cfg.NHeads, dh = cfg.DHead, d = cfg.DModel, mlp = cfg.DMlp, vocab = cfg.DVocab;
-        static Tensor Same(Tensor p) => p;
-        static Tensor Transposed(Tensor p) => p.t();
         static Tensor HeadRows(Tensor W) => W.transpose(1, 2);                  // [head, d_model, d_head] → [head, d_head, d_model]: head i is rows i·d_head …
         static Tensor Flat(Tensor b) => b.view(-1);                             // [head, d_head] → [head·d_head]
         Tensor HeadColumns(Tensor W) => W.permute(2, 0, 1).view(d, h * dh);     // [head, d_head, d_model] → [d_model, head·d_head]
         bool tied = withMlm && !stored(Decoder);
-        StoredPart[] words = tied ? [new("embed.embed.W_E", Same), new("unembed.W_U", Transposed)] : [new("embed.embed.W_E", Same)];
-
         string e = $"{prefix}embeddings";
-        yield return new($"{e}.word_embeddings.weight", [vocab, d], words);
-        yield return new($"{e}.position_embeddings.weight", [cfg.NCtx, d], new StoredPart("embed.pos_embed.W_pos", Same));
-        yield return new($"{e}.token_type_embeddings.weight", [TokenTypeEmbed.TokenTypes, d], new StoredPart("embed.token_type_embed.W_token_type", Same));
-        yield return new($"{e}.LayerNorm.weight", [d], new StoredPart("embed.ln.w", Same));
-        yield return new($"{e}.LayerNorm.bias", [d], new StoredPart("embed.ln.b", Same));
+        yield return new($"{e}.word_embeddings.weight", [vocab, d], StoredPart.Embedding("embed.embed.W_E", tiedToUnembed: tied));
+        yield return new($"{e}.position_embeddings.weight", [cfg.NCtx, d], new StoredPart("embed.pos_embed.W_pos", AsIs));
+        yield return new($"{e}.token_type_embeddings.weight", [TokenTypeEmbed.TokenTypes, d], new StoredPart("embed.token_type_embed.W_token_type", AsIs));
+        foreach (var norm in StoredTensor.LayerNorm($"{e}.LayerNorm", "embed.ln", d)) yield return norm;
         for (int l = 0; l < cfg.NLayers; l++)
         {
             string p = $"{prefix}encoder.layer.{l}", b = $"blocks.{l}";
@@ -144,23 +131,20 @@ public static class HuggingFaceBert
                 yield return new($"{p}.attention.self.{proj}.bias", [h * dh], new StoredPart($"{b}.attn.b_{qkv}", Flat));
             }
             yield return new($"{p}.attention.output.dense.weight", [d, h * dh], new StoredPart($"{b}.attn.W_O", HeadColumns));
-            yield return new($"{p}.attention.output.dense.bias", [d], new StoredPart($"{b}.attn.b_O", Same));
-            yield return new($"{p}.attention.output.LayerNorm.weight", [d], new StoredPart($"{b}.ln1.w", Same)); // after attention: BERT is post-norm
-            yield return new($"{p}.attention.output.LayerNorm.bias", [d], new StoredPart($"{b}.ln1.b", Same));
+            yield return new($"{p}.attention.output.dense.bias", [d], new StoredPart($"{b}.attn.b_O", AsIs));
+            foreach (var norm in StoredTensor.LayerNorm($"{p}.attention.output.LayerNorm", $"{b}.ln1", d)) yield return norm; // after attention: BERT is post-norm
             yield return new($"{p}.intermediate.dense.weight", [mlp, d], new StoredPart($"{b}.mlp.W_in", Transposed));
-            yield return new($"{p}.intermediate.dense.bias", [mlp], new StoredPart($"{b}.mlp.b_in", Same));
+            yield return new($"{p}.intermediate.dense.bias", [mlp], new StoredPart($"{b}.mlp.b_in", AsIs));
             yield return new($"{p}.output.dense.weight", [d, mlp], new StoredPart($"{b}.mlp.W_out", Transposed));
-            yield return new($"{p}.output.dense.bias", [d], new StoredPart($"{b}.mlp.b_out", Same));
-            yield return new($"{p}.output.LayerNorm.weight", [d], new StoredPart($"{b}.ln2.w", Same));
-            yield return new($"{p}.output.LayerNorm.bias", [d], new StoredPart($"{b}.ln2.b", Same));
+            yield return new($"{p}.output.dense.bias", [d], new StoredPart($"{b}.mlp.b_out", AsIs));
+            foreach (var norm in StoredTensor.LayerNorm($"{p}.output.LayerNorm", $"{b}.ln2", d)) yield return norm;
         }
         if (!withMlm) yield break;
         yield return new("cls.predictions.transform.dense.weight", [d, d], new StoredPart("mlm_head.W", Transposed));
-        yield return new("cls.predictions.transform.dense.bias", [d], new StoredPart("mlm_head.b", Same));
-        yield return new("cls.predictions.transform.LayerNorm.weight", [d], new StoredPart("mlm_head.ln.w", Same));
-        yield return new("cls.predictions.transform.LayerNorm.bias", [d], new StoredPart("mlm_head.ln.b", Same));
+        yield return new("cls.predictions.transform.dense.bias", [d], new StoredPart("mlm_head.b", AsIs));
+        foreach (var norm in StoredTensor.LayerNorm("cls.predictions.transform.LayerNorm", "mlm_head.ln", d)) yield return norm;
         // Newer checkpoints store the output bias as cls.predictions.bias, some only as decoder.bias.
-        yield return new(stored("cls.predictions.bias") ? "cls.predictions.bias" : "cls.predictions.decoder.bias", [vocab], new StoredPart("unembed.b_U", Same));
+        yield return new(stored("cls.predictions.bias") ? "cls.predictions.bias" : "cls.predictions.decoder.bias", [vocab], new StoredPart("unembed.b_U", AsIs));
         if (!tied) yield return new(Decoder, [vocab, d], new StoredPart("unembed.W_U", Transposed)); // [d_vocab, d_model] = W_Uᵀ
     }
 }

@@ -30,6 +30,21 @@ public sealed class HuggingFaceConfigJson
         return new HuggingFaceConfigJson(File.ReadAllText(path), path);
     }
 
+    /// <summary>d_model and n_heads from their fields (d_head is their quotient); refused when n_heads does not divide d_model (0 heads: <see cref="Checked"/> names the field).</summary>
+    public (int DModel, int NHeads) Heads(string dModelKey, string nHeadsKey)
+    {
+        int dModel = Int(dModelKey), nHeads = Int(nHeadsKey);
+        if (dModel % nHeads != 0) throw Problem($"{dModelKey} = {dModel} is not divisible by {nHeadsKey} = {nHeads}.");
+        return (dModel, nHeads);
+    }
+
+    /// <summary>Refuses a config.json whose model_type is set to another architecture's than <paramref name="modelType"/> (read directly, not through the family table).</summary>
+    public void ExpectModelType(string modelType, string family)
+    {
+        if (ModelType is { } type && type != modelType)
+            throw Problem($"model_type is \"{type}\"; this reader handles {family} (model_type \"{modelType}\") only.");
+    }
+
     /// <summary>The field's value, or default when it is absent or null.</summary>
     public T? Get<T>(string key)
     {

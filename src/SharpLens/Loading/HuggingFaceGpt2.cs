@@ -4,6 +4,7 @@ using SharpLens.Models;
 using SharpLens.Models.Components;
 using TorchSharp;
 using static TorchSharp.torch;
+using static SharpLens.Loading.StoredPart;
 
 namespace SharpLens.Loading;
 
@@ -41,41 +42,30 @@ public static class HuggingFaceGpt2
 
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {
-        string configPath = json.Source;
-        CheckpointException Bad(string problem) => json.Problem(problem);
-        T? Get<T>(string key) => json.Get<T>(key);
-        int Required(string key, string? alternative = null) =>
-            json.Get<int?>(key) ?? (alternative is null ? json.Int(key) : json.Get<int?>(alternative) ?? json.Int(key));
-
-        string? modelType = Get<string>("model_type");
-        if (modelType is not null and not "gpt2")
-            throw Bad($"model_type is \"{modelType}\"; this reader handles GPT-2 (model_type \"gpt2\") only.");
-        if (Get<bool?>("scale_attn_weights") == false || Get<bool?>("scale_attn_by_inverse_layer_idx") == true)
-            throw Bad("scale_attn_weights = false or scale_attn_by_inverse_layer_idx = true change the attention scale, which HookedTransformer does not support.");
+        json.ExpectModelType("gpt2", "GPT-2");
+        if (json.Get<bool?>("scale_attn_weights") == false || json.Get<bool?>("scale_attn_by_inverse_layer_idx") == true)
+            throw json.Problem("scale_attn_weights = false or scale_attn_by_inverse_layer_idx = true change the attention scale, which HookedTransformer does not support.");
         // Read, and left alone: upcasting attention to float32 changes only half-precision rounding; the summary_* fields
         // configure GPT2DoubleHeadsModel's classification head, which a language model does not have.
         json.Get<bool?>("reorder_and_upcast_attn");
         foreach (var key in new[] { "summary_activation", "summary_type", "summary_use_proj", "summary_proj_to_labels", "summary_first_dropout" }) json.Raw(key);
-
-        int dModel = Required("n_embd"), nHeads = Required("n_head");
-        if (dModel % nHeads != 0) throw Bad($"n_embd = {dModel} is not divisible by n_head = {nHeads}.");
-        Activation actFn = json.Activation("activation_function", "gelu_new");
-
+        var (dModel, nHeads) = json.Heads("n_embd", "n_head");
+        Activation act = json.Activation("activation_function", "gelu_new");
         return new ModelConfig
         {
             DModel = dModel,
-            NLayers = Required("n_layer"),
+            NLayers = json.Int("n_layer"),
             NHeads = nHeads,
             DHead = dModel / nHeads,
-            DMlp = Get<int?>("n_inner") ?? 4 * dModel,
-            DVocab = Required("vocab_size"),
-            NCtx = Required("n_positions", alternative: "n_ctx"),
-            ActFn = actFn,
-            Eps = Get<double?>("layer_norm_epsilon") ?? 1e-5,
-            TiedEmbeddings = Get<bool?>("tie_word_embeddings") ?? true,
-            BosTokenId = Get<int?>("bos_token_id") ?? 50256,
-            TokenizerName = Get<int?>("vocab_size") == 50257 ? "gpt2" : null,
-            ModelName = Path.GetFileName(Path.GetDirectoryName(configPath)) ?? "gpt2",
+            DMlp = json.Get<int?>("n_inner") ?? 4 * dModel,
+            DVocab = json.Int("vocab_size"),
+            NCtx = json.Get<int?>("n_positions") ?? json.Get<int?>("n_ctx") ?? json.Int("n_positions"),
+            ActFn = act,
+            Eps = json.Double("layer_norm_epsilon", 1e-5),
+            TiedEmbeddings = json.Bool("tie_word_embeddings", true),
+            BosTokenId = json.Get<int?>("bos_token_id") ?? 50256,
+            TokenizerName = json.Get<int?>("vocab_size") == 50257 ? "gpt2" : null,
+            ModelName = HuggingFaceLlama.ModelNameOf(json),
         }.Validated();
     }
 
@@ -173,35 +163,28 @@ public static class HuggingFaceGpt2
     static IEnumerable<StoredTensor> Map(ModelConfig cfg, string prefix, bool tied)
     {
         long d = cfg.DModel, h = cfg.NHeads, dh = cfg.DHead, mlp = cfg.DMlp, vocab = cfg.DVocab;
-        static Tensor Same(Tensor p) => p;
-        static Tensor Transposed(Tensor p) => p.t();
         static Tensor HeadsAsColumns(Tensor W) => W.permute(1, 0, 2); // [head, d_model, d_head] → [d_model, head, d_head]
         Tensor OutputRows(Tensor W) => W.view(h * dh, d);             // [head, d_head, d_model] → [head·d_head, d_model]
-        StoredPart[] wte = tied ? [new("embed.W_E", Same), new("unembed.W_U", Transposed)] : [new("embed.W_E", Same)];
-
-        yield return new($"{prefix}wte.weight", [vocab, d], wte);
-        yield return new($"{prefix}wpe.weight", [cfg.NCtx, d], new StoredPart("pos_embed.W_pos", Same));
+        yield return new($"{prefix}wte.weight", [vocab, d], StoredPart.Embedding("embed.W_E", tiedToUnembed: tied));
+        yield return new($"{prefix}wpe.weight", [cfg.NCtx, d], new StoredPart("pos_embed.W_pos", AsIs));
         for (int l = 0; l < cfg.NLayers; l++)
         {
             string p = $"{prefix}h.{l}", b = $"blocks.{l}";
-            yield return new($"{p}.ln_1.weight", [d], new StoredPart($"{b}.ln1.w", Same));
-            yield return new($"{p}.ln_1.bias", [d], new StoredPart($"{b}.ln1.b", Same));
+            foreach (var norm in StoredTensor.LayerNorm($"{p}.ln_1", $"{b}.ln1", d)) yield return norm;
             // c_attn [d_model, 3·d_model] = [W_Q | W_K | W_V], each column block [d_model, head·d_head]; its bias likewise.
             yield return new($"{p}.attn.c_attn.weight", [d, 3 * d],
                 new StoredPart($"{b}.attn.W_Q", HeadsAsColumns, 0), new StoredPart($"{b}.attn.W_K", HeadsAsColumns, d), new StoredPart($"{b}.attn.W_V", HeadsAsColumns, 2 * d));
             yield return new($"{p}.attn.c_attn.bias", [3 * d],
-                new StoredPart($"{b}.attn.b_Q", Same, 0), new StoredPart($"{b}.attn.b_K", Same, d), new StoredPart($"{b}.attn.b_V", Same, 2 * d)); // [head, d_head] each
+                new StoredPart($"{b}.attn.b_Q", AsIs, 0), new StoredPart($"{b}.attn.b_K", AsIs, d), new StoredPart($"{b}.attn.b_V", AsIs, 2 * d)); // [head, d_head] each
             yield return new($"{p}.attn.c_proj.weight", [d, d], new StoredPart($"{b}.attn.W_O", OutputRows));
-            yield return new($"{p}.attn.c_proj.bias", [d], new StoredPart($"{b}.attn.b_O", Same));
-            yield return new($"{p}.ln_2.weight", [d], new StoredPart($"{b}.ln2.w", Same));
-            yield return new($"{p}.ln_2.bias", [d], new StoredPart($"{b}.ln2.b", Same));
-            yield return new($"{p}.mlp.c_fc.weight", [d, mlp], new StoredPart($"{b}.mlp.W_in", Same));
-            yield return new($"{p}.mlp.c_fc.bias", [mlp], new StoredPart($"{b}.mlp.b_in", Same));
-            yield return new($"{p}.mlp.c_proj.weight", [mlp, d], new StoredPart($"{b}.mlp.W_out", Same));
-            yield return new($"{p}.mlp.c_proj.bias", [d], new StoredPart($"{b}.mlp.b_out", Same));
+            yield return new($"{p}.attn.c_proj.bias", [d], new StoredPart($"{b}.attn.b_O", AsIs));
+            foreach (var norm in StoredTensor.LayerNorm($"{p}.ln_2", $"{b}.ln2", d)) yield return norm;
+            yield return new($"{p}.mlp.c_fc.weight", [d, mlp], new StoredPart($"{b}.mlp.W_in", AsIs));
+            yield return new($"{p}.mlp.c_fc.bias", [mlp], new StoredPart($"{b}.mlp.b_in", AsIs));
+            yield return new($"{p}.mlp.c_proj.weight", [mlp, d], new StoredPart($"{b}.mlp.W_out", AsIs));
+            yield return new($"{p}.mlp.c_proj.bias", [d], new StoredPart($"{b}.mlp.b_out", AsIs));
         }
-        yield return new($"{prefix}ln_f.weight", [d], new StoredPart("ln_final.w", Same));
-        yield return new($"{prefix}ln_f.bias", [d], new StoredPart("ln_final.b", Same));
+        foreach (var norm in StoredTensor.LayerNorm($"{prefix}ln_f", "ln_final", d)) yield return norm;
         if (!tied) yield return new(LmHead, [vocab, d], new StoredPart("unembed.W_U", Transposed)); // [d_vocab, d_model] = W_Uᵀ
     }
 }

@@ -25,8 +25,7 @@ public static class HuggingFaceGptNeoX
     public static ModelConfig ReadConfig(HuggingFaceConfigJson json)
     {
         json.Bool("attention_bias", true); // read by the weight map
-        int dModel = json.Int("hidden_size"), nHeads = json.Int("num_attention_heads");
-        if (dModel % nHeads != 0) throw json.Problem($"hidden_size = {dModel} is not divisible by num_attention_heads = {nHeads}.");
+        var (dModel, nHeads) = json.Heads("hidden_size", "num_attention_heads");
         int dHead = dModel / nHeads;
         if (json.IsSet("rope_scaling")) throw json.Problem($"rope_scaling is {json.Raw("rope_scaling")}; rotary scaling is not supported yet.");
         Activation act = json.Activation("hidden_act", "gelu");

@@ -14,6 +14,10 @@ namespace SharpLens.Loading;
 /// consecutive blocks of its last dimension (GPT-2's c_attn: W_Q | W_K | W_V)</param>
 public sealed record StoredTensor(string Name, long[] Shape, params StoredPart[] Parts)
 {
+    /// <summary>A LayerNorm's <c>{stored}.weight</c> and <c>.bias</c> [d_model] as <c>{parameter}.w</c> and <c>.b</c>.</summary>
+    public static IEnumerable<StoredTensor> LayerNorm(string stored, string parameter, long dModel) =>
+        [new($"{stored}.weight", [dModel], new StoredPart($"{parameter}.w", StoredPart.AsIs)), new($"{stored}.bias", [dModel], new StoredPart($"{parameter}.b", StoredPart.AsIs))];
+
     /// <summary>Copies the stored tensor into every part's parameter, straight from the file (see <see cref="HuggingFaceTensorSource.ReadInto"/>).</summary>
     public void ReadInto(HuggingFaceTensorSource tensors, ParameterWriter into)
     {
@@ -57,4 +61,15 @@ public sealed record StoredTensor(string Name, long[] Shape, params StoredPart[]
 /// <param name="AsStored">the parameter viewed in the stored layout, writable: the stored shape, or its rows split as
 /// <c>[blocks, rows, ...]</c> (heads side by side); for a block, that block's columns (their trailing dimensions may be split)</param>
 /// <param name="Offset">for a block, where it starts along the stored tensor's last dimension; null for the whole tensor</param>
-public sealed record StoredPart(string Parameter, Func<Tensor, Tensor> AsStored, long? Offset = null);
+public sealed record StoredPart(string Parameter, Func<Tensor, Tensor> AsStored, long? Offset = null)
+{
+    /// <summary>Stored in our layout.</summary>
+    public static Tensor AsIs(Tensor parameter) => parameter;
+
+    /// <summary>Stored transposed: nn.Linear's [out, in] weight of our [in, out] W, an lm_head [d_vocab, d_model] of W_U.</summary>
+    public static Tensor Transposed(Tensor parameter) => parameter.t();
+
+    /// <summary>An embedding [d_vocab, d_model]: <paramref name="parameter"/>, and W_U (as W_Uᵀ) too when the unembedding is tied to it.</summary>
+    public static StoredPart[] Embedding(string parameter, bool tiedToUnembed) =>
+        tiedToUnembed ? [new(parameter, AsIs), new("unembed.W_U", Transposed)] : [new(parameter, AsIs)];
+}

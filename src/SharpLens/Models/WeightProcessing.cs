@@ -163,7 +163,7 @@ public static class WeightProcessing
 
     static void FoldInto(Dictionary<string, Tensor> w, string W, string b, Tensor lnW, Tensor? lnB, bool centerReaders)
     {
-        if (lnB is not null) w[b] = Get(w, b) + lnB.matmul(Get(w, W)); // [d_out]
+        if (lnB is not null) w[b] = Get(w, b) + lnB.MatMul(Get(w, W)); // [d_out]
         w[W] = Get(w, W) * lnW[.., TensorIndex.None]; // [d_model, d_out]
         if (centerReaders) w[W] = w[W] - w[W].mean([0], keepdim: true);
     }

@@ -152,10 +152,10 @@ public sealed class Sae : nn.Module
     {
         if (Config.Architecture == SaeArchitecture.Gated)
         {
-            var gate = sae_in.matmul(W_enc) + b_gate!; // [..., d_sae]
-            return (Hook(hook_sae_acts_pre, sae_in.matmul(W_enc * r_mag!.exp()) + b_mag!), gate); // [..., d_sae]
+            var gate = sae_in.MatMul(W_enc) + b_gate!; // [..., d_sae]
+            return (Hook(hook_sae_acts_pre, sae_in.MatMul(W_enc * r_mag!.exp()) + b_mag!), gate); // [..., d_sae]
         }
-        return (Hook(hook_sae_acts_pre, sae_in.matmul(W_enc) + b_enc!), null); // [..., d_sae]
+        return (Hook(hook_sae_acts_pre, sae_in.MatMul(W_enc) + b_enc!), null); // [..., d_sae]
     }
 
     /// <summary>The architecture's activation at inference: ReLU, top-k, a threshold, or the gate's step times ReLU.</summary>
@@ -176,9 +176,9 @@ public sealed class Sae : nn.Module
 
     internal Tensor DecodeWith(Tensor features, InputNormalization norm, Tensor? x)
     {
-        var recons = Hook(hook_sae_recons, features.matmul(W_dec) + b_dec); // [..., d_out]
+        var recons = Hook(hook_sae_recons, features.MatMul(W_dec) + b_dec); // [..., d_out]
         if (Config.IsTranscoder)
-            return W_skip is null || x is null ? recons : recons + x.to(W_skip.dtype).matmul(W_skip);
+            return W_skip is null || x is null ? recons : recons + x.to(W_skip.dtype).MatMul(W_skip);
         recons = norm.Undo(recons);
         return Config.ReshapeHookZ && x is not null ? recons.reshape(x.shape) : recons; // [..., n_heads, d_head] for hook_z
     }

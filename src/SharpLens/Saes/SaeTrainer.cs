@@ -181,7 +181,7 @@ public sealed class SaeTrainer : IDisposable
                 acts = sae.Nonlinearity(pre, gate);
                 // The gate's auxiliary loss: its ReLU is sparse, and alone (through a frozen decoder) reconstructs the input.
                 var gateActs = gate!.relu();
-                var viaGate = gateActs.matmul(sae.W_dec.detach()) + sae.b_dec.detach(); // [batch, d_in]
+                var viaGate = gateActs.MatMul(sae.W_dec.detach()) + sae.b_dec.detach(); // [batch, d_in]
                 extra = Settings.L1Coefficient * sparsity * (gateActs * decoderNorms).sum(-1).mean()
                         + (viaGate - x).pow(2).sum(-1).mean();
                 break;
@@ -203,7 +203,7 @@ public sealed class SaeTrainer : IDisposable
                 acts = sae.Nonlinearity(pre, gate);
                 extra = cfg.Architecture is SaeArchitecture.TopK
                     ? torch.zeros(1, dtype: pre.dtype).squeeze()
-                    : Settings.L1Coefficient * sparsity * acts.matmul(decoderNorms).mean(); // Σ_i f_i ‖W_dec,i‖, mean over inputs
+                    : Settings.L1Coefficient * sparsity * acts.MatMul(decoderNorms).mean(); // Σ_i f_i ‖W_dec,i‖, mean over inputs
                 break;
         }
         var output = sae.DecodeWith(acts, norm, x); // [batch, d_out]
@@ -235,7 +235,7 @@ public sealed class SaeTrainer : IDisposable
         var masked = torch.where(dead, pre, torch.full_like(pre, double.NegativeInfinity)); // [batch, d_sae]
         var (values, indices) = masked.topk((int)kAux, dim: -1);
         var auxActs = torch.zeros_like(pre).scatter(-1, indices, values.relu()); // [batch, d_sae]
-        var recons = auxActs.matmul(Sae.W_dec); // [batch, d_out]
+        var recons = auxActs.MatMul(Sae.W_dec); // [batch, d_out]
         return scale * (recons - residual).pow(2).sum(-1).mean();
     }
 

@@ -34,7 +34,7 @@ public sealed class ToySuperposition : IDisposable
     public Tensor Sample(int batch, long index)
     {
         using var scope = torch.NewDisposeScope();
-        return SampleActivations(batch, index).matmul(Directions).MoveToOuterDisposeScope(); // [batch, d]
+        return SampleActivations(batch, index).MatMul(Directions).MoveToOuterDisposeScope(); // [batch, d]
     }
 
     /// <summary>The true feature activations [batch, n_features] behind <see cref="Sample"/>(batch, index).</summary>
@@ -57,7 +57,7 @@ public sealed class ToySuperposition : IDisposable
         var directions = truth / truth.norm(1, keepdim: true);
         var rows = decoder.detach().to(ScalarType.Float32);
         rows = rows / rows.norm(1, keepdim: true).clamp_min(1e-12);
-        var cosines = directions.matmul(rows.t()); // [n_features, d_sae]
+        var cosines = directions.MatMul(rows.t()); // [n_features, d_sae]
         return cosines.max(1).values.mean().item<float>();
     }
 

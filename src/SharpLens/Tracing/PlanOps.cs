@@ -65,7 +65,7 @@ public static class PlanOps
                     return op switch
                     {
                         "add" => a[0] + a[1], "sub" => a[0] - a[1], "mul" => a[0] * a[1], "div" => a[0] / a[1],
-                        _ => a[0].matmul(a[1]),
+                        _ => a[0].MatMul(a[1]),
                     };
                 case Kind.Unary:
                     return op switch

@@ -245,7 +245,7 @@ static class PlanRunner
             if (!loss.requires_grad)
                 throw new PlanValidationException($"ops[{op.Index}]: the backward value does not depend on any activation; it has no gradient.");
             var hooks = _gradSources.Keys.ToList();
-            var grads = autograd.grad([loss.reshape([])], [.. hooks.Select(h => _gradSources[h])], allow_unused: true);
+            var grads = UncaughtNativeCalls.Grad([loss.reshape([])], [.. hooks.Select(h => _gradSources[h])], allowUnused: true);
             var gradByHook = hooks.Select((h, i) => (h, g: grads[i] ?? zeros_like(_gradSources[h]))).ToDictionary(p => p.h, p => p.g);
             foreach (var o in compiled.Ops.Where(o => o.Op.Op == PlanOp.Read && o.Op.Grad))
             {

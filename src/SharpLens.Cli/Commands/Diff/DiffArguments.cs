@@ -38,7 +38,7 @@ sealed class DiffArguments
     /// <summary>The two models and where their text comes from.</summary>
     public DiffSubjects Load(ParseResult parse, bool? noProcessing = null)
     {
-        torch.set_num_threads(Math.Max(1, parse.GetValue(Threads)));
+        UncaughtNativeCalls.SetNumThreads(Math.Max(1, parse.GetValue(Threads)));
         string baseName = parse.GetValue(Base)!, ftName = parse.GetValue(Finetuned)!;
         bool raw = noProcessing ?? parse.GetValue(NoProcessing);
         string? cache = parse.GetValue(OrganismCache);

@@ -32,7 +32,7 @@ sealed class SaeArguments
 
     public SaeSubject LoadSubject(ParseResult parse, bool? noProcessing = null)
     {
-        torch.set_num_threads(Math.Max(1, parse.GetValue(Threads)));
+        UncaughtNativeCalls.SetNumThreads(Math.Max(1, parse.GetValue(Threads)));
         return SaeSubject.Load(parse.GetValue(Model)!, ModelArguments.Options(noProcessing ?? parse.GetValue(NoProcessing), parse.GetValue(OrganismCache)));
     }
 

@@ -40,7 +40,7 @@ public sealed class MixtureOfExperts : nn.Module
     public Tensor Forward(Tensor x) // [batch, pos, d_model]
     {
         long batch = x.shape[0], pos = x.shape[1], d = x.shape[2];
-        var routerLogits = hook_router_logits.Apply(x.matmul(W_gate)); // [batch, pos, num_experts]
+        var routerLogits = hook_router_logits.Apply(x.MatMul(W_gate)); // [batch, pos, num_experts]
         var probabilities = hook_expert_weights.Apply(routerLogits.to(ScalarType.Float32).softmax(-1)); // [batch, pos, num_experts]
         var (top, chosen) = probabilities.topk(_k, dim: -1); // [batch, pos, k] each
         chosen = hook_expert_indices.Apply(chosen);

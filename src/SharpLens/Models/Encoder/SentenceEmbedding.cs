@@ -19,5 +19,5 @@ public static class SentenceEmbedding
     public static Tensor MeanPoolNormalized(Tensor hidden, Tensor attentionMask) => Normalize(MeanPool(hidden, attentionMask));
 
     /// <summary>Cosine similarity of every pair of rows: [a, d] × [b, d] → [a, b].</summary>
-    public static Tensor CosineSimilarity(Tensor a, Tensor b) => Normalize(a).matmul(Normalize(b).t()); // [a, b]
+    public static Tensor CosineSimilarity(Tensor a, Tensor b) => Normalize(a).MatMul(Normalize(b).t()); // [a, b]
 }

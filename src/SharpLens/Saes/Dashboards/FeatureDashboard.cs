@@ -148,7 +148,7 @@ public sealed class FeatureDashboard
             return ($"Logit effects are not shown: W_dec {ShapeText.Of(W_dec.shape)} writes a space W_U {ShapeText.Of(W_U.shape)} does not read (the SAE is not on the residual stream).", null);
         using var _ = torch.no_grad();
         var rows = W_dec.index_select(0, torch.tensor(features.Select(f => (long)f).ToArray()).to(W_dec.device)); // [F, d_in]
-        return (null, rows.to(W_U.dtype).matmul(W_U).to(ScalarType.Float32).cpu()); // [F, d_vocab]
+        return (null, rows.to(W_U.dtype).MatMul(W_U).to(ScalarType.Float32).cpu()); // [F, d_vocab]
     }
 
     static (IReadOnlyList<LogitEffect>, IReadOnlyList<LogitEffect>) TopAndBottom(Tensor logits, int n, Func<IReadOnlyList<int>, IReadOnlyList<string>> toStrTokens)

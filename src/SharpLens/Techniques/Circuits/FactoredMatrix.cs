@@ -44,7 +44,7 @@ public sealed class FactoredMatrix
     public long[] Shape => [.. LeadingShape, Rows, Columns];
 
     /// <summary>A·B materialised: [..., m, n].</summary>
-    public Tensor AB => A.matmul(B);
+    public Tensor AB => A.MatMul(B);
 
     /// <summary>B·A [..., r, r]: shares A·B's non-zero eigenvalues. Needs a square A·B.</summary>
     public Tensor BA
@@ -52,7 +52,7 @@ public sealed class FactoredMatrix
         get
         {
             RequireSquare(nameof(BA));
-            return B.matmul(A);
+            return B.MatMul(A);
         }
     }
 
@@ -76,14 +76,14 @@ public sealed class FactoredMatrix
     {
         RequireChain(Columns, right.shape[^2], "right", right);
         // A·(B·X) keeps inner dim r; (A·B)·X keeps n. Keep whichever is smaller so the factors stay low-rank.
-        return InnerDim <= Columns ? new FactoredMatrix(A, B.matmul(right)) : new FactoredMatrix(AB, right);
+        return InnerDim <= Columns ? new FactoredMatrix(A, B.MatMul(right)) : new FactoredMatrix(AB, right);
     }
 
     /// <summary><paramref name="left"/> [..., p, m] · this, still factored.</summary>
     public static FactoredMatrix MatMul(Tensor left, FactoredMatrix right)
     {
         right.RequireChain(right.Rows, left.shape[^1], "left", left);
-        return right.InnerDim <= right.Rows ? new FactoredMatrix(left.matmul(right.A), right.B) : new FactoredMatrix(left, right.AB);
+        return right.InnerDim <= right.Rows ? new FactoredMatrix(left.MatMul(right.A), right.B) : new FactoredMatrix(left, right.AB);
     }
 
     /// <summary>This · <paramref name="right"/>, still factored, through the smaller of the two inner dimensions.</summary>
@@ -92,8 +92,8 @@ public sealed class FactoredMatrix
         RequireChain(Columns, right.Rows, "right", right.A);
         // (A₁B₁)(A₂B₂) = A₁·(B₁A₂B₂) with inner r₁, or (A₁B₁A₂)·B₂ with inner r₂.
         return InnerDim <= right.InnerDim
-            ? new FactoredMatrix(A, B.matmul(right.A).matmul(right.B))
-            : new FactoredMatrix(A.matmul(B).matmul(right.A), right.B);
+            ? new FactoredMatrix(A, B.MatMul(right.A).MatMul(right.B))
+            : new FactoredMatrix(A.MatMul(B).MatMul(right.A), right.B);
     }
 
     /// <summary>
@@ -105,10 +105,10 @@ public sealed class FactoredMatrix
         using var scope = NewDisposeScope();
         var (qa, ra) = linalg.qr(A);                      // [..., m, k_a], [..., k_a, r]
         var (qb, rb) = linalg.qr(B.transpose(-2, -1));    // [..., n, k_b], [..., k_b, r]
-        var core = ra.matmul(rb.transpose(-2, -1));       // [..., k_a, k_b]
+        var core = ra.MatMul(rb.transpose(-2, -1));       // [..., k_a, k_b]
         var (uc, s, vhc) = linalg.svd(core, fullMatrices: false);
-        var u = qa.matmul(uc);                            // [..., m, k]
-        var vh = vhc.matmul(qb.transpose(-2, -1));        // [..., k, n]
+        var u = qa.MatMul(uc);                            // [..., m, k]
+        var vh = vhc.MatMul(qb.transpose(-2, -1));        // [..., k, n]
         return (u.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope(), vh.MoveToOuterDisposeScope());
     }
 
@@ -120,7 +120,7 @@ public sealed class FactoredMatrix
             using var scope = NewDisposeScope();
             var (_, ra) = linalg.qr(A);
             var (_, rb) = linalg.qr(B.transpose(-2, -1));
-            return linalg.svdvals(ra.matmul(rb.transpose(-2, -1))).MoveToOuterDisposeScope(); // [..., k]
+            return linalg.svdvals(ra.MatMul(rb.transpose(-2, -1))).MoveToOuterDisposeScope(); // [..., k]
         }
     }
 
@@ -136,8 +136,8 @@ public sealed class FactoredMatrix
     public Tensor Norm()
     {
         using var scope = NewDisposeScope();
-        var gramA = A.transpose(-2, -1).matmul(A); // [..., r, r]
-        var gramB = B.matmul(B.transpose(-2, -1)); // [..., r, r]
+        var gramA = A.transpose(-2, -1).MatMul(A); // [..., r, r]
+        var gramB = B.MatMul(B.transpose(-2, -1)); // [..., r, r]
         return (gramA * gramB).sum([-2, -1]).clamp_min(0).sqrt().MoveToOuterDisposeScope(); // [...]
     }
 

@@ -121,7 +121,7 @@ public static class WeightCircuits
         {
             using var block = NewDisposeScope();
             long end = Math.Min(circuit.Rows, start + rowsPerBlock);
-            var rows = circuit.A[TensorIndex.Ellipsis, TensorIndex.Slice(start, end), TensorIndex.Colon].matmul(circuit.B); // [..., block, n]
+            var rows = circuit.A[TensorIndex.Ellipsis, TensorIndex.Slice(start, end), TensorIndex.Colon].MatMul(circuit.B); // [..., block, n]
             var own = arange(start, end, dtype: ScalarType.Int64, device: rows.device);
             hits.add_((rows.argmax(-1) == own).to(ScalarType.Float64).sum(-1)); // [...]
         }

@@ -51,7 +51,7 @@ public sealed class ActivationTarget
         }
         if (Direction!.shape[0] != features)
             throw new ArgumentException($"The direction has {Direction.shape[0]} entries but {Hook} has {features} features per position.");
-        return flat.matmul(Direction.to(flat.dtype).to(flat.device)); // [batch, pos]
+        return flat.MatMul(Direction.to(flat.dtype).to(flat.device)); // [batch, pos]
     }
 
     public override string ToString() => Index is int i ? $"{Hook}[{i}]" : $"{Hook} · direction";

@@ -71,8 +71,8 @@ public static class AttributionPatching
             foreach (var act in corruptedActs.Values) scope.Attach(act);
             var inputs = hooks.Select(h => corruptedActs[h]).ToList();
             // Gradients with respect to the activations only: the weights' .grad stay untouched.
-            var grads = autograd.grad([metric], inputs);
-            var products = hooks.Select((h, l) => (cleanCache[h] - inputs[l].detach()) * grads[l]).ToList(); // [batch, rest...] each
+            var grads = UncaughtNativeCalls.Grad([metric], inputs);
+            var products = hooks.Select((h, l) => (cleanCache[h] - inputs[l].detach()) * grads[l]!).ToList(); // [batch, rest...] each
             return (products, clean, corrupted);
         }
     }

@@ -27,7 +27,7 @@ public sealed class LinearProbe : IDisposable
     public Tensor Scores(Tensor activations)
     {
         var x = activations.to(Weight.dtype).to(Weight.device);
-        var scores = x.matmul(Weight.t()) + Bias; // [n, rows]
+        var scores = x.MatMul(Weight.t()) + Bias; // [n, rows]
         return IsBinary ? scores.squeeze(1) : scores;
     }
 

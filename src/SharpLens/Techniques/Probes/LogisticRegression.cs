@@ -36,7 +36,7 @@ public static class LogisticRegression
         {
             using var stepScope = NewDisposeScope();
             optimizer.zero_grad();
-            var logits = z.matmul(W.t()) + b; // [n, rows]
+            var logits = z.MatMul(W.t()) + b; // [n, rows]
             var data = k == 2
                 ? nn.functional.binary_cross_entropy_with_logits(logits.squeeze(1), targets)
                 : nn.functional.cross_entropy(logits, y);
@@ -47,7 +47,7 @@ public static class LogisticRegression
 
         using var _ = no_grad();
         var weight = W.detach() / std; // [rows, d]: w·(x − μ)/σ = (w/σ)·x − (w/σ)·μ
-        var bias = b.detach() - weight.matmul(mean); // [rows]
+        var bias = b.detach() - weight.MatMul(mean); // [rows]
         return new LinearProbe(weight.MoveToOuterDisposeScope(), bias.MoveToOuterDisposeScope(), ProbeKind.Logistic, k);
     }
 }
@@ -74,7 +74,7 @@ public static class MeanDifferenceProbe
         var mean1 = x[one].mean([0]);
         var mean0 = x[one.logical_not()].mean([0]);
         var direction = (mean1 - mean0).unsqueeze(0); // [1, d]
-        var bias = -(direction.matmul((mean1 + mean0) / 2)); // [1]
+        var bias = -(direction.MatMul((mean1 + mean0) / 2)); // [1]
         return new LinearProbe(direction.MoveToOuterDisposeScope(), bias.MoveToOuterDisposeScope(), ProbeKind.MeanDifference, 2);
     }
 }
