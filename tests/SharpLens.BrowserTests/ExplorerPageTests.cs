@@ -1,5 +1,7 @@
 using System.Globalization;
 using Microsoft.Playwright;
+using SharpLens.Attribution;
+using SharpLens.Corpora;
 using SharpLens.Models;
 using SharpLens.Models.Encoder;
 using SharpLens.Organisms;
@@ -13,8 +15,10 @@ using static TorchSharp.torch;
 namespace SharpLens.BrowserTests;
 
 /// <summary>
-/// Three Explorers for the page tests: the tour's induction organism (with a random SAE at blocks.1.hook_resid_pre),
-/// all-MiniLM-L6-v2 (an encoder), and a random decoder big enough that a patching sweep runs for seconds (to cancel it).
+/// Four Explorers for the page tests: the tour's induction organism (with a random SAE at blocks.1.hook_resid_pre),
+/// all-MiniLM-L6-v2 (an encoder), a random decoder big enough that a patching sweep runs for seconds (to cancel it),
+/// and a random 3-layer decoder with MLPs and GPT-2's tokenizer, with random transcoders saved in circuit-tracer's
+/// layout (the Graph page) and a random SAE whose feature pages read an excerpt of the Brown Corpus.
 /// </summary>
 public sealed class ExplorerSites : IAsyncLifetime
 {
@@ -26,6 +30,11 @@ public sealed class ExplorerSites : IAsyncLifetime
     public ExplorerServer Encoder { get; private set; } = null!;
     public HookedTransformer Big { get; private set; } = null!;
     public ExplorerServer Slow { get; private set; } = null!;
+    public HookedTransformer Mlp { get; private set; } = null!;
+    public TranscoderSet Transcoders { get; private set; } = null!;
+    public Sae TextSae { get; private set; } = null!;
+    public ExplorerServer Graph { get; private set; } = null!;
+    readonly string _transcoderFolder = Path.Combine(Path.GetTempPath(), $"sharplens-browser-transcoders-{Guid.NewGuid():N}");
     readonly List<ExplorerModel> _models = [];
     public const string SaeHook = "blocks.1.hook_resid_pre";
 
@@ -43,6 +52,25 @@ public sealed class ExplorerSites : IAsyncLifetime
         // always arrives while it runs (on a fast CPU the bare model finished the sweep before the click).
         Big.AddHook("blocks.0.hook_resid_pre", (_, _) => { Thread.Sleep(30); return null; });
         Slow = await Start(new ExplorerModel("random-96", decoder: Big));
+        Mlp = new HookedTransformer(new ModelConfig { DModel = 32, NLayers = 3, NHeads = 4, DHead = 8, DMlp = 64, DVocab = 50257, NCtx = 64,
+            ActFn = Activation.GeluNew, ModelName = "random-mlp", TokenizerName = "gpt2" }, seed: 11);
+        using (var made = RandomTranscoders(3, 32, 12)) TranscoderFiles.Save(made, _transcoderFolder);
+        Transcoders = TranscoderFiles.Load(_transcoderFolder);
+        TextSae = new Sae(new SaeConfig(SaeArchitecture.Standard, 32, 32) { Metadata = new() { HookName = "blocks.1.hook_resid_pre" } }, seed: 5);
+        var brown = TextCorpus.FromBrown(BrownCorpus.Open(Path.Combine(AppContext.BaseDirectory, "Fixtures", "brown-excerpt")));
+        Graph = await Start(new ExplorerModel("random-mlp", decoder: Mlp, saes: [new ExplorerSae("random-sae", TextSae, "blocks.1.hook_resid_pre")],
+            graphModel: new ReplacementModel(Mlp, Transcoders), contexts: ExplorerContexts.FromText(brown, decoder: Mlp, contexts: 16, contextSize: 32)));
+    }
+
+    /// <summary>Per-layer ReLU transcoders with random weights, about half their features active on any token.</summary>
+    static TranscoderSet RandomTranscoders(int nLayers, long dModel, long dTc)
+    {
+        var g = new Generator(3);
+        var wEnc = randn(nLayers, dTc, dModel, generator: g) / Math.Sqrt(dModel);
+        var bEnc = 0.1 * randn(nLayers, dTc, generator: g);
+        var bDec = 0.1 * randn(nLayers, dModel, generator: g);
+        var wDec = Enumerable.Range(0, nLayers).Select(_ => 0.3 * randn(dTc, 1, dModel, generator: g) / Math.Sqrt(dTc)).ToArray();
+        return new TranscoderSet(false, wEnc, bEnc, bDec, wDec, TranscoderActivation.Relu, null, 0, null, "hook_resid_mid", "hook_mlp_out", "random-browser-test");
     }
 
     async Task<ExplorerServer> Start(ExplorerModel model)
@@ -53,8 +81,12 @@ public sealed class ExplorerSites : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        foreach (var s in new[] { Organism, Encoder, Slow }) if (s is not null) await s.DisposeAsync();
+        foreach (var s in new[] { Organism, Encoder, Slow, Graph }) if (s is not null) await s.DisposeAsync();
         foreach (var m in _models) m.Dispose();
+        Transcoders?.Dispose();
+        TextSae?.Dispose();
+        Mlp?.Dispose();
+        if (Directory.Exists(_transcoderFolder)) Directory.Delete(_transcoderFolder, recursive: true);
         Sae?.Dispose();
         Induction?.Dispose();
         MiniLm?.Dispose();
@@ -256,6 +288,58 @@ public sealed class ExplorerPageTests(ExplorerSites sites) : IClassFixture<Explo
         Assert.Equal(plain.Select(t => t.ToString(C)), await page.Locator("#unsteered .tok").AllInnerTextsAsync());
         Assert.Equal(steered.Select(t => t.ToString(C)), await page.Locator("#steered .tok").AllInnerTextsAsync());
         await Shot(page, "steering-compared");
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task The_graph_page_computes_a_graph_with_progress_and_a_click_on_a_node_shows_its_details()
+    {
+        var errors = new List<string>();
+        var page = await Open(sites.Graph, "#graph", errors);
+        Assert.Equal(0, await page.Locator("#no-graph").CountAsync());
+        await page.ClickAsync("#run-graph");
+        await page.WaitForSelectorAsync("#graph-status[data-state='done']", new() { Timeout = 120_000 });
+        Assert.Contains("100%", await page.Locator("#graph-progress > div").GetAttributeAsync("style") ?? "");
+        Assert.Matches(@"^done: ", await page.Locator("#graph-status").InnerTextAsync());
+        string json = await page.EvaluateAsync<string>("async () => (await fetch(document.querySelector('#graph-download').getAttribute('href'))).text()");
+        var graph = System.Text.Json.Nodes.JsonNode.Parse(json)!;
+        var nodes = graph["nodes"]!.AsArray().ToDictionary(n => n!["node_id"]!.GetValue<string>(), n => n!);
+        Assert.Contains("When Mary and John", graph["metadata"]!["prompt"]!.GetValue<string>());
+        var frame = page.FrameLocator("#graph-frame");
+        await frame.Locator("svg#graph [data-node-id]").First.WaitForAsync(new() { Timeout = 30_000 });
+        var shown = await frame.Locator("svg#graph [data-node-id]").EvaluateAllAsync<string[]>("els => els.map(e => e.dataset.nodeId)");
+        Assert.NotEmpty(shown);
+        Assert.All(shown, id => Assert.True(nodes.ContainsKey(id), $"the viewer drew {id}, which graph.json does not have"));
+        await Shot(page, "graph");
+        // A feature node: its label names layer, feature and position; its inputs are listed.
+        string feature = shown.First(id => nodes[id]["feature_type"]!.GetValue<string>() == "cross layer transcoder");
+        var n = nodes[feature];
+        await frame.Locator($"svg#graph [data-node-id='{feature}']").ClickAsync();
+        Assert.Equal($"L{n["layer"]!.GetValue<string>()} #{feature.Split('_')[1]} @{n["ctx_idx"]!.GetValue<int>()}", await frame.Locator("#clicked-label").InnerTextAsync());
+        Assert.True(await frame.Locator("table.inputs tr.edge").CountAsync() > 0);
+        await Shot(page, "graph-clicked");
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task Feature_pages_show_text_contexts_and_say_where_they_came_from()
+    {
+        var errors = new List<string>();
+        var page = await Open(sites.Graph, "#features", errors);
+        Assert.Equal("text", await page.Locator("#corpus-source").GetAttributeAsync("data-source"));
+        Assert.Contains("brown: ", await page.Locator("#corpus-source").InnerTextAsync());
+        Assert.Contains("tokenized with the model's tokenizer (gpt2)", await page.Locator("#corpus-source").InnerTextAsync());
+        await page.FillAsync("#feature-input", "2");
+        await page.ClickAsync("#open-feature");
+        await page.WaitForSelectorAsync("#feature-corpus");
+        Assert.Equal("text", await page.Locator("#feature-corpus").GetAttributeAsync("data-source"));
+        // The top contexts are words of the excerpt, as GPT-2 tokenized them.
+        string top = await page.Locator("#top-contexts .ctx").First.InnerTextAsync();
+        Assert.Matches(@"[A-Za-z]{3,}", top);
+        await Shot(page, "feature-page-text");
+        var organism = await Open(sites.Organism, "#features", errors);
+        Assert.Equal("random", await organism.Locator("#corpus-source").GetAttributeAsync("data-source"));
+        Assert.Contains("has no tokenizer", await organism.Locator("#corpus-source").InnerTextAsync());
         Assert.Empty(errors);
     }
 }

@@ -64,7 +64,9 @@ public static class ExploreCommand
                     graph = new ReplacementModel(unprocessed, set);
                 }
                 var featureContexts = Contexts(parse.GetValue(corpus), parse.GetValue(contexts), loaded, parse.GetValue(model.OrganismCache));
-                using var explorerModel = new ExplorerModel(name, loaded.Decoder, loaded.Encoder, loadedSaes, graph, featureContexts,
+                // A folder is shown by its name (the sidebar has no room for a path).
+                string shown = Directory.Exists(name) ? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(name))) : name;
+                using var explorerModel = new ExplorerModel(shown, loaded.Decoder, loaded.Encoder, loadedSaes, graph, featureContexts,
                     transcodersDescription: graph is null ? null : $"{parse.GetValue(transcoders)}: {graph.Transcoders.NLayers} layers × {graph.Transcoders.DTranscoder} features");
                 Console.Error.WriteLine($"Feature pages read {explorerModel.CorpusDescription}.");
                 var server = ExplorerServer.StartAsync(explorerModel, options, allowRemote: hostName is not null).GetAwaiter().GetResult();
@@ -73,6 +75,7 @@ public static class ExploreCommand
                 if (!parse.GetValue(noBrowser)) OpenBrowser(server.Url.ToString());
                 using var stop = new ManualResetEventSlim();
                 Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Set(); };
+                using var onStop = server.Stopping.Register(stop.Set); // SIGTERM (kill, systemd, docker stop): the host stops, and so does this wait
                 stop.Wait();
                 server.DisposeAsync().AsTask().GetAwaiter().GetResult();
                 return 0;

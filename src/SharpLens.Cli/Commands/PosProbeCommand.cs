@@ -36,7 +36,7 @@ public static class PosProbeCommand
         foreach (var o in new Option[] { model, sentences, maxWords, testFraction, steps, l2, seed, threads, outOption }) command.Options.Add(o);
         command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
-            UncaughtNativeCalls.SetNumThreads(parse.GetValue(threads), "--threads");
+            UncaughtNativeCalls.SetNumThreads(Math.Max(1, parse.GetValue(threads)), "--threads");
             var settings = new PosProbeSettings
             {
                 Sentences = parse.GetValue(sentences), MaxWords = parse.GetValue(maxWords), TestFraction = parse.GetValue(testFraction), Seed = parse.GetValue(seed),

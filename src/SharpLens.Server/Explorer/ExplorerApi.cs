@@ -388,7 +388,7 @@ public sealed partial class ExplorerServer
                 var summary = GraphFiles.AttributeAndWrite(rm, tensor(ids).unsqueeze(0), folder, attribution with { Progress = new AttributionProgress(job) }, files with { Slug = $"explore-{job.Id}" });
                 string json = File.ReadAllText(summary.JsonPath);
                 job.AttachGraph(json, GraphViewer.Render(json, source: $"graph of job {job.Id}"));
-                job.Report(Math.Max(job.Total, 1), Math.Max(job.Total, 1), "done");
+                job.Report(Math.Max(job.Total, 1), Math.Max(job.Total, 1), $"{job.Total} rows attributed ({summary.Features} features and the logits), {summary.KeptNodes} nodes kept");
                 return (null, new GraphAnswer(summary.ActiveFeatures, summary.Features, summary.Nodes, summary.KeptNodes, summary.KeptLinks,
                     summary.ReplacementScore, summary.CompletenessScore, $"/api/jobs/{job.Id}/viewer", $"/api/jobs/{job.Id}/graph.json"));
             }

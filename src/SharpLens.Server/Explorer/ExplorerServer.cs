@@ -42,6 +42,8 @@ public sealed partial class ExplorerServer : IAsyncDisposable
     /// <summary>The URL to open: the address with the token, which the first visit turns into a cookie.</summary>
     public Uri Url => new(Address, $"?token={Token}");
     public ExplorerModel Model => _model;
+    /// <summary>Fires when the server is asked to stop (SIGTERM, Ctrl+C through the host, or <see cref="DisposeAsync"/>).</summary>
+    public CancellationToken Stopping => _app.Lifetime.ApplicationStopping;
 
     /// <summary>Whether <paramref name="host"/> is a loopback address or name (127.0.0.0/8, ::1, localhost).</summary>
     public static bool IsLoopback(string host) =>

@@ -38,6 +38,27 @@ public class LogitLensInvariantTests
         }
     }
 
+    /// <summary>Llama-style models: RMSNorm, RMSPre once its weight is folded into the unembedding.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void An_rms_normed_models_lens_ends_with_its_own_log_probs_and_applies_its_final_norm(bool processed)
+    {
+        using var raw = TestModels.RandomModel(TestModels.Tiny(norm: Normalization.RMS));
+        using var model = processed ? WeightProcessing.Process(raw) : raw;
+        Assert.Equal(processed ? Normalization.RMSPre : Normalization.RMS, model.Config.FinalNormalization);
+        var tokens = TestModels.RandomTokens(2, 9, model.Config.DVocab);
+        using var _ = no_grad();
+        using var lens = SharpLens.Techniques.LogitLens.Run(model, tokens);
+        Assert.True((lens.LogProbs[2] - model.Run(tokens).log_softmax(-1)).abs().max().item<float>() < 1e-5);
+        var (_, cache) = model.RunWithCache(tokens, ["blocks.1.hook_resid_pre"]);
+        using (cache)
+        {
+            var reference = model.RunWithHooks(tokens, [("blocks.1.hook_resid_post", (_, _) => cache["blocks.1.hook_resid_pre"])]).log_softmax(-1);
+            Assert.True((lens.LogProbs[1] - reference).abs().max().item<float>() < 1e-5);
+        }
+    }
+
     [Fact]
     public void Ranks_and_top_tokens_agree_with_the_log_probs()
     {
