@@ -36,7 +36,7 @@ public static class PosProbeCommand
         foreach (var o in new Option[] { model, sentences, maxWords, testFraction, steps, l2, seed, threads, outOption }) command.Options.Add(o);
         command.SetAction(parse => CommandErrors.Run(parse, () =>
         {
-            UncaughtNativeCalls.SetNumThreads(Math.Max(1, parse.GetValue(threads)), "--threads");
+            UncaughtNativeCalls.SetNumThreads(parse.GetValue(threads), "--threads");
             var settings = new PosProbeSettings
             {
                 Sentences = parse.GetValue(sentences), MaxWords = parse.GetValue(maxWords), TestFraction = parse.GetValue(testFraction), Seed = parse.GetValue(seed),
@@ -83,7 +83,7 @@ public static class PosProbeCommand
                 ["selectivity"] = Math.Round(l.Selectivity, 4), ["real_train_accuracy"] = Math.Round(l.RealTrainAccuracy, 4), ["control_train_accuracy"] = Math.Round(l.ControlTrainAccuracy, 4),
             })]),
         };
-        AtomicFile.WriteAllText(Path.Combine(folder, SummaryFile), summary.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.WriteAllText(Path.Combine(folder, SummaryFile), summary.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + "\n");
         PlotFiles.LinePlot(Path.Combine(folder, PlotFile),
             [("real tags", [.. r.Layers.Select(l => l.RealTestAccuracy)]), ("control task", [.. r.Layers.Select(l => l.ControlTestAccuracy)]),
              ("selectivity", [.. r.Layers.Select(l => l.Selectivity)]), ("majority baseline", [.. r.Layers.Select(_ => r.MajorityBaseline)])],

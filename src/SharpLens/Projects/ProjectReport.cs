@@ -36,11 +36,13 @@ public static class ProjectReport
                         $"{(run.GitCommit is null ? "" : $" · commit {E(run.GitCommit)}")} · {E(run.Machine)}</p>");
             if (run.Outputs.Count > 0)
             {
+                html.Append(run.Outputs.Count > 12 ? $"<details><summary>{run.Outputs.Count} output files</summary>" : "<details open><summary>output files</summary>");
                 html.Append("<table><tr><th>file</th><th>bytes</th><th>sha256</th></tr>");
                 foreach (var o in run.Outputs) html.Append($"<tr><td style=\"text-align:left\">{E(o.Path)}</td><td>{o.Bytes}</td><td><code>{o.Sha256[..16]}…</code></td></tr>");
-                html.Append("</table>");
+                html.Append("</table></details>");
             }
-            foreach (var o in run.Outputs) html.Append(Inline(folder, o));
+            // Figures and tables are shown for files at most one folder deep (out/summary.json); deeper ones (checkpoints) are listed only.
+            foreach (var o in run.Outputs.Where(o => o.Path.Count(c => c == '/') <= 1)) html.Append(Inline(folder, o));
             string logFile = Path.Combine(folder, run.OutputLog);
             if (File.Exists(logFile)) html.Append("<details><summary>output</summary><pre>").Append(E(Tail(File.ReadAllText(logFile), 12000))).Append("</pre></details>");
             html.Append("</div>");
@@ -112,7 +114,7 @@ public static class ProjectReport
 
     static string Table(IReadOnlyList<string> lines, char separator)
     {
-        var sb = new StringBuilder("<table>");
+        var sb = new StringBuilder("<div style=\"overflow-x:auto\"><table>");
         for (int i = 0; i < lines.Count; i++)
         {
             string cell = i == 0 ? "th" : "td";
@@ -120,7 +122,7 @@ public static class ProjectReport
             foreach (var c in lines[i].Split(separator)) sb.Append($"<{cell}>{E(c)}</{cell}>");
             sb.Append("</tr>");
         }
-        return sb.Append("</table>").ToString();
+        return sb.Append("</table></div>").ToString();
     }
 
     /// <summary>Just enough Markdown for a research log: headings, paragraphs, **bold**, `code`, indented code blocks.</summary>

@@ -145,7 +145,9 @@ public static class ResearchProject
         var entry = new StringBuilder();
         entry.AppendLine($"## {started:yyyy-MM-dd HH:mm} UTC — run {index}").AppendLine();
         entry.AppendLine($"**Ran:** `{CommandLine(command)}` (exit {exit}, {wall:0.0} s, seed {manifest.Seed}, SharpLens {Version}{(record.GitCommit is null ? "" : $", commit {record.GitCommit[..Math.Min(12, record.GitCommit.Length)]}")})").AppendLine();
-        entry.AppendLine($"**Wrote:** {(outputs.Count == 0 ? "nothing new" : string.Join(", ", outputs.Select(o => $"`{o.Path}`")))}").AppendLine();
+        string wrote = outputs.Count == 0 ? "nothing new"
+            : string.Join(", ", outputs.Take(8).Select(o => $"`{o.Path}`")) + (outputs.Count > 8 ? $" and {outputs.Count - 8} more (all in {RunsFile})" : "");
+        entry.AppendLine($"**Wrote:** {wrote}").AppendLine();
         entry.AppendLine("**Seen:** (what did you see? what does it mean for the hypothesis?)").AppendLine();
         File.AppendAllText(Path.Combine(folder, LogFile), entry.ToString());
         return record;
