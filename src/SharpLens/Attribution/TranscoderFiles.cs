@@ -142,8 +142,16 @@ public static class TranscoderFiles
 
     static Tensor F32(Tensor t) { var r = t.to(ScalarType.Float32); if (!ReferenceEquals(r, t)) t.Dispose(); return r; }
 
-    static Tensor Take(SafeTensorsFile f, string key) => f.Contains(key) ? F32(f.Read(key))
+    static Tensor Take(SafeTensorsFile f, string key) => f.Contains(key) ? Finite(F32(f.Read(key)), f.FilePath, key)
         : throw new TranscoderFileException(f.FilePath, key, $"is missing; the file holds {string.Join(", ", f.Names.Take(8))}.");
+
+    /// <summary>A weight with a NaN or ∞ would poison every attribution (the influence sum never reaches zero): refused here, by name.</summary>
+    static Tensor Finite(Tensor t, string file, string key)
+    {
+        if (torch.isfinite(t).all().item<bool>()) return t;
+        t.Dispose();
+        throw new TranscoderFileException(file, key, "holds NaN or infinite values; the file is damaged (or was saved from a run that diverged).");
+    }
 
     static Layer ReadSafetensorsLayer(string file)
     {
