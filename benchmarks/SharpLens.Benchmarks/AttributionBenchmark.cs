@@ -35,12 +35,29 @@ public static class AttributionBenchmark
             -2.0 * torch.ones(layers, dTc), torch.zeros(layers, dModel),
             [.. Enumerable.Range(0, layers).Select(_ => 0.1 * torch.randn(dTc, 1, dModel, generator: g) / Math.Sqrt(dTc))],
             TranscoderActivation.Relu, null, 0, null, "hook_resid_mid", "hook_mlp_out", "bench");
+        return Run(model, set, lengths, batch, maxFeatureNodes, log, g);
+    }
+
+    /// <summary>
+    /// The same measurement on a given model and transcoder set (`--graph --model DIR --transcoders DIR`): prompts of
+    /// the first tokens of <paramref name="text"/> (real text, e.g. a Brown validation document) after BOS, or of random
+    /// token ids when it is null; lengths above the model's context are left out.
+    /// </summary>
+    public static IReadOnlyList<AttributionBenchmarkRow> Run(HookedTransformer model, TranscoderSet set, int[] lengths, int batch = 32,
+        int maxFeatureNodes = 128, TextWriter? log = null, Generator? generator = null, IReadOnlyList<int>? text = null)
+    {
+        var g = generator ?? new Generator(2);
+        var cfg = model.Config;
+        int layers = cfg.NLayers;
         var rm = new ReplacementModel(model, set);
         var rows = new List<AttributionBenchmarkRow>();
-        using (var warm = Attributor.Attribute(rm, torch.tensor(new long[] { 1, 2, 3 }), new AttributionOptions { BatchSize = 4, MaxFeatureNodes = 4 })) { } // JIT and allocator warm-up
-        foreach (int n in lengths)
+        using (var warm = Attributor.Attribute(rm, torch.tensor(new long[] { cfg.BosTokenId ?? 0, 2, 3 }), new AttributionOptions { BatchSize = 4, MaxFeatureNodes = 4 })) { } // JIT and allocator warm-up
+        foreach (int n in lengths.Where(n => n <= cfg.NCtx))
         {
-            var tokens = torch.randint(0, cfg.DVocab, [n], generator: g, dtype: ScalarType.Int64);
+            var tokens = text is { } t && t.Count >= n - 1
+                ? torch.tensor(t.Take(n - 1).Prepend(cfg.BosTokenId ?? 0).Select(i => (long)i).ToArray())
+                : torch.randint(0, cfg.DVocab, [n], generator: g, dtype: ScalarType.Int64);
+            if (cfg.BosTokenId is int bos) tokens[0] = bos; // the prompt as attributed: BOS first, so no token is added
             var clock = Stopwatch.StartNew();
             double fb = 0;
             for (int warm = 0; warm < 2; warm++)

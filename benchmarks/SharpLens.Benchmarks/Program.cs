@@ -9,7 +9,21 @@ try
 {
     if (args.Length > 0 && args[0] == "--graph") // attribution graphs: 16/64/256-token prompts against a plain forward + backward
     {
-        foreach (var row in AttributionBenchmark.Run([16, 64, 256], log: Console.Out))
+        string? Named(string name) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        IReadOnlyList<AttributionBenchmarkRow> measured;
+        if (Named("--model") is { } modelPath && Named("--transcoders") is { } tcPath)
+        {
+            // A trained model and set, e.g. brown-lm: -- --graph --model ~/.cache/sharplens/organisms/brown-lm-... --transcoders clt-brown
+            TorchSharp.torch.set_num_threads(1);
+            using var model = SharpLens.Models.HookedTransformer.FromPretrained(modelPath, processing: SharpLens.Models.WeightProcessingOptions.None);
+            using var set = SharpLens.Attribution.TranscoderFiles.Load(tcPath);
+            // Prompts of real text when the model has a tokenizer: the start of the first Brown validation document.
+            IReadOnlyList<int>? text = model.Tokenizer is { } tokenizer
+                ? tokenizer.Encode(SharpLens.Corpora.TextCorpus.Open(Named("--corpus") ?? "brown").Split(0.05).Validation[0].Text) : null;
+            measured = AttributionBenchmark.Run(model, set, [16, 64, 256], log: Console.Out, text: text);
+        }
+        else measured = AttributionBenchmark.Run([16, 64, 256], log: Console.Out);
+        foreach (var row in measured)
             Console.WriteLine($"{row.Tokens} tokens: time ×{row.TimeRatio:0} of fwd+bwd, memory ×{row.MemoryRatio:0.0}, {row.BackwardPasses} backward passes");
         return 0;
     }

@@ -46,7 +46,7 @@ public sealed class GraphViewerPageTests(Browser browser) : IClassFixture<Browse
         await page.Locator("#threshold").FillAsync("0.4");
         Assert.Equal(new[] { "0_5_1", "3_42_2", "E_10_0", "E_11_1", "E_12_2" }, await ShownNodeIds(page));
         await page.Locator("#threshold").FillAsync("1");
-        Assert.Equal(new[] { "0_0_2", "0_5_1", "1_7_2", "1_9_2", "3_42_2", "E_10_0", "E_11_1", "E_12_2" }, await ShownNodeIds(page));
+        Assert.Equal(new[] { "0_-1_2", "0_5_1", "1_7_2", "1_9_2", "3_42_2", "E_10_0", "E_11_1", "E_12_2" }, await ShownNodeIds(page));
         await page.Locator("#dense").CheckAsync();
         Assert.Equal(11, (await ShownNodeIds(page)).Length);
         Assert.Contains("threshold=1", page.Url);
@@ -65,7 +65,7 @@ public sealed class GraphViewerPageTests(Browser browser) : IClassFixture<Browse
         // Ordered by |weight|; % of input = weight / Σ|incoming| = w / (1.5 + 0.3 + 0.5 + 0.05).
         Assert.Equal(new[] { "0_5_1", "1.50", "63.8" }, inputs[0]);
         Assert.Equal(new[] { "E_12_2", "-0.500", "-21.3" }, inputs[1]);
-        Assert.Equal(new[] { "0_0_2", "0.300", "12.8" }, inputs[2]);
+        Assert.Equal(new[] { "0_-1_2", "0.300", "12.8" }, inputs[2]);
         Assert.Equal(new[] { "0_3_1", "0.0500", "2.1" }, inputs[3]);
         var outputs = await page.Locator("table.outputs tr.edge").EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.nodeId)");
         Assert.Equal(new[] { "3_42_2" }, outputs);

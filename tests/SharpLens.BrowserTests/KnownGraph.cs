@@ -22,7 +22,7 @@ static class KnownGraph
             Feature(0, 3, 0, influence: 0.10, activation: 5.0),
             Feature(0, 3, 1, influence: 0.11, activation: 5.0),
             Feature(0, 3, 2, influence: 0.12, activation: 5.0),
-            Node("0_0_2", -1, "0", 2, "mlp reconstruction error", "0_2-0", 0.85),
+            Node("0_-1_2", -1, "0", 2, "mlp reconstruction error", "0_-1-2", 0.85),
             Node("E_10_0", 0, "E", 0, "embedding", "E_10-0", 0.95),
             Node("E_11_1", 1, "E", 1, "embedding", "E_11-1", 0.2),
             Node("E_12_2", 2, "E", 2, "embedding", "E_12-2", 0.6),
@@ -32,7 +32,7 @@ static class KnownGraph
         {
             Link("E_11_1", "0_5_1", 2.0),
             Link("0_5_1", "1_7_2", 1.5),
-            Link("0_0_2", "1_7_2", 0.3),
+            Link("0_-1_2", "1_7_2", 0.3),
             Link("E_12_2", "1_7_2", -0.5),
             Link("1_7_2", "3_42_2", 3.0),
             Link("1_9_2", "3_42_2", 0.2),

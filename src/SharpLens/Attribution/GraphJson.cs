@@ -66,7 +66,7 @@ public sealed partial class GraphJsonContext : JsonSerializerContext;
 /// (target, source) pair in row-major order with the raw signed adjacency weight. Node ids:
 /// <code>
 /// feature  "{layer}_{feature}_{pos}"   feature = Cantor pair (l + f)(l + f + 1)/2 + f   jsNodeId "{layer}_{feature}-0"
-/// error    "0_{layer}_{pos}"           feature = −1                                      jsNodeId "{layer}_{pos}-0"
+/// error    "{layer}_-1_{pos}"          feature = −1                                      jsNodeId "{layer}_-1-{pos}"
 /// token    "E_{token_id}_{pos}"        feature = pos, layer "E"                          jsNodeId "E_{token_id}-{pos}"
 /// logit    "{n_layers+1}_{vocab}_{n_pos−1}"  feature = vocab id, clerp 'Output "tok" (p=0.123)'  jsNodeId "L_{vocab}-{n_pos−1}"
 /// </code>
@@ -101,8 +101,10 @@ public static class GraphJson
             else if (i < g.TokenStart)
             {
                 int layer = (i - nf) / nPos, pos = (i - nf) % nPos;
-                nodes[i] = new GraphNode($"0_{layer}_{pos}", -1, layer.ToString(CultureInfo.InvariantCulture), pos,
-                    "mlp reconstruction error", 0, false, 0, 0, $"{layer}_{pos}-0", "", scores[i], null);
+                // circuit-tracer ≥ 0.5.1 (its issue #78): the feature slot −1 keeps error ids apart from feature ids.
+                // The older "0_{layer}_{pos}" / "{layer}_{pos}-0" collided with feature {layer} of layer 0 at {pos}.
+                nodes[i] = new GraphNode($"{layer}_-1_{pos}", -1, layer.ToString(CultureInfo.InvariantCulture), pos,
+                    "mlp reconstruction error", 0, false, 0, 0, $"{layer}_-1-{pos}", "", scores[i], null);
             }
             else if (i < g.LogitStart)
             {
@@ -146,6 +148,14 @@ public static class GraphJson
 
     public static string Serialize(GraphDocument doc) => JsonSerializer.Serialize(doc, GraphJsonContext.Default.GraphDocument);
 
-    public static GraphDocument Parse(string json, string path) =>
-        JsonSerializer.Deserialize(json, GraphJsonContext.Default.GraphDocument) ?? throw new InvalidDataException($"{path}: empty graph JSON.");
+    /// <summary>Reads a graph.json; a file that is not one is refused naming it.</summary>
+    /// <exception cref="GraphFileException">Not JSON, or not circuit-tracer's graph (metadata, qParams, nodes, links).</exception>
+    public static GraphDocument Parse(string json, string path)
+    {
+        GraphDocument? doc;
+        try { doc = JsonSerializer.Deserialize(json, GraphJsonContext.Default.GraphDocument); }
+        catch (JsonException e) { throw new GraphFileException(path, $"is not a circuit-tracer graph.json ({e.Message})."); }
+        return doc is { Metadata: not null, QParams: not null, Nodes: not null, Links: not null } && doc.Nodes.All(n => n is not null) && doc.Links.All(l => l is not null)
+            ? doc : throw new GraphFileException(path, "is not a circuit-tracer graph.json: it needs an object with metadata, qParams, nodes and links.");
+    }
 }

@@ -4,13 +4,13 @@ using static TorchSharp.torch;
 
 namespace SharpLens.Organisms;
 
-/// <summary>A transcoder feature at one layer.</summary>
-public readonly record struct LayerFeature(int Layer, long Feature);
+/// <summary>A transcoder feature at one layer and prompt position.</summary>
+public readonly record struct LayerFeature(int Layer, int Position, long Feature);
 
 /// <summary>
 /// What <see cref="TwoHopCircuit.Analyse"/> found on the two-hop prompts [BOS, a, R2] of a <see cref="TwoHopOrganism"/>.
 /// </summary>
-/// <param name="BFeatures">For each B token: the features at a's position that fire for (nearly) exactly the A's with that B.</param>
+/// <param name="BFeatures">For each B token: the features (at a's position or the last one) that fire for (nearly) exactly the A's with that B.</param>
 /// <param name="CFeatures">For each C token: the features at the last position that fire for (nearly) exactly the A's with that C.</param>
 /// <param name="PathsInGraph">Prompts whose unpruned graph has token a → a B feature of f(a) → a C feature of g(f(a)) → logit g(f(a)), every edge positive.</param>
 /// <param name="PathsKeptByPruning">Of those, prompts where the path's nodes and edges all survive pruning at 0.8 / 0.98.</param>
@@ -46,23 +46,27 @@ public static class TwoHopCircuit
         var fired = fires.contiguous().data<bool>().ToArray(); // [n_a, n_layers, 3, d_tc] flattened
         long dTc = transcoders.DTranscoder;
         bool Fired(int prompt, int layer, int position, long feature) => fired[((prompt * nL + layer) * TwoHopSettings.PromptLength + position) * dTc + feature];
-        // Features at one position that fire on at least `recall` of a group's prompts, and on few others (`precision`).
-        LayerFeature[] Selective(int position, Func<int, bool> inGroup)
+        // Features at these positions that fire on at least `recall` of a group's prompts, and on few others (`precision`).
+        LayerFeature[] Selective(int[] positions, Func<int, bool> inGroup)
         {
             var found = new List<LayerFeature>();
             int groupSize = Enumerable.Range(0, nA).Count(inGroup);
-            for (int layer = 0; layer < nL; layer++)
-                for (long feature = 0; feature < dTc; feature++)
-                {
-                    int hits = 0, count = 0;
-                    for (int i = 0; i < nA; i++)
-                        if (Fired(i, layer, position, feature)) { count++; if (inGroup(i)) hits++; }
-                    if (count > 0 && hits >= precision * count && hits >= recall * groupSize) found.Add(new LayerFeature(layer, feature));
-                }
+            foreach (int position in positions)
+                for (int layer = 0; layer < nL; layer++)
+                    for (long feature = 0; feature < dTc; feature++)
+                    {
+                        int hits = 0, count = 0;
+                        for (int i = 0; i < nA; i++)
+                            if (Fired(i, layer, position, feature)) { count++; if (inGroup(i)) hits++; }
+                        if (count > 0 && hits >= precision * count && hits >= recall * groupSize) found.Add(new LayerFeature(layer, position, feature));
+                    }
             return [.. found];
         }
-        var bFeatures = Enumerable.Range(s.FirstB, s.NB).ToDictionary(b => b, b => Selective(1, i => f[i] == b));
-        var cFeatures = Enumerable.Range(s.FirstC, s.NC).ToDictionary(c => c, c => Selective(TwoHopSettings.PromptLength - 1, i => g[f[i] - s.FirstB] == c));
+        // B can be computed where a is (from the token alone) or at the last position (after attention brought a
+        // there, as the one-hop prompt [BOS, a, R1] → f(a) needs): both are searched.
+        int last = TwoHopSettings.PromptLength - 1;
+        var bFeatures = Enumerable.Range(s.FirstB, s.NB).ToDictionary(b => b, b => Selective([1, last], i => f[i] == b));
+        var cFeatures = Enumerable.Range(s.FirstC, s.NC).ToDictionary(c => c, c => Selective([last], i => g[f[i] - s.FirstB] == c));
 
         int inGraph = 0, kept = 0;
         double replacement = 0;
@@ -81,7 +85,7 @@ public static class TwoHopCircuit
             foreach (var bf in bFeatures[b])
                 foreach (var cf in cFeatures[c].Where(cf => cf.Layer > bf.Layer))
                 {
-                    int bn = graph.NodeOf(bf.Layer, 1, bf.Feature), cn = graph.NodeOf(cf.Layer, TwoHopSettings.PromptLength - 1, cf.Feature);
+                    int bn = graph.NodeOf(bf.Layer, bf.Position, bf.Feature), cn = graph.NodeOf(cf.Layer, cf.Position, cf.Feature);
                     if (bn < 0 || cn < 0) continue;
                     if (!(a[bn, tokenNode].item<float>() > 0 && a[cn, bn].item<float>() > 0 && a[logitNode, cn].item<float>() > 0)) continue;
                     found = true;
@@ -100,9 +104,9 @@ public static class TwoHopCircuit
             foreach (int b2 in Enumerable.Range(s.FirstB, s.NB).Where(x => g[x - s.FirstB] != c))
             {
                 var group = Enumerable.Range(0, nA).Where(k => f[k] == b2).ToArray();
-                var interventions = bFeatures[b].Select(bf => FeatureIntervention.Set(bf.Layer, 1, bf.Feature, 0))
-                    .Concat(bFeatures[b2].Select(bf => FeatureIntervention.Set(bf.Layer, 1, bf.Feature,
-                        group.Average(k => acts[k, bf.Layer, 1, bf.Feature].item<float>())))).ToList();
+                var interventions = bFeatures[b].Select(bf => FeatureIntervention.Set(bf.Layer, bf.Position, bf.Feature, 0))
+                    .Concat(bFeatures[b2].Select(bf => FeatureIntervention.Set(bf.Layer, bf.Position, bf.Feature,
+                        group.Average(k => acts[k, bf.Layer, bf.Position, bf.Feature].item<float>())))).ToList();
                 if (interventions.Count == 0) continue;
                 using var result = FeatureInterventions.Run(rm, prompts[i], interventions);
                 swaps++;

@@ -66,6 +66,43 @@ public class GraphFilesTests
     }
 
     [Fact]
+    public void Error_node_ids_never_collide_with_feature_ids_as_in_circuit_tracer_0_5_1()
+    {
+        // circuit-tracer's issue #78: an error node at layer l, position p was "0_{l}_{p}", the id of feature l of
+        // layer 0 at p. Every node kept (thresholds 1), a 3-layer CLT: layer-0 features 0–2 meet errors 0–2.
+        using var scope = torch.NewDisposeScope();
+        var (model, set) = AttributionExactnessTests.Build("clt-relu");
+        using var _m = model;
+        using var _s = set;
+        string dir = TempDir();
+        try
+        {
+            GraphFiles.AttributeAndWrite(new ReplacementModel(model, set), torch.tensor(new long[] { 4, 9, 13, 2, 7, 11 }), dir,
+                new AttributionOptions { BatchSize = 16 }, new GraphFileOptions { NodeThreshold = 1.0, EdgeThreshold = 1.0 });
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "graph.json")));
+            var nodes = doc.RootElement.GetProperty("nodes").EnumerateArray().ToList();
+            string Type(JsonElement x) => x.GetProperty("feature_type").GetString()!;
+            var errors = nodes.Where(x => Type(x) == "mlp reconstruction error").ToList();
+            Assert.NotEmpty(errors);
+            foreach (var e in errors)
+            {
+                string layer = e.GetProperty("layer").GetString()!;
+                int pos = e.GetProperty("ctx_idx").GetInt32();
+                Assert.Equal($"{layer}_-1_{pos}", e.GetProperty("node_id").GetString());
+                Assert.Equal($"{layer}_-1-{pos}", e.GetProperty("jsNodeId").GetString());
+            }
+            // The graph holds the old collision's case: feature l of layer 0 at p beside the error of layer l at p.
+            var features = nodes.Where(x => Type(x) == "cross layer transcoder").Select(x => x.GetProperty("node_id").GetString()!).ToHashSet();
+            Assert.Contains(errors, e => features.Contains($"0_{e.GetProperty("layer").GetString()}_{e.GetProperty("ctx_idx").GetInt32()}"));
+            Assert.Equal(nodes.Count, nodes.Select(x => x.GetProperty("node_id").GetString()).Distinct().Count());
+            // jsNodeId: a feature's is shared by its positions ("{layer}_{feature}-0"), an error's is its own.
+            var featureJs = nodes.Where(x => Type(x) == "cross layer transcoder").Select(x => x.GetProperty("jsNodeId").GetString()).ToHashSet();
+            Assert.DoesNotContain(errors, e => featureJs.Contains(e.GetProperty("jsNodeId").GetString()));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void Graph_files_follow_circuit_tracers_node_order_ids_and_fields()
     {
         using var scope = torch.NewDisposeScope();
@@ -102,6 +139,7 @@ public class GraphFilesTests
             Assert.Equal(nPos, meta.GetProperty("prompt_tokens").GetArrayLength());
             var nodes = root.GetProperty("nodes").EnumerateArray().ToList();
             var ids = nodes.Select(x => x.GetProperty("node_id").GetString()!).ToHashSet();
+            Assert.Equal(nodes.Count, ids.Count); // every id names one node
             Assert.Equal(nPos, nodes.Count(x => x.GetProperty("feature_type").GetString() == "embedding"));
             Assert.Equal(nLogits, nodes.Count(x => x.GetProperty("feature_type").GetString() == "logit"));
             var top = nodes.Single(x => x.GetProperty("is_target_logit").GetBoolean());
