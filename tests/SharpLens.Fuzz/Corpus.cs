@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using SharpLens.Training;
 
 namespace SharpLens.Fuzz;
 
@@ -47,10 +48,19 @@ public sealed class Corpus
                 ? "hub/models--fuzz--model/refs/main" : $"hub/models--fuzz--model/snapshots/{Seeds.HubCommit}/model.safetensors", FuzzTarget.HubCache)),
             ("onnx", OnnxCases(), (i, r) => Mutate(i, "onnx", r, new() { ["model.onnx"] = Seeds.Onnx() }, "model.onnx", FuzzTarget.Onnx)),
             ("model-file", ModelFileCases(), (i, r) => Mutate(i, "model-file", r, _seeds.Gpt2, "model.safetensors", FuzzTarget.ModelFile)),
+            ("transcoders", TranscoderCases(), (i, r) => Mutate(i, "transcoders", r, _seeds.Transcoders(),
+                new[] { "tc/config.yaml", "tc/layer_0.safetensors", "tc/layer_1.safetensors" }[r.Next(3)], FuzzTarget.Transcoders)),
+            ("crosscoder", CrossCoderCases(), (i, r) => Mutate(i, "crosscoder", r, _seeds.CrossCoder(), r.Next(2) == 0 ? "cc/config.json" : "cc/model.safetensors", FuzzTarget.CrossCoder)),
+            ("graph-json", GraphJsonCases(), (i, r) => Mutate(i, "graph-json", r, _seeds.GraphJson(), "graph.json", FuzzTarget.GraphJson)),
+            ("checkpoint", CheckpointCases(), (i, r) => Mutate(i, "checkpoint", r, _seeds.Checkpoints(),
+                Step2 + new[] { "config.json", "model.safetensors", "manifest.json", "trainer.json", "optimizer.safetensors" }[r.Next(5)], FuzzTarget.Checkpoint)),
         ];
     }
 
     public IReadOnlyList<string> Formats => [.. _formats.Select(f => f.Format)];
+
+    /// <summary>How many formats the corpus had before transcoders, crosscoders, graph.json and checkpoints were added.</summary>
+    public const int LegacyFormats = 16;
 
     /// <summary>How many structured (named) corruptions each format has.</summary>
     public int StructuredCount(string format) => _formats.First(f => f.Format == format).Structured.Count;
@@ -63,7 +73,10 @@ public sealed class Corpus
     {
         int f = index % _formats.Count, k = index / _formats.Count;
         var (_, structured, mutation) = _formats[f];
-        return k < structured.Count ? structured[k](index) : mutation(index, new Random(unchecked(index * 7919 + 17)));
+        // The first 16 formats draw their mutations from the index they had before the corpus grew, so their bytes (and the
+        // README's counts, and FuzzFindingsTests' cases) stay what they were measured as.
+        int key = f < LegacyFormats ? f + k * LegacyFormats : index;
+        return k < structured.Count ? structured[k](index) : mutation(index, new Random(unchecked(key * 7919 + 17)));
     }
 
     /// <summary>The valid seed of each format, as case -1 - f: a check that the corpus starts from inputs SharpLens accepts.</summary>
@@ -639,4 +652,221 @@ public sealed class Corpus
 
     public static string Summary(FuzzCase c) => $"{c.Id}: {c.Description}";
     public static string Describe(byte[] data) => data.Length <= 64 ? Encoding.UTF8.GetString(data) : $"{data.Length} bytes";
+
+    // ---------------------------------------------------------------- formats added after the first corpus
+
+    /// <summary>A safetensors file with one tensor's header entry changed (its bytes are left as they are).</summary>
+    static byte[] WithTensorHeader(byte[] file, string tensor, Action<JsonObject> change)
+    {
+        var (h, d) = Bytes.SplitSafeTensors(file);
+        change(h[tensor]!.AsObject());
+        return Bytes.SafeTensors(h.ToJsonString(), d);
+    }
+
+    List<Func<int, FuzzCase>> TranscoderCases()
+    {
+        var list = new List<Func<int, FuzzCase>>();
+        const string Config = "tc/config.yaml", Layer0 = "tc/layer_0.safetensors";
+        void Add(string cls, string description, Func<Dictionary<string, byte[]>, Dictionary<string, byte[]>> make, string main, string? mention = null, bool crossLayer = false) =>
+            list.Add(i => Make(i, "transcoders", cls, description, FuzzTarget.Transcoders, make(crossLayer ? _seeds.CrossLayerTranscoders() : _seeds.Transcoders()), main, mention));
+        string yaml = Seeds.Text(_seeds.Transcoders()[Config]);
+        string With(string field, string value) => string.Join("\n", yaml.Split('\n').Select(l => l.StartsWith(field + ":", StringComparison.Ordinal) ? $"{field}: {value}" : l));
+        foreach (var (field, value) in new (string, string)[]
+        {
+            ("model_kind", "quantum_transcoder"), ("model_kind", ""), ("feature_input_hook", "blocks.0.hook_nowhere"), ("feature_input_hook", "\"\""),
+            ("feature_output_hook", "hook_resid_pre; rm -rf /"), ("activation", "gelu"), ("activation", "[relu, topk]"),
+        })
+            Add("config-" + field, $"config.yaml {field}: {value}", f => { f[Config] = Bytes.Utf8(With(field, value)); return f; }, Config, field);
+        foreach (var (name, value) in HostileNumbers)
+            Add("k-" + name, $"config.yaml activation topk, k = {value?.ToJsonString() ?? "null"}", f =>
+            {
+                f[Config] = Bytes.Utf8(With("activation", "topk") + $"\nk: {value?.ToJsonString() ?? "null"}\n");
+                return f;
+            }, Config, "k");
+        foreach (var (cls, text) in new (string, string)[]
+        {
+            ("config-empty", ""), ("config-binary", "\0\u0001\u0002\u00ff"), ("config-tabs", "model_kind:\ttranscoder_set\n\tfeature_input_hook: x"),
+            ("config-huge-line", "model_kind: " + new string('a', 5_000_000)), ("config-anchors", "a: &a [*a, *a]\nmodel_kind: *a"),
+            ("transcoders-escape", yaml + "\ntranscoders:\n  - ../../../../etc/passwd\n  - layer_1.safetensors\n"),
+            ("transcoders-absolute", yaml + "\ntranscoders:\n  - /proc/self/mem\n"),
+            ("transcoders-hf", yaml + "\ntranscoders:\n  - hf://mntss/gemma-scope-transcoders/layer_0.safetensors\n"),
+            ("transcoders-empty", yaml + "\ntranscoders: []\n"),
+        })
+            Add(cls, $"config.yaml: {cls}", f => { f[Config] = Bytes.Utf8(text); return f; }, Config);
+        Add("missing-layer", "layer_1.safetensors deleted", f => { f.Remove("tc/layer_1.safetensors"); return f; }, "tc/layer_1.safetensors");
+        Add("extra-layer", "a third layer for a 2-layer model", f => { f["tc/layer_2.safetensors"] = f["tc/layer_1.safetensors"]; return f; }, "tc");
+        Add("gpt2-weights", "a GPT-2's weights as layer 0", f => { f[Layer0] = _seeds.Gpt2["model.safetensors"]; return f; }, Layer0);
+        foreach (var (tensor, shape) in new (string, long[])[]
+        {
+            ("W_enc", [32, 16]), ("W_enc", [16, 31]), ("W_dec", [16, 33]), ("b_enc", [15]), ("b_dec", [31]),
+            ("W_skip", [32, 31]), ("activation_function.threshold", [17]), ("W_enc", [2147483648, 2147483648]), ("W_enc", [-1, 32]), ("W_enc", []),
+        })
+            Add("shape-" + tensor, $"{tensor} declared {ShapeTextOf(shape)}", f => { f[Layer0] = WithTensorHeader(f[Layer0], tensor, t => t["shape"] = new JsonArray([.. shape.Select(d => (JsonNode)d)])); return f; }, Layer0, tensor);
+        foreach (var dtype in new[] { "I64", "BOOL", "F8_E4M3", "Q4" })
+            Add("dtype-" + dtype, $"W_enc dtype {dtype}", f => { f[Layer0] = WithTensorHeader(f[Layer0], "W_enc", t => t["dtype"] = dtype); return f; }, Layer0, "W_enc");
+        Add("layers-disagree", "layer 1 from a set with another d_transcoder", f =>
+        {
+            using var other = Seeds.MakeTranscoders(false);
+            var bytes = f["tc/layer_1.safetensors"];
+            f["tc/layer_1.safetensors"] = WithTensorHeader(WithTensorHeader(bytes, "b_enc", t => t["shape"] = new JsonArray(8)), "W_enc", t => t["shape"] = new JsonArray(8, 64));
+            return f;
+        }, "tc/layer_1.safetensors");
+        // The cross-layer layout: W_enc_{i} / W_dec_{i}.safetensors.
+        Add("clt-seed-dec-shape", "CLT W_dec_0 declared [16, 1, 32] (a per-layer decoder)", f =>
+        {
+            f["tc/W_dec_0.safetensors"] = WithTensorHeader(f["tc/W_dec_0.safetensors"], "W_dec_0", t => t["shape"] = new JsonArray(16, 1, 32));
+            return f;
+        }, "tc/W_dec_0.safetensors", "W_dec_0", crossLayer: true);
+        Add("clt-missing-dec", "CLT W_dec_1.safetensors deleted", f => { f.Remove("tc/W_dec_1.safetensors"); return f; }, "tc/W_dec_1.safetensors", crossLayer: true);
+        Add("clt-enc-shape", "CLT W_enc_1 declared [16, 33]", f =>
+        {
+            f["tc/W_enc_1.safetensors"] = WithTensorHeader(f["tc/W_enc_1.safetensors"], "W_enc_1", t => t["shape"] = new JsonArray(16, 33));
+            return f;
+        }, "tc/W_enc_1.safetensors", "W_enc_1", crossLayer: true);
+        return list;
+    }
+
+    static string ShapeTextOf(long[] shape) => "[" + string.Join(", ", shape) + "]";
+
+    List<Func<int, FuzzCase>> CrossCoderCases()
+    {
+        var list = new List<Func<int, FuzzCase>>();
+        const string Config = "cc/config.json", Weights = "cc/model.safetensors";
+        void Add(string cls, string description, Func<Dictionary<string, byte[]>, Dictionary<string, byte[]>> make, string main, string? mention = null, string fixture = "crosscoder/batchtopk") =>
+            list.Add(i => Make(i, "crosscoder", cls, description, FuzzTarget.CrossCoder, make(_seeds.CrossCoder(fixture)), main, mention));
+        foreach (string field in new[] { "activation_dim", "dict_size", "num_layers", "k", "code_normalization", "target_rms" })
+            foreach (var (name, value) in HostileNumbers)
+                Add("value-" + name, $"config.json {field} = {value?.ToJsonString() ?? "null"}", f =>
+                {
+                    var json = JsonNode.Parse(f[Config])!.AsObject();
+                    json[field] = value?.DeepClone();
+                    f[Config] = Bytes.Utf8(json.ToJsonString());
+                    return f;
+                }, Config, field);
+        foreach (var (cls, text) in new (string, string)[]
+        {
+            ("empty", ""), ("not-json", "{\"activation_dim\": "), ("array", "[]"), ("deep-nesting", new string('[', 100_000) + new string(']', 100_000)),
+            ("huge", "{\"activation_dim\": 2147483647, \"dict_size\": 2147483647, \"num_layers\": 2, \"k\": 7, \"code_normalization\": \"CROSSCODER\"}"),
+            ("normalization", "{\"activation_dim\": 8, \"dict_size\": 32, \"num_layers\": 2, \"k\": 7, \"code_normalization\": \"QUANTUM\"}"),
+        })
+            Add(cls, $"config.json {cls}", f => { f[Config] = Bytes.Utf8(text); return f; }, Config);
+        Add("missing-weights", "no model.safetensors", f => { f.Remove(Weights); return f; }, "cc");
+        Add("gpt2-weights", "a GPT-2's weights as the crosscoder's", f => { f[Weights] = _seeds.Gpt2["model.safetensors"]; return f; }, Weights);
+        foreach (var (tensor, shape) in new (string, long[])[]
+        {
+            ("encoder.weight", [2, 8, 31]), ("encoder.weight", [3, 8, 32]), ("decoder.weight", [2, 32, 7]), ("encoder.bias", [33]), ("decoder.bias", [2, 9]),
+            ("encoder.weight", [2147483648, 2147483648, 2]), ("encoder.weight", [-2, 8, 32]), ("decoder.weight", [32, 2, 8]),
+        })
+            Add("shape-" + tensor, $"{tensor} declared {ShapeTextOf(shape)}", f => { f[Weights] = WithTensorHeader(f[Weights], tensor, t => t["shape"] = new JsonArray([.. shape.Select(d => (JsonNode)d)])); return f; }, Weights, tensor);
+        Add("dtype", "encoder.weight dtype I64", f => { f[Weights] = WithTensorHeader(f[Weights], "encoder.weight", t => t["dtype"] = "I64"); return f; }, Weights, "encoder.weight");
+        Add("input-shape", "X.npy of another width", f => { f["cc/X.npy"] = Bytes.Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4, 2, 9), }", new byte[4 * 2 * 9 * 4]); return f; }, "cc/X.npy");
+        // Kissane's layout: cfg.json + cc_weights.pt (a pickle, read without running anything).
+        foreach (string field in new[] { "d_in", "dict_size" })
+            foreach (var (name, value) in HostileNumbers.Take(6))
+                Add("kissane-" + name, $"Kissane cfg.json {field} = {value?.ToJsonString() ?? "null"}", f =>
+                {
+                    var json = JsonNode.Parse(f["cc/cfg.json"])!.AsObject();
+                    json[field] = value?.DeepClone();
+                    f["cc/cfg.json"] = Bytes.Utf8(json.ToJsonString());
+                    return f;
+                }, "cc/cfg.json", field, "crosscoder/kissane");
+        return list;
+    }
+
+    List<Func<int, FuzzCase>> GraphJsonCases()
+    {
+        var list = new List<Func<int, FuzzCase>>();
+        void Add(string cls, string description, Func<JsonObject, JsonNode?> change, string? mention = null) => list.Add(i =>
+        {
+            var f = _seeds.GraphJson();
+            var json = JsonNode.Parse(f["graph.json"])!.AsObject();
+            var changed = change(json);
+            f["graph.json"] = Bytes.Utf8(changed?.ToJsonString() ?? "null");
+            return Make(i, "graph-json", cls, description, FuzzTarget.GraphJson, f, "graph.json", mention);
+        });
+        foreach (var field in new[] { "metadata", "qParams", "nodes", "links" })
+        {
+            Add("missing-" + field, $"no {field}", j => { j.Remove(field); return j; });
+            foreach (var (name, value) in HostileNumbers.Where(h => h.Name is "negative" or "1e300" or "string" or "null" or "array"))
+                Add("value-" + name, $"{field} = {value?.ToJsonString() ?? "null"}", j => { j[field] = value?.DeepClone(); return j; });
+        }
+        Add("node-fields", "every node's fields replaced by numbers", j => { foreach (var n in j["nodes"]!.AsArray()) foreach (var key in n!.AsObject().Select(kv => kv.Key).ToList()) n[key] = 1e300; return j; });
+        Add("link-dangling", "links to nodes that do not exist", j => { foreach (var l in j["links"]!.AsArray()) { l!["source"] = "nowhere"; l["target"] = "-1"; } return j; });
+        Add("link-weights", "link weights NaN-like strings", j => { foreach (var l in j["links"]!.AsArray()) l!["weight"] = "NaN"; return j; });
+        Add("prompt-tokens", "metadata.prompt_tokens is an object", j => { j["metadata"]!["prompt_tokens"] = new JsonObject { ["a"] = 1 }; return j; });
+        Add("many-nodes", "the node list repeated 2,000 times", j => { var nodes = j["nodes"]!.AsArray(); var copy = nodes.ToJsonString(); for (int k = 0; k < 2000; k++) foreach (var n in JsonNode.Parse(copy)!.AsArray()) nodes.Add(n!.DeepClone()); return j; });
+        foreach (var (cls, text) in new (string, string)[]
+        {
+            ("empty", ""), ("not-json", "{\"metadata\": "), ("array", "[]"), ("deep-nesting", new string('[', 100_000) + new string(']', 100_000)),
+            ("bom-garbage", "\uFEFF\u0000{}"), ("number", "1e999999"),
+        })
+            list.Add(i => Make(i, "graph-json", cls, $"graph.json {cls}", FuzzTarget.GraphJson, new() { ["graph.json"] = Bytes.Utf8(text) }, "graph.json"));
+        return list;
+    }
+
+    const string Step2 = "run.checkpoints/step-000002/";
+
+    /// <summary>The checkpoint files with one changed, and the manifest rewritten to match (so the loader, not the hash, meets the change).</summary>
+    static Dictionary<string, byte[]> Rehashed(Dictionary<string, byte[]> files)
+    {
+        var folder = files.Where(kv => kv.Key.StartsWith(Step2, StringComparison.Ordinal)).ToDictionary(kv => kv.Key[Step2.Length..], kv => kv.Value);
+        files[Step2 + CheckpointManifest.FileName] = Seeds.ManifestFor(folder);
+        return files;
+    }
+
+    List<Func<int, FuzzCase>> CheckpointCases()
+    {
+        var list = new List<Func<int, FuzzCase>>();
+        const string Manifest = Step2 + "manifest.json", Config = Step2 + "config.json", Weights = Step2 + "model.safetensors";
+        void Add(string cls, string description, Func<Dictionary<string, byte[]>, Dictionary<string, byte[]>> make, string main, string? mention = null) =>
+            list.Add(i => Make(i, "checkpoint", cls, description, FuzzTarget.Checkpoint, make(_seeds.Checkpoints()), main, mention));
+        foreach (var (cls, text) in new (string, string)[]
+        {
+            ("manifest-empty", ""), ("manifest-not-json", "{\"format\": "), ("manifest-array", "[]"), ("manifest-format", "{\"format\": \"sharplens-checkpoint/99\", \"files\": {}}"),
+            ("manifest-no-files", "{\"format\": \"sharplens-checkpoint/1\", \"files\": {}}"),
+            ("manifest-deep", new string('[', 100_000) + new string(']', 100_000)),
+        })
+            Add(cls, $"manifest.json: {cls}", f => { f[Manifest] = Bytes.Utf8(text); return f; }, Manifest);
+        void Entry(string cls, string description, Action<JsonObject> change) => Add(cls, description, f =>
+        {
+            var json = JsonNode.Parse(f[Manifest])!.AsObject();
+            change(json);
+            f[Manifest] = Bytes.Utf8(json.ToJsonString());
+            return f;
+        }, Manifest);
+        JsonObject FilesOf(JsonObject manifest) => manifest.First(kv => kv.Value is JsonObject o && o.Count > 2).Value!.AsObject();
+        Entry("entry-escape", "the manifest lists ../../run/config.json", j => { var files = FilesOf(j); files["../../run/config.json"] = files["config.json"]!.DeepClone(); });
+        Entry("entry-absolute", "the manifest lists /etc/passwd", j => { var files = FilesOf(j); files["/etc/passwd"] = files["config.json"]!.DeepClone(); });
+        Entry("entry-missing", "the manifest lists a file that is not there", j => { var files = FilesOf(j); files["gone.safetensors"] = files["config.json"]!.DeepClone(); });
+        foreach (var (name, value) in HostileNumbers)
+            Entry("entry-size-" + name, $"config.json's size = {value?.ToJsonString() ?? "null"}", j =>
+            {
+                var entry = FilesOf(j)["config.json"]!.AsObject();
+                entry[entry.First(kv => kv.Value is JsonValue v && v.TryGetValue<long>(out _)).Key] = value?.DeepClone();
+            });
+        Entry("entry-hash", "config.json's hash is another file's", j => { var files = FilesOf(j); files["config.json"] = files["trainer.json"]!.DeepClone(); });
+        Add("no-manifest", "manifest.json deleted", f => { f.Remove(Manifest); return f; }, Step2);
+        Add("no-optimizer", "optimizer.safetensors deleted (and out of the manifest)", f => { f.Remove(Step2 + "optimizer.safetensors"); return Rehashed(f); }, Step2);
+        // Changes the manifest agrees with: the model loader meets them.
+        foreach (string field in new[] { "n_layers", "d_model", "n_heads", "d_vocab", "n_ctx", "d_mlp" })
+            foreach (var (name, value) in HostileNumbers.Where(h => h.Name is "zero" or "negative" or "int32-max" or "2^62" or "1e300" or "string"))
+                Add("config-" + name, $"checkpoint config.json {field} = {value?.ToJsonString() ?? "null"} (manifest rewritten)", f =>
+                {
+                    var json = JsonNode.Parse(f[Config])!.AsObject();
+                    json[field] = value?.DeepClone();
+                    f[Config] = Bytes.Utf8(json.ToJsonString());
+                    return Rehashed(f);
+                }, Config, field);
+        Add("weights-gpt2-hf", "Hugging Face GPT-2 tensor names in the checkpoint (manifest rewritten)", f => { f[Weights] = f["run/model.safetensors"]; return Rehashed(f); }, Weights);
+        Add("weights-shape", "a weight declared [2147483648, 2] (manifest rewritten)", f =>
+        {
+            var (h, _) = Bytes.SplitSafeTensors(f[Weights]);
+            string name = h.Select(kv => kv.Key).First(k => k != "__metadata__");
+            f[Weights] = WithTensorHeader(f[Weights], name, t => t["shape"] = new JsonArray(2147483648L, 2));
+            return Rehashed(f);
+        }, Weights);
+        Add("weights-truncated", "model.safetensors cut in half (manifest rewritten)", f => { f[Weights] = f[Weights][..(f[Weights].Length / 2)]; return Rehashed(f); }, Weights);
+        Add("finished-config", "the finished folder's config.json is not JSON", f => { f["run/config.json"] = Bytes.Utf8("{\"model_type\": "); return f; }, "run/config.json");
+        return list;
+    }
 }

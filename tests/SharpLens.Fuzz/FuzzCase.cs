@@ -25,6 +25,14 @@ public enum FuzzTarget
     Onnx,
     /// <summary>A Hugging Face cache (HF_HOME) holding the repo <c>fuzz/model</c>, offline: <c>logits --model fuzz/model</c>.</summary>
     HubCache,
+    /// <summary>A circuit-tracer transcoder set (config.yaml + layer_{i} or W_enc_{i}/W_dec_{i} safetensors) for gpt2-tiny-tied: TranscoderFiles.Load + encode/decode / <c>sharplens graph</c>.</summary>
+    Transcoders,
+    /// <summary>A dictionary_learning (or Kissane) crosscoder folder and its X.npy: CrossCoderFiles.Load + encode / <c>sharplens diff encode</c>.</summary>
+    CrossCoder,
+    /// <summary>An attribution graph's graph.json: GraphJson.Parse (library only: the viewer reads it in the browser).</summary>
+    GraphJson,
+    /// <summary>What `sharplens train` leaves (run/ and run.checkpoints/step-N with manifests): LanguageModelFolder.Open (library only).</summary>
+    Checkpoint,
 }
 
 /// <summary>

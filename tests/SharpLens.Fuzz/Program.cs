@@ -5,7 +5,7 @@ using SharpLens.Fuzz;
 
 // sharplens-fuzz: generates the corpus and runs it.
 //   dotnet SharpLens.Fuzz.dll [--cases 1200] [--mode library|cli|both] [--cli path/SharpLens.Cli.dll]
-//                             [--limit-seconds 20] [--memory-kib 4194304] [--work DIR] [--report FILE.md] [--jobs 2]
+//                             [--formats a,b] [--limit-seconds 20] [--memory-kib 4194304] [--work DIR] [--report FILE.md] [--jobs 2]
 //   --worker: internal; runs library cases in-process, one index per stdin line.
 //   train sae|crosscoder|grokking --folder DIR [--resume] [--delay-ms N]: the run the kill-and-resume tests SIGKILL (TrainingRig).
 //   native CASE...: the native-abort tests' child (NativeProbe): each case's refused call inside a try/catch.
@@ -50,6 +50,11 @@ if (mode is "cli" or "both" && (cli is null || !File.Exists(cli)))
 
 var results = new List<CaseResult>();
 var indices = Enumerable.Range(0, corpus.Formats.Count).Select(f => -1 - f).Concat(Enumerable.Range(from, cases)).ToList();
+if (options.Get("--formats") is { } only)
+{
+    var keep = only.Split(',');
+    indices = [.. indices.Where(i => keep.Contains(corpus.Formats[i < 0 ? -1 - i : i % corpus.Formats.Count]))];
+}
 var clock = Stopwatch.StartNew();
 if (mode is "library" or "both")
 {

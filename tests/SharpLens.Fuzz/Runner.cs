@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using SharpLens.Attribution;
+using SharpLens.Diffing;
 using SharpLens.Interop;
 using SharpLens.IO;
 using SharpLens.Loading.Llama2c;
@@ -7,6 +9,7 @@ using SharpLens.Models;
 using SharpLens.Models.Encoder;
 using SharpLens.Saes;
 using SharpLens.Tokenization;
+using SharpLens.Training.LanguageModels;
 
 namespace SharpLens.Fuzz;
 
@@ -104,6 +107,40 @@ public sealed class Runner(string workRoot)
                 foreach (var name in file.Initializers.Keys) file.Read(name).Dispose();
                 break;
             }
+            case FuzzTarget.Transcoders:
+            {
+                // As `sharplens graph` uses a set: loaded, fitted to its model, then every layer encoded and decoded.
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                using var set = TranscoderFiles.Load(In(root, "tc"));
+                using var model = HookedTransformer.FromPretrained(Path.Combine(corpus_Fixtures, "gpt2-tiny-tied"), processing: WeightProcessingOptions.None);
+                _ = new ReplacementModel(model, set);
+                var x = TorchSharp.torch.randn(set.NLayers, 3, set.DModel); // [n_layers, pos, d_model]
+                var acts = TorchSharp.torch.stack(Enumerable.Range(0, set.NLayers).Select(l => set.Encode(l, x[l]))); // [n_layers, pos, d_tc]
+                set.Decode(acts, x);
+                break;
+            }
+            case FuzzTarget.CrossCoder:
+            {
+                // As `sharplens diff encode` does: loaded, then (for an input of its shape) encoded and decoded.
+                using var scope = TorchSharp.torch.NewDisposeScope();
+                using var cc = CrossCoderFiles.Load(In(root, "cc"));
+                var x = NumpyFiles.LoadNpy(In(root, "cc/X.npy"));
+                if (x.dim() == 3 && x.shape[1] == cc.NModels && x.shape[2] == cc.DIn) cc.Decode(cc.Encode(x.to(TorchSharp.torch.ScalarType.Float32)));
+                break;
+            }
+            case FuzzTarget.GraphJson:
+            {
+                string path = In(root, "graph.json");
+                GraphJson.Parse(File.ReadAllText(path), path);
+                break;
+            }
+            case FuzzTarget.Checkpoint:
+            {
+                // As lm-eval opens a run's checkpoint (manifest checked first) and its finished folder.
+                LanguageModelFolder.Open(In(root, "run.checkpoints/step-000002")).Model.Dispose();
+                LanguageModelFolder.Open(In(root, "run")).Model.Dispose();
+                break;
+            }
             case FuzzTarget.HubCache:
             {
                 var options = new Loading.Hub.HubOptions { CacheFolder = Path.Combine(inFolder, "hub"), Offline = true, Endpoint = "http://127.0.0.1:9" };
@@ -134,6 +171,9 @@ public sealed class Runner(string workRoot)
             FuzzTarget.Sae => ["sae", "encode", "--sae", In(root, "sae"), "--input", In(root, "X.npy"), "--out", output, "--reconstruction", Path.Combine(root, "out", "recon.npy")],
             FuzzTarget.Npy => ["sae", "encode", "--sae", Path.Combine(Seeds.FindFixtures(), "sae", "standard"), "--input", In(root, "x.npy"), "--out", output],
             FuzzTarget.Npz => ["sae", "encode", "--sae", In(root, "params.npz"), "--input", Path.Combine(Seeds.FindFixtures(), "sae", "X.npy"), "--out", output],
+            FuzzTarget.Transcoders => ["graph", "--model", Path.Combine(Seeds.FindFixtures(), "gpt2-tiny-tied"), "--transcoders", In(root, "tc"), "--tokens", "0 5 9",
+                "--out", Path.Combine(root, "out", "graph"), "--batch-size", "32"],
+            FuzzTarget.CrossCoder => ["diff", "encode", "--crosscoder", In(root, "cc"), "--input", In(root, "cc/X.npy"), "--out", output, "--reconstruction", Path.Combine(root, "out", "recon.npy")],
             FuzzTarget.HubCache => ["logits", "--model", Seeds.HubRepo, "--tokens", "1 2", "--out", output],
             _ => null,
         };

@@ -1,5 +1,8 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using SharpLens.Attribution;
+using SharpLens.Models;
+using SharpLens.Training;
 
 namespace SharpLens.Fuzz;
 
@@ -152,6 +155,96 @@ public sealed class Seeds
     public static byte[] Onnx(long[]? dims = null, byte[]? raw = null, int dataType = 1) => Bytes.OnnxModel(
         [Bytes.OnnxTensor("W", dims ?? [3, 2], dataType, raw ?? new byte[24])],
         [Bytes.OnnxNode("MatMul", ["x", "W"], ["y"])]);
+
+    // ---------------------------------------------------------------- formats added after the first corpus
+
+    /// <summary>Writes files with a SharpLens writer into a temporary folder and returns them by path relative to it.</summary>
+    static Dictionary<string, byte[]> Written(Action<string> write, string prefix)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"sharplens-fuzz-seed-{Guid.NewGuid():N}");
+        try
+        {
+            write(dir);
+            return Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
+                .ToDictionary(f => prefix + Path.GetRelativePath(dir, f).Replace('\\', '/'), System.IO.File.ReadAllBytes);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+    }
+
+    /// <summary>A transcoder set for gpt2-tiny-tied (2 layers, d_model 32, 16 features), circuit-tracer's layout, under tc/.</summary>
+    public static TranscoderSet MakeTranscoders(bool crossLayer, TranscoderActivation activation = TranscoderActivation.JumpRelu, bool skip = true)
+    {
+        var g = new TorchSharp.torch.Generator(3);
+        const int layers = 2, dModel = 32, dTc = 16;
+        var wEnc = TorchSharp.torch.randn(layers, dTc, dModel, generator: g) / Math.Sqrt(dModel);
+        var bEnc = 0.1 * TorchSharp.torch.randn(layers, dTc, generator: g);
+        var bDec = 0.1 * TorchSharp.torch.randn(layers, dModel, generator: g);
+        var wDec = Enumerable.Range(0, layers).Select(l => 0.3 * TorchSharp.torch.randn(dTc, crossLayer ? layers - l : 1, dModel, generator: g) / Math.Sqrt(dTc)).ToArray();
+        var threshold = activation == TranscoderActivation.JumpRelu ? 0.05 * TorchSharp.torch.rand(layers, dTc, generator: g) : null;
+        var s = skip ? 0.1 * TorchSharp.torch.randn(layers, dModel, dModel, generator: g) / Math.Sqrt(dModel) : null;
+        return new TranscoderSet(crossLayer, wEnc, bEnc, bDec, wDec, activation, threshold, activation == TranscoderActivation.TopK ? 4 : 0, s,
+            "ln2.hook_normalized", "hook_mlp_out", "fuzz");
+    }
+
+    Dictionary<string, byte[]>? _plt, _clt, _graph, _checkpoint;
+
+    /// <summary>Per-layer transcoders (layer_{i}.safetensors, JumpReLU, W_skip) for gpt2-tiny-tied, under tc/.</summary>
+    public Dictionary<string, byte[]> Transcoders() => new(_plt ??= Written(dir => { using var set = MakeTranscoders(false); TranscoderFiles.Save(set, dir); }, "tc/"));
+
+    /// <summary>A cross-layer transcoder (W_enc_{i} / W_dec_{i}.safetensors), under tc/.</summary>
+    public Dictionary<string, byte[]> CrossLayerTranscoders() => new(_clt ??= Written(dir => { using var set = MakeTranscoders(true, TranscoderActivation.Relu, skip: false); TranscoderFiles.Save(set, dir); }, "tc/"));
+
+    /// <summary>A dictionary_learning BatchTopK crosscoder folder (config.json, model.safetensors) and its input X.npy, under cc/.</summary>
+    public Dictionary<string, byte[]> CrossCoder(string fixture = "crosscoder/batchtopk") =>
+        Folder(fixture).Where(kv => kv.Key is not ("f.npy" or "recon.npy")).ToDictionary(kv => "cc/" + kv.Key, kv => kv.Value);
+
+    /// <summary>graph.json of a real attribution graph (gpt2-tiny-tied with <see cref="Transcoders"/>, 4 tokens), as circuit-tracer writes it.</summary>
+    public Dictionary<string, byte[]> GraphJson() => new(_graph ??= Written(dir =>
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var set = MakeTranscoders(false);
+        using var model = HookedTransformer.FromPretrained(Path.Combine(Fixtures, "gpt2-tiny-tied"), processing: WeightProcessingOptions.None);
+        var rm = new ReplacementModel(model, set);
+        GraphFiles.AttributeAndWrite(rm, TorchSharp.torch.tensor(new long[] { 0, 5, 9, 12 }), dir, new AttributionOptions { BatchSize = 32 }, new GraphFileOptions());
+    }, "").Where(kv => kv.Key == "graph.json").ToDictionary());
+
+    /// <summary>
+    /// What `sharplens train` leaves: the finished model folder run/ (Hugging Face layout) and its checkpoints
+    /// run.checkpoints/step-000001 and step-000002 (TransformerLens config.json + model.safetensors, optimizer.safetensors,
+    /// trainer.json, manifest.json with every file's size and SHA-256).
+    /// </summary>
+    public Dictionary<string, byte[]> Checkpoints() => new(_checkpoint ??= BuildCheckpoints());
+
+    Dictionary<string, byte[]> BuildCheckpoints()
+    {
+        var files = Gpt2.ToDictionary(kv => "run/" + kv.Key, kv => kv.Value);
+        using var model = HookedTransformer.FromPretrained(Path.Combine(Fixtures, "gpt2-tiny-tied"), processing: WeightProcessingOptions.None);
+        foreach (int step in new[] { 1, 2 })
+            foreach (var kv in CheckpointFolder(model, step)) files[$"run.checkpoints/step-{step:D6}/" + kv.Key] = kv.Value;
+        return files;
+    }
+
+    static Dictionary<string, byte[]> CheckpointFolder(HookedTransformer model, int step) => Written(dir =>
+    {
+        model.Save(dir, new Dictionary<string, string> { ["step"] = step.ToString(System.Globalization.CultureInfo.InvariantCulture) });
+        System.IO.File.WriteAllBytes(Path.Combine(dir, TrainingCheckpoint.OptimizerFile),
+            Bytes.SafeTensors("{\"step\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]}}", BitConverter.GetBytes((long)step)));
+        System.IO.File.WriteAllText(Path.Combine(dir, TrainingCheckpoint.StateFile), $"{{\"step\":{step}}}");
+        CheckpointManifest.Write(dir);
+    }, "");
+
+    /// <summary>The manifest a checkpoint folder's files would have (the files relative to the folder, manifest left out).</summary>
+    public static byte[] ManifestFor(IReadOnlyDictionary<string, byte[]> folderFiles) => Written(dir =>
+    {
+        foreach (var (name, data) in folderFiles)
+        {
+            if (name == CheckpointManifest.FileName) continue;
+            string path = Path.Combine(dir, name);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            System.IO.File.WriteAllBytes(path, data);
+        }
+        CheckpointManifest.Write(dir);
+    }, "")[CheckpointManifest.FileName];
 
     public static string Text(byte[] bytes) => Encoding.UTF8.GetString(bytes);
 }

@@ -17,3 +17,6 @@ public sealed class AttributionArgumentException(string argument, string message
     public string Argument { get; } = argument;
     public override string? Field => Argument;
 }
+
+/// <summary>A graph.json that is not circuit-tracer's graph format; the message names the file and what is wrong.</summary>
+public sealed class GraphFileException(string path, string problem) : SharpLensFileException(path, null, $"{path}: {problem}");

@@ -148,6 +148,14 @@ public static class GraphJson
 
     public static string Serialize(GraphDocument doc) => JsonSerializer.Serialize(doc, GraphJsonContext.Default.GraphDocument);
 
-    public static GraphDocument Parse(string json, string path) =>
-        JsonSerializer.Deserialize(json, GraphJsonContext.Default.GraphDocument) ?? throw new InvalidDataException($"{path}: empty graph JSON.");
+    /// <summary>Reads a graph.json; a file that is not one is refused naming it.</summary>
+    /// <exception cref="GraphFileException">Not JSON, or not circuit-tracer's graph (metadata, qParams, nodes, links).</exception>
+    public static GraphDocument Parse(string json, string path)
+    {
+        GraphDocument? doc;
+        try { doc = JsonSerializer.Deserialize(json, GraphJsonContext.Default.GraphDocument); }
+        catch (JsonException e) { throw new GraphFileException(path, $"is not a circuit-tracer graph.json ({e.Message})."); }
+        return doc is { Metadata: not null, QParams: not null, Nodes: not null, Links: not null } && doc.Nodes.All(n => n is not null) && doc.Links.All(l => l is not null)
+            ? doc : throw new GraphFileException(path, "is not a circuit-tracer graph.json: it needs an object with metadata, qParams, nodes and links.");
+    }
 }

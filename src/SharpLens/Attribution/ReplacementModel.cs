@@ -30,15 +30,15 @@ public sealed class ReplacementModel
     public ReplacementModel(HookedTransformer model, TranscoderSet transcoders)
     {
         var cfg = model.Config;
-        if (cfg.AttnOnly) throw new TranscoderMismatchException($"{cfg.ModelName} is attention-only: it has no MLPs for the transcoders in {transcoders.Scan} to replace.");
+        if (cfg.AttnOnly) throw new TranscoderMismatchException($"{cfg.ModelName} is attention-only: it has no MLPs for the transcoders in {transcoders.Where} to replace.");
         if (transcoders.NLayers != cfg.NLayers)
-            throw new TranscoderMismatchException($"The transcoders in {transcoders.Scan} cover {transcoders.NLayers} layers but {cfg.ModelName} has n_layers = {cfg.NLayers}; use the set trained on this model.");
+            throw new TranscoderMismatchException($"The transcoders in {transcoders.Where} cover {transcoders.NLayers} layers but {cfg.ModelName} has n_layers = {cfg.NLayers}; use the set trained on this model.");
         if (transcoders.DModel != cfg.DModel)
-            throw new TranscoderMismatchException($"The transcoders in {transcoders.Scan} read vectors of d_model = {transcoders.DModel} but {cfg.ModelName} has d_model = {cfg.DModel}; use the set trained on this model.");
+            throw new TranscoderMismatchException($"The transcoders in {transcoders.Where} read vectors of d_model = {transcoders.DModel} but {cfg.ModelName} has d_model = {cfg.DModel}; use the set trained on this model.");
         Model = model;
         Transcoders = transcoders;
-        InputHookSuffix = ResolveHook(model, transcoders.FeatureInputHook, input: true, transcoders.Scan);
-        OutputHookSuffix = ResolveHook(model, transcoders.FeatureOutputHook, input: false, transcoders.Scan);
+        InputHookSuffix = ResolveHook(model, transcoders.FeatureInputHook, input: true, transcoders.Where);
+        OutputHookSuffix = ResolveHook(model, transcoders.FeatureOutputHook, input: false, transcoders.Where);
     }
 
     public int NLayers => Model.Config.NLayers;

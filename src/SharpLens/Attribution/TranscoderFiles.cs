@@ -40,7 +40,9 @@ public static class TranscoderFiles
         if (activation is not (null or "relu" or "topk" or "jump_relu" or "jumprelu"))
             throw new TranscoderFileException(configPath, "activation", $"is '{activation}'; circuit-tracer knows relu and topk (absent: JumpReLU when thresholds are stored, else ReLU).");
         IReadOnlyList<string>? listed = config.Lists.TryGetValue("transcoders", out var l) ? [.. l.Select(p => Resolve(folder, p, configPath))] : null;
-        return kind switch
+        if (listed is { Count: 0 })
+            throw new TranscoderFileException(configPath, "transcoders", "lists no files; list one transcoder file per layer (or remove the list to read the files circuit-tracer names beside the config).");
+        var set = kind switch
         {
             "transcoder_set" => LoadPerLayer(folder, configPath, listed, input, output, scan, activation, k),
             "cross_layer_transcoder" => listed is not null
@@ -48,6 +50,8 @@ public static class TranscoderFiles
                 : LoadNativeClt(folder, configPath, input, output, scan, activation, k),
             _ => throw new TranscoderFileException(configPath, "model_kind", $"is '{kind}'; it must be transcoder_set (per-layer transcoders) or cross_layer_transcoder."),
         };
+        set.SourcePath = configPath;
+        return set;
     }
 
     static string Resolve(string folder, string listed, string configPath)
@@ -71,7 +75,11 @@ public static class TranscoderFiles
             foreach (var file in files)
             {
                 if (!File.Exists(file)) throw new TranscoderFileException(file, null, $"is missing; {configPath} needs one file per layer 0..{files.Count - 1}.");
-                layers.Add(file.EndsWith(".npz", StringComparison.OrdinalIgnoreCase) ? ReadGemmaScope(file) : ReadSafetensorsLayer(file));
+                try { layers.Add(file.EndsWith(".npz", StringComparison.OrdinalIgnoreCase) ? ReadGemmaScope(file) : ReadSafetensorsLayer(file)); }
+                catch (SharpLensException e) when (listed is not null && e is not TranscoderFileException)
+                {
+                    throw new TranscoderFileException(configPath, "transcoders", $"lists {file}, which cannot be read as a transcoder: {e.Message}");
+                }
             }
             var first = layers[0];
             long dTc = first.BEnc.shape[0], dModel = first.BDec.shape[0];

@@ -42,6 +42,10 @@ public sealed class TranscoderSet : IDisposable
     public string FeatureOutputHook { get; }
     /// <summary>circuit-tracer's identifier of the set, written into graph.json's metadata.scan.</summary>
     public string Scan { get; set; }
+    /// <summary>The config.yaml the set was loaded from (null for a set built in memory): what a mismatch with a model names.</summary>
+    public string? SourcePath { get; set; }
+    /// <summary>How errors name the set: its config.yaml when it came from files, else its scan.</summary>
+    public string Where => SourcePath ?? Scan;
 
     public Tensor W_enc;      // [n_layers, d_transcoder, d_model]
     public Tensor b_enc;      // [n_layers, d_transcoder]

@@ -19,8 +19,13 @@ public sealed class HuggingFaceConfigJson
     public HuggingFaceConfigJson(string json, string source)
     {
         Source = source;
-        try { _json = JsonNode.Parse(json) as JsonObject ?? throw new JsonException("not a JSON object"); }
+        try
+        {
+            _json = JsonNode.Parse(json) as JsonObject ?? throw new JsonException("not a JSON object");
+            _ = _json.Count; // a JsonObject reads its members lazily: a duplicated key would surface later, unnamed
+        }
         catch (JsonException e) { throw new CheckpointException(source, null, $"config.json is not a JSON object ({e.Message})."); }
+        catch (ArgumentException e) { throw new CheckpointException(source, null, $"config.json has a key twice ({e.Message}); keep one."); }
     }
 
     public static HuggingFaceConfigJson ReadFile(string path)

@@ -117,9 +117,20 @@ public partial class HookedTransformer
         string configPath = Path.Combine(folder, ConfigFile), weightsPath = Path.Combine(folder, WeightsFile);
         if (!File.Exists(configPath) || !File.Exists(weightsPath))
             throw new FileNotFoundException($"{folder} is not a SharpLens model folder: it needs {ConfigFile} and {WeightsFile}.", File.Exists(configPath) ? weightsPath : configPath);
-        var config = ModelConfig.FromJson(File.ReadAllText(configPath));
-        var weights = ReadWeights(weightsPath);
-        try { return FromStateDict(config, weights, options); }
+        ModelConfig config;
+        try { config = ModelConfig.FromJson(File.ReadAllText(configPath)); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or ArgumentException or InvalidOperationException or FormatException or OverflowException)
+        {
+            throw new CheckpointException(configPath, null, $"is not a SharpLens model config ({e.Message}); it is damaged, or not the config.json a SharpLens checkpoint holds.");
+        }
+        var weights = ReadWeights(weightsPath); // bounded by the file's size
+        try
+        {
+            // Before the model is allocated: the config must describe a model these weights can fill, in memory this machine has.
+            ModelSizeCheck.AgainstWeights(config, weights.Values.Sum(w => w.NumberOfElements), configPath, weightsPath);
+            return FromStateDict(config, weights, options);
+        }
+        catch (StateDictException e) { throw new CheckpointException(weightsPath, e.TensorName, e.Message); }
         finally { foreach (var w in weights.Values) w.Dispose(); }
     }
 

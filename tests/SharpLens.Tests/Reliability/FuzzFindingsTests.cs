@@ -13,22 +13,31 @@ public sealed class FuzzFindingsTests : IDisposable
     public void Dispose() { if (Directory.Exists(_work)) Directory.Delete(_work, recursive: true); }
 
     [Theory]
-    [InlineData(214, "bpe-vocab", "merges.txt that is binary garbage: BpeOptions read it outside the guarded block (InvalidOperationException)")]
-    [InlineData(246, "bpe-vocab", "merges.txt with random bytes appended: the same")]
-    [InlineData(704, "safetensors", "a bit flip that makes a tensor name invalid UTF-8 (InvalidOperationException when the name was read)")]
-    [InlineData(1418, "sae", "the same in an SAE's weights file")]
-    [InlineData(322, "shard-index", "the same in model.safetensors.index.json")]
-    [InlineData(87, "tokenizer-json", "model.type Unigram: the fallback reader's message replaced the one that named the field")]
-    [InlineData(199, "tokenizer-json", "merges of numbers: fell through to Hugging Face's tokenizers")]
-    [InlineData(231, "tokenizer-json", "an added token with id 2^31-1 (sized tables by it)")]
-    [InlineData(1175, "tokenizer-json", "a duplicated key (ArgumentException from the JSON object, unnamed)")]
-    [InlineData(521, "bert", "max_position_embeddings = 2^31-1: allocated a 256 GB position table before comparing shapes")]
-    [InlineData(801, "config", "n_positions = 2^31-1: refused by the shape check without naming n_positions")]
-    [InlineData(714, "sae", "dtype \"12\": a plain ArgumentException naming neither cfg.json nor dtype")]
-    [InlineData(1210, "sae", "cfg.json that is an array (InvalidOperationException)")]
-    public void A_case_the_fuzz_run_found_is_refused_by_name(int index, string format, string what)
+    [InlineData(13, "bpe-vocab", "merges.txt that is binary garbage: BpeOptions read it outside the guarded block (InvalidOperationException)")]
+    [InlineData(15, "bpe-vocab", "merges.txt with random bytes appended: the same")]
+    [InlineData(44, "safetensors", "a bit flip that makes a tensor name invalid UTF-8 (InvalidOperationException when the name was read)")]
+    [InlineData(88, "sae", "the same in an SAE's weights file")]
+    [InlineData(20, "shard-index", "the same in model.safetensors.index.json")]
+    [InlineData(5, "tokenizer-json", "model.type Unigram: the fallback reader's message replaced the one that named the field")]
+    [InlineData(12, "tokenizer-json", "merges of numbers: fell through to Hugging Face's tokenizers")]
+    [InlineData(14, "tokenizer-json", "an added token with id 2^31-1 (sized tables by it)")]
+    [InlineData(73, "tokenizer-json", "a duplicated key (ArgumentException from the JSON object, unnamed)")]
+    [InlineData(32, "bert", "max_position_embeddings = 2^31-1: allocated a 256 GB position table before comparing shapes")]
+    [InlineData(50, "config", "n_positions = 2^31-1: refused by the shape check without naming n_positions")]
+    [InlineData(44, "sae", "dtype \"12\": a plain ArgumentException naming neither cfg.json nor dtype")]
+    [InlineData(75, "sae", "cfg.json that is an array (InvalidOperationException)")]
+    // Found when transcoder sets, crosscoders, graph.json and training checkpoints joined the corpus (session 5).
+    [InlineData(2, "transcoders", "feature_input_hook not a hook of the model: the mismatch named the set's scan, not its config.yaml")]
+    [InlineData(25, "transcoders", "transcoders lists /proc/self/mem: refused naming that file but not the config that listed it")]
+    [InlineData(27, "transcoders", "an empty transcoders list (ArgumentOutOfRangeException)")]
+    [InlineData(24, "checkpoint", "n_layers = 0 in a checkpoint's config.json: a plain ArgumentException naming no file")]
+    [InlineData(26, "checkpoint", "n_layers = 2^31-1 in a checkpoint: allocated before any check (OutOfMemoryException)")]
+    [InlineData(27, "checkpoint", "n_layers = 2^62 in a checkpoint: a JsonException, reported as an internal error")]
+    [InlineData(60, "checkpoint", "Hugging Face tensor names in a checkpoint: a StateDictException naming no file")]
+    [InlineData(66, "bert", "config.json with a key repeated by a mutation: ArgumentException from the lazily read JSON object, unnamed")]
+    public void A_case_the_fuzz_run_found_is_refused_by_name(int k, string format, string what)
     {
-        var c = Corpus.Case(index);
+        var c = Corpus.Case(Corpus.IndexOf(format, k)); // the k-th case of the format (its index before the corpus grew: 16 k + format)
         Assert.Equal(format, c.Format);
         var r = new Runner(_work).RunInProcess(c, TimeSpan.FromSeconds(20));
         Assert.True(r.Outcome == Outcome.Refused, $"{c.Id} ({what}; {c.Description}): {r.Outcome} {r.Detail}");
