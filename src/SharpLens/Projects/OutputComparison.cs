@@ -30,7 +30,8 @@ public static class OutputComparison
                     using var a = JsonDocument.Parse(File.ReadAllText(original));
                     using var b = JsonDocument.Parse(File.ReadAllText(again));
                     var skipped = new SortedSet<string>(StringComparer.Ordinal);
-                    string? difference = Json(a.RootElement, b.RootElement, "$", skipped);
+                    var folders = (Path.GetDirectoryName(Path.GetFullPath(original))!, Path.GetDirectoryName(Path.GetFullPath(again))!);
+                    string? difference = Json(a.RootElement, b.RootElement, "$", skipped, folders, parent: null);
                     return difference is null
                         ? (Reproduction.SameNumbers, skipped.Count == 0 ? "same values, different formatting" : $"same numbers; only timings differ ({string.Join(", ", skipped)})")
                         : (Reproduction.Differs, difference);
@@ -59,7 +60,18 @@ public static class OutputComparison
         }
     }
 
-    static string? Json(JsonElement a, JsonElement b, string path, SortedSet<string> skipped)
+    /// <summary>
+    /// A manifest's record of a sibling file ("trainer.json": {"bytes": …, "sha256": …}) changes with that file's
+    /// timings: when the sibling itself has the same numbers in both folders, its size and hash are not a difference.
+    /// </summary>
+    static bool DescribesSameNumbersSibling(string field, string? parent, (string Original, string Again) folders)
+    {
+        if (parent is null || field is not ("sha256" or "bytes" or "size") || !parent.Contains('.') || parent.Contains('/') || parent.Contains('\\')) return false;
+        string x = Path.Combine(folders.Original, parent), y = Path.Combine(folders.Again, parent);
+        return File.Exists(x) && File.Exists(y) && Path.GetFullPath(x) != Path.GetFullPath(y) && Compare(x, y).Outcome is Reproduction.SameNumbers or Reproduction.Identical;
+    }
+
+    static string? Json(JsonElement a, JsonElement b, string path, SortedSet<string> skipped, (string, string) folders, string? parent)
     {
         if (a.ValueKind != b.ValueKind)
             return (a.ValueKind, b.ValueKind) is (JsonValueKind.True or JsonValueKind.False, JsonValueKind.True or JsonValueKind.False)
@@ -72,16 +84,17 @@ public static class OutputComparison
                 foreach (var name in names)
                 {
                     if (IsTiming(name)) { skipped.Add(name); continue; }
+                    if (DescribesSameNumbersSibling(name, parent, folders)) { skipped.Add($"{parent}'s {name}"); continue; }
                     if (!a.TryGetProperty(name, out var x)) return $"{path}.{name}: new in the re-run";
                     if (!b.TryGetProperty(name, out var y)) return $"{path}.{name}: missing in the re-run";
-                    if (Json(x, y, $"{path}.{name}", skipped) is { } d) return d;
+                    if (Json(x, y, $"{path}.{name}", skipped, folders, name) is { } d) return d;
                 }
                 return null;
             case JsonValueKind.Array:
                 if (a.GetArrayLength() != b.GetArrayLength()) return $"{path}: {a.GetArrayLength()} items became {b.GetArrayLength()}";
                 int i = 0;
                 foreach (var (x, y) in a.EnumerateArray().Zip(b.EnumerateArray()))
-                    if (Json(x, y, $"{path}[{i++}]", skipped) is { } d) return d;
+                    if (Json(x, y, $"{path}[{i++}]", skipped, folders, null) is { } d) return d;
                 return null;
             case JsonValueKind.Number:
                 return Close(a.GetDouble(), b.GetDouble()) ? null : $"{path}: {a.GetRawText()} became {b.GetRawText()}";

@@ -112,6 +112,21 @@ public sealed class ResearchProjectTests
             Assert.Equal(Reproduction.Differs, OutputComparison.Compare(n1, n2).Outcome);
             Assert.Contains("shape", OutputComparison.Compare(n1, n3).Detail);
             Assert.Equal(Reproduction.NotCompared, OutputComparison.Compare(A("a.html", "<p>1</p>"), A("b.html", "<p>2</p>")).Outcome);
+
+            // A checkpoint manifest records its sibling's size and hash: when the sibling differs only in a timing, so may they.
+            string one = Path.Combine(dir, "one"), two = Path.Combine(dir, "two");
+            Directory.CreateDirectory(one); Directory.CreateDirectory(two);
+            File.WriteAllText(Path.Combine(one, "trainer.json"), "{\"loss\": 1.5, \"elapsed_seconds\": 3.25}");
+            File.WriteAllText(Path.Combine(two, "trainer.json"), "{\"loss\": 1.5, \"elapsed_seconds\": 13.5}");
+            string Manifest(string folder)
+            {
+                string trainer = Path.Combine(folder, "trainer.json"), path = Path.Combine(folder, "manifest.json");
+                File.WriteAllText(path, $"{{\"files\": {{\"trainer.json\": {{\"bytes\": {new FileInfo(trainer).Length}, \"sha256\": \"{ResearchProject.Sha256(trainer)}\"}}}}}}");
+                return path;
+            }
+            Assert.Equal(Reproduction.SameNumbers, OutputComparison.Compare(Manifest(one), Manifest(two)).Outcome);
+            File.WriteAllText(Path.Combine(two, "trainer.json"), "{\"loss\": 1.75, \"elapsed_seconds\": 13.5}"); // now a number differs
+            Assert.Equal(Reproduction.Differs, OutputComparison.Compare(Manifest(one), Manifest(two)).Outcome);
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
@@ -154,3 +169,4 @@ public sealed class ResearchProjectTests
         }
     }
 }
+
