@@ -71,6 +71,37 @@ async function pollStatus() {
 }
 
 function showError(container, e) { container.replaceChildren(h("div", { class: "error", role: "alert", text: e.message })); }
+
+// A background job (a patching sweep, a graph) followed over server-sent events: the bar and status show its progress
+// (`describe` words it), Cancel deletes it, and `render(id)` fills the page once it is done. Returns the starter.
+function jobRunner(bar, status, cancel, out, describe, render) {
+  let source = null, job = null;
+  cancel.addEventListener("click", async () => { if (job) await api(`jobs/${job}`, undefined, "DELETE"); });
+  return async (path, body) => {
+    if (source) source.close();
+    out.replaceChildren();
+    try {
+      const r = await api(path, body);
+      job = r.job.id; cancel.disabled = false; status.textContent = "queued";
+      source = new EventSource(`api/jobs/${job}/events`);
+      const update = ev => {
+        const info = JSON.parse(ev.data);
+        bar.style.width = info.total ? (100 * info.done / info.total) + "%" : "0";
+        status.textContent = `${info.state}: ${describe(info)}` + (info.error ? " — " + info.error : "");
+        status.dataset.state = info.state;
+        return info;
+      };
+      source.addEventListener("progress", update);
+      source.addEventListener("done", async ev => {
+        const info = update(ev);
+        source.close(); source = null; cancel.disabled = true;
+        if (info.state === "failed") return showError(out, new Error(info.error));
+        if (info.state !== "done") return;
+        await render(job);
+      });
+    } catch (e) { showError(out, e); }
+  };
+}
 function needsDecoder(view, what) {
   if (model.kind === "decoder") return false;
   view.append(h("div", { class: "note", id: "needs-decoder", text: `${what} needs a decoder (a model that predicts the next token); ${model.name} is an encoder. The Attention page works for it${model.saes.length ? ", and so does Features" : ""}.` }));
@@ -313,38 +344,15 @@ pages.patching = async view => {
   const status = h("span", { id: "patch-status", class: "small", text: "" });
   const cancel = h("button", { class: "secondary", id: "cancel-patching", disabled: true }, "Cancel");
   const out = h("div", { id: "patching-out" });
-  let source = null, job = null;
-  const start = async () => {
-    if (source) source.close();
-    out.replaceChildren();
-    try {
-      const r = await api("jobs/patching", { clean: clean.value, corrupted: corrupted.value, answer: answer.value, wrong: wrong.value, component: component.value, method: method.value, cells_per_pass: cells.value ? Number(cells.value) : null });
-      job = r.job.id; cancel.disabled = false; status.textContent = "queued";
-      source = new EventSource(`api/jobs/${job}/events`);
-      const update = ev => {
-        const info = JSON.parse(ev.data);
-        bar.style.width = info.total ? (100 * info.done / info.total) + "%" : "0";
-        status.textContent = `${info.state}: ${info.done}/${info.total} cells` + (info.error ? " — " + info.error : "");
-        status.dataset.state = info.state;
-        return info;
-      };
-      source.addEventListener("progress", update);
-      source.addEventListener("done", async ev => {
-        const info = update(ev);
-        source.close(); source = null; cancel.disabled = true;
-        if (info.state === "failed") return showError(out, new Error(info.error));
-        if (info.state !== "done") return;
-        const res = await api(`jobs/${job}`);
-        const p = res.patching;
-        out.replaceChildren(h("div", { class: "panel" }, h("h3", { text: `${p.method} patching of ${p.component} (${p.dims.join(" × ")}): 1 = the clean answer restored, 0 = corrupted` }),
-          h("p", { class: "small", text: `Metric: logit difference answer − wrong; clean ${fmt(p.clean_metric)}, corrupted ${fmt(p.corrupted_metric)}; ${p.forward_passes} forward passes.` }),
-          heatmap(p.values, p.row_labels, p.column_labels, "patch-heat")));
-      });
-    } catch (e) { showError(out, e); }
-  };
-  cancel.addEventListener("click", async () => { if (job) await api(`jobs/${job}`, undefined, "DELETE"); });
+  const start = jobRunner(bar, status, cancel, out, info => `${info.done}/${info.total} cells`, async job => {
+    const p = (await api(`jobs/${job}`)).patching;
+    out.replaceChildren(h("div", { class: "panel" }, h("h3", { text: `${p.method} patching of ${p.component} (${p.dims.join(" × ")}): 1 = the clean answer restored, 0 = corrupted` }),
+      h("p", { class: "small", text: `Metric: logit difference answer − wrong; clean ${fmt(p.clean_metric)}, corrupted ${fmt(p.corrupted_metric)}; ${p.forward_passes} forward passes.` }),
+      heatmap(p.values, p.row_labels, p.column_labels, "patch-heat")));
+  });
+  const run = () => start("jobs/patching", { clean: clean.value, corrupted: corrupted.value, answer: answer.value, wrong: wrong.value, component: component.value, method: method.value, cells_per_pass: cells.value ? Number(cells.value) : null });
   view.append(h("div", { class: "panel" }, h("div", { class: "row" }, clean.el, corrupted.el, answer.el, wrong.el, component.el, method.el, cells.el,
-    h("button", { id: "run-patching", onclick: start }, "Run")), h("div", { class: "row", style: { marginTop: "10px", alignItems: "center" } }, progress, status, cancel)), out);
+    h("button", { id: "run-patching", onclick: run }, "Run")), h("div", { class: "row", style: { marginTop: "10px", alignItems: "center" } }, progress, status, cancel)), out);
 };
 
 pages.features = async view => {
@@ -444,40 +452,20 @@ pages.graph = async view => {
   const status = h("span", { id: "graph-status", class: "small" });
   const cancel = h("button", { class: "secondary", id: "cancel-graph", disabled: true }, "Cancel");
   const out = h("div", { id: "graph-out" });
-  let source = null, job = null;
-  const run = async () => {
-    if (source) source.close();
-    out.replaceChildren();
+  const start = jobRunner(bar, status, cancel, out, info => info.message || "", async job => {
+    const g = (await api(`jobs/${job}`)).graph;
+    out.replaceChildren(h("p", { id: "graph-summary" },
+      `${g.active_features} active features, ${g.features} in the graph; ${g.kept_nodes} nodes and ${g.kept_links} links after pruning. Replacement score ${fmt(g.replacement_score)}, completeness ${fmt(g.completeness_score)}. `,
+      h("a", { id: "graph-download", href: g.graph_url.replace(/^\//, ""), download: `graph-${job}.json` }, "graph.json"),
+      " (circuit-tracer's format) · ",
+      h("a", { href: g.viewer_url.replace(/^\//, ""), target: "_blank", rel: "noopener" }, "open the viewer on its own")),
+      h("iframe", { id: "graph-frame", src: g.viewer_url.replace(/^\//, ""), title: "attribution graph viewer" }));
+  });
+  const run = () => {
     bar.style.width = "0";
-    try {
-      const r = await api("jobs/graph", { prompt: prompt.value, max_feature_nodes: maxNodes.value ? Number(maxNodes.value) : null,
-        batch_size: batch.value ? Number(batch.value) : null, node_threshold: Number(nodeThreshold.value), edge_threshold: Number(edgeThreshold.value) });
-      job = r.job.id; cancel.disabled = false; status.textContent = "queued";
-      source = new EventSource(`api/jobs/${job}/events`);
-      const update = ev => {
-        const info = JSON.parse(ev.data);
-        bar.style.width = info.total ? (100 * info.done / info.total) + "%" : "0";
-        status.textContent = `${info.state}: ${info.message || ""}` + (info.error ? " — " + info.error : "");
-        status.dataset.state = info.state;
-        return info;
-      };
-      source.addEventListener("progress", update);
-      source.addEventListener("done", async ev => {
-        const info = update(ev);
-        source.close(); source = null; cancel.disabled = true;
-        if (info.state === "failed") return showError(out, new Error(info.error));
-        if (info.state !== "done") return;
-        const g = (await api(`jobs/${job}`)).graph;
-        out.replaceChildren(h("p", { id: "graph-summary" },
-          `${g.active_features} active features, ${g.features} in the graph; ${g.kept_nodes} nodes and ${g.kept_links} links after pruning. Replacement score ${fmt(g.replacement_score)}, completeness ${fmt(g.completeness_score)}. `,
-          h("a", { id: "graph-download", href: g.graph_url.replace(/^\//, ""), download: `graph-${job}.json` }, "graph.json"),
-          " (circuit-tracer's format) · ",
-          h("a", { href: g.viewer_url.replace(/^\//, ""), target: "_blank", rel: "noopener" }, "open the viewer on its own")),
-          h("iframe", { id: "graph-frame", src: g.viewer_url.replace(/^\//, ""), title: "attribution graph viewer" }));
-      });
-    } catch (e) { showError(out, e); }
+    return start("jobs/graph", { prompt: prompt.value, max_feature_nodes: maxNodes.value ? Number(maxNodes.value) : null,
+      batch_size: batch.value ? Number(batch.value) : null, node_threshold: Number(nodeThreshold.value), edge_threshold: Number(edgeThreshold.value) });
   };
-  cancel.addEventListener("click", async () => { if (job) await api(`jobs/${job}`, undefined, "DELETE"); });
   view.append(h("div", { class: "panel" }, h("div", { class: "row" }, prompt.el, maxNodes.el, nodeThreshold.el, edgeThreshold.el, batch.el,
     h("button", { id: "run-graph", onclick: run }, "Compute graph")),
     h("div", { class: "row", style: { marginTop: "10px", alignItems: "center" } }, progress, status, cancel),
