@@ -29,7 +29,7 @@ public static class DownloadCommand
                     Console.WriteLine($"{name,-28} {repo}");
                 return 0;
             }
-            string requested = parse.GetValue(model) ?? throw new ArgumentException("Name the model to download (e.g. sharplens download gpt2), or pass --list to see the known names.");
+            string requested = parse.GetValue(model) ?? throw new ArgumentException("Name the model to download (e.g. sharplens download gpt2), or pass --list to see the known names.", "MODEL");
             var options = HubOptions.FromEnvironment() with { Revision = parse.GetValue(revision)! };
             if (parse.GetValue(cacheDir) is { } dir) options = options with { CacheFolder = dir };
             Console.WriteLine(Resolve(requested, options));

@@ -80,20 +80,20 @@ public static class PatchCommand
     {
         bool text = clean is not null || corrupted is not null, ids = cleanTokens is not null || corruptedTokens is not null;
         if (text == ids || (text && (clean is null || corrupted is null)) || (ids && (cleanTokens is null || corruptedTokens is null)))
-            throw new ArgumentException("Give either --clean and --corrupted (text) or --clean-tokens and --corrupted-tokens (ids), not a mix.");
+            throw new ArgumentException("Give either --clean and --corrupted (text) or --clean-tokens and --corrupted-tokens (ids), not a mix.", "--clean");
         bool answerText = answer is not null || wrong is not null, answerIds = answerToken is not null || wrongToken is not null;
         if (answerText == answerIds || (answerText && (answer is null || wrong is null)) || (answerIds && (answerToken is null || wrongToken is null)))
-            throw new ArgumentException("Give either --answer and --wrong (text) or --answer-token and --wrong-token (ids), not a mix.");
+            throw new ArgumentException("Give either --answer and --wrong (text) or --answer-token and --wrong-token (ids), not a mix.", "--answer");
         long a = answerToken ?? model.ToSingleToken(answer!), w = wrongToken ?? model.ToSingleToken(wrong!);
         if (text) return PromptPairs.FromTexts(model, [clean!], [corrupted!], [a], [w]);
         var cleanIds = ParseIds(cleanTokens!, "--clean-tokens");
         var corruptedIds = ParseIds(corruptedTokens!, "--corrupted-tokens");
         if (cleanIds.Length != corruptedIds.Length)
-            throw new ArgumentException($"--clean-tokens has {cleanIds.Length} ids but --corrupted-tokens has {corruptedIds.Length}; they must be the same length.");
+            throw new ArgumentException($"--clean-tokens has {cleanIds.Length} ids but --corrupted-tokens has {corruptedIds.Length}; they must be the same length.", "--corrupted-tokens");
         return PromptPairs.FromTokens(cleanIds, corruptedIds, a, w);
     }
 
     static long[] ParseIds(string text, string option) =>
         [.. text.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries).Select(s => long.TryParse(s, out long id) ? id
-            : throw new ArgumentException($"{option}: '{s}' is not a token id; give integers separated by commas or spaces."))];
+            : throw new ArgumentException($"{option}: '{s}' is not a token id; give integers separated by commas or spaces.", option))];
 }

@@ -106,12 +106,12 @@ public static class ProbeCommand
             if (string.IsNullOrWhiteSpace(line) || line.StartsWith('#')) continue;
             int tab = line.IndexOf('\t');
             if (tab < 0 || !long.TryParse(line.AsSpan(0, tab), NumberStyles.Integer, CultureInfo.InvariantCulture, out long label) || label < 0)
-                throw new InvalidDataException($"{file}:{lineNumber}: expected LABEL<TAB>TEXT with LABEL a class number 0, 1, ...; got \"{line}\".");
+                throw new SharpLensFileException(file, $"line {lineNumber}", $"{file}:{lineNumber}: expected LABEL<TAB>TEXT with LABEL a class number 0, 1, ...; got \"{(line.Length > 80 ? line[..80] + "…" : line)}\".");
             string text = line[(tab + 1)..];
             var ids = asTokens ? PromptArguments.ParseIds(text, $"{file}:{lineNumber}") : model.ToTokens(text)[0];
             rows.Add((label, ids.data<long>().ToArray()));
         }
-        if (rows.Count < 4) throw new InvalidDataException($"{file} has {rows.Count} labelled prompts; a probe needs at least a few per class (tens are better).");
+        if (rows.Count < 4) throw new SharpLensFileException(file, null, $"{file} has {rows.Count} labelled prompts; a probe needs at least a few per class (tens are better).");
         int longest = rows.Max(r => r.Ids.Length);
         var tokens = zeros([rows.Count, longest], ScalarType.Int64);
         var mask = zeros([rows.Count, longest], ScalarType.Int64);

@@ -41,7 +41,7 @@ public sealed class ExplorerContexts : IDisposable
     public static ExplorerContexts FromText(TextCorpus corpus, HookedTransformer? decoder = null, HookedEncoder? encoder = null,
         int contexts = DefaultContexts, int contextSize = DefaultContextSize)
     {
-        if ((decoder is null) == (encoder is null)) throw new ArgumentException("Give exactly one of a decoder or an encoder.");
+        if ((decoder is null) == (encoder is null)) throw new ArgumentException("Give exactly one of a decoder or an encoder.", nameof(decoder));
         if (contexts < 1) throw new ArgumentOutOfRangeException(nameof(contexts), contexts, "At least one context.");
         var config = ((HookedRootModule?)decoder ?? encoder!).Config;
         contextSize = Math.Min(contextSize, config.NCtx);

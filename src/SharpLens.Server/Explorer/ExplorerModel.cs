@@ -22,7 +22,7 @@ public sealed class ExplorerModel : IDisposable
     public ExplorerModel(string name, HookedTransformer? decoder = null, HookedEncoder? encoder = null, IReadOnlyList<ExplorerSae>? saes = null,
         ReplacementModel? graphModel = null, ExplorerContexts? contexts = null, Examples? examples = null, string? transcodersDescription = null)
     {
-        if ((decoder is null) == (encoder is null)) throw new ArgumentException("Give the Explorer exactly one of a decoder or an encoder.");
+        if ((decoder is null) == (encoder is null)) throw new ArgumentException("Give the Explorer exactly one of a decoder or an encoder.", nameof(decoder));
         (Name, Decoder, Encoder, GraphModel) = (name, decoder, encoder, graphModel);
         Saes = saes ?? [];
         foreach (var s in Saes) Module.GetHookPoint(s.Hook); // a wrong hook fails at start-up, not on the first request

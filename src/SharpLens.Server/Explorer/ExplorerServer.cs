@@ -135,7 +135,7 @@ public sealed partial class ExplorerServer : IAsyncDisposable
     static byte[] Asset(string name)
     {
         using var stream = typeof(ExplorerServer).Assembly.GetManifestResourceStream($"explorer/{name}")
-            ?? throw new InvalidOperationException($"The Explorer asset '{name}' is missing from {typeof(ExplorerServer).Assembly.GetName().Name}.");
+            ?? throw new SharpLensInternalException($"The Explorer asset '{name}' is missing from {typeof(ExplorerServer).Assembly.GetName().Name}.");
         using var copy = new MemoryStream();
         stream.CopyTo(copy);
         return copy.ToArray();

@@ -176,7 +176,7 @@ public static class Attributor
         var rowIdx = torch.tensor(rowToNode);
         for (int it = 0; ; it++)
         {
-            if (it == 128) throw new InvalidOperationException("Influence estimation did not converge in 128 steps; the graph has a cycle, which attribution graphs cannot have.");
+            if (it == 128) throw new SharpLensInternalException("Influence estimation did not converge in 128 steps; the graph has a cycle, which attribution graphs cannot have.");
             prod = prod.index_select(0, rowIdx).MatMul(normalized);
             if (!prod.any().item<bool>()) break;
             influences += prod;

@@ -36,7 +36,7 @@ public static class GraphPruning
             if (iterations >= maxIter && !torch.isfinite(a).all().item<bool>())
                 throw new TranscoderMismatchException("The attribution graph's edge weights include NaN or ∞, so node influence cannot be computed: " +
                     "the model's or the transcoders' weights overflow on this prompt (check them for huge values).");
-            if (iterations >= maxIter) throw new InvalidOperationException($"Influence computation did not converge after {iterations} iterations: the adjacency matrix is not a DAG.");
+            if (iterations >= maxIter) throw new SharpLensInternalException($"Influence computation did not converge after {iterations} iterations: the adjacency matrix is not a DAG.");
             current = current.MatMul(a);
             influence += current;
             iterations++;

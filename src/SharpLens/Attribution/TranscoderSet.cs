@@ -87,7 +87,7 @@ public sealed class TranscoderSet : IDisposable
         TranscoderActivation.Relu => nn.functional.relu(pre),
         TranscoderActivation.JumpRelu => pre * pre.gt(Threshold![layer]).to(pre.dtype),
         TranscoderActivation.TopK => TopKOf(pre, K),
-        _ => throw new NotSupportedException(Activation.ToString()),
+        _ => throw new SharpLensInternalException($"{Activation} has no case here."),
     };
 
     internal static Tensor TopKOf(Tensor pre, int k)

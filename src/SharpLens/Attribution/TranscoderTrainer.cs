@@ -167,7 +167,7 @@ public sealed class TranscoderTrainer : IDisposable
                 ? JumpReLUEstimator.Apply(pre, _logThreshold!.exp().unsqueeze(1), Settings.JumpReLUBandwidth).Acts
                 : pre * pre.gt(_logThreshold!.exp().unsqueeze(1)).to(pre.dtype),
             TranscoderActivation.TopK => TranscoderSet.TopKOf(pre, Options.K),
-            _ => throw new NotSupportedException(Options.Activation.ToString()),
+            _ => throw new SharpLensInternalException($"{Options.Activation} has no case here."),
         };
         long batch = x.shape[1];
         // Each output layer o sums what the features of layers l ≤ o write to it.

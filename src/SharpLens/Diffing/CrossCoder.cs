@@ -84,7 +84,7 @@ public sealed class CrossCoder : IDisposable
     public void SetNormalizer(Tensor mean, Tensor std, double targetRms)
     {
         if (!mean.shape.SequenceEqual(new long[] { NModels, DIn }) || !std.shape.SequenceEqual(new long[] { NModels, DIn }))
-            throw new ArgumentException($"The normaliser's mean and std must be [{NModels}, {DIn}]; got {ShapeText.Of(mean.shape)} and {ShapeText.Of(std.shape)}.");
+            throw new ArgumentException($"The normaliser's mean and std must be [{NModels}, {DIn}]; got {ShapeText.Of(mean.shape)} and {ShapeText.Of(std.shape)}.", mean.shape.SequenceEqual(new long[] { NModels, DIn }) ? nameof(std) : nameof(mean));
         using var _ = torch.no_grad();
         ActivationMean.copy_(mean);
         ActivationStd.copy_(std);

@@ -23,7 +23,8 @@ public static class HookNames
             "q" or "k" or "v" or "z" or "result" or "attn_scores" or "pattern" or "rot_q" or "rot_k" => $"blocks.{layer}.attn.hook_{kind}",
             "pre" or "post" or "mid" or "pre_linear" => $"blocks.{layer}.mlp.hook_{kind}",
             "scale" or "normalized" => $"blocks.{layer}.{sublayer ?? throw new ArgumentException($"Say which norm '{kind}' is from: ln1 or ln2.", nameof(sublayer))}.hook_{kind}",
-            _ => throw new ArgumentException($"Unknown activation kind '{kind}'.", nameof(kind)),
+            _ => throw new ArgumentException($"Unknown activation kind '{kind}'; use embed, pos_embed, resid_pre, resid_mid, resid_post, attn_out, mlp_out, " +
+                "q, k, v, z, result, attn_scores, pattern, rot_q, rot_k, pre, post, mid, pre_linear, scale or normalized.", nameof(kind)),
         };
     }
 }

@@ -42,7 +42,7 @@ public sealed class HookPoint(string name)
             if (!replacement.shape.SequenceEqual(activation.shape))
                 throw new ArgumentException(
                     $"A hook at '{Name}' returned shape {ShapeText.Of(replacement.shape)} for an activation of " +
-                    $"shape {ShapeText.Of(activation.shape)}; a replacing hook must keep the shape.");
+                    $"shape {ShapeText.Of(activation.shape)}; a replacing hook must keep the shape.", "hook");
             activation = replacement;
         }
         if (_backward.Count > 0 && activation.requires_grad)

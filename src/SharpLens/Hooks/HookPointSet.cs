@@ -16,7 +16,7 @@ public sealed class HookPointSet
     public HookPoint Create(string name)
     {
         var hook = new HookPoint(name);
-        if (!_byName.TryAdd(name, hook)) throw new InvalidOperationException($"Hook point '{name}' was created twice.");
+        if (!_byName.TryAdd(name, hook)) throw new SharpLensInternalException($"Hook point '{name}' was created twice.");
         return hook;
     }
 
@@ -34,7 +34,7 @@ public sealed class HookPointSet
             if (!_byName.TryAdd(point.Name, point))
             {
                 foreach (var p in added) _byName.Remove(p.Name);
-                throw new InvalidOperationException($"Hook point '{point.Name}' already exists; remove what added it first.");
+                throw new SharpLensArgumentException(nameof(points), $"Hook point '{point.Name}' already exists; remove what added it first.");
             }
             added.Add(point);
         }

@@ -42,7 +42,7 @@ public static class SharpLensJson
     /// <summary>The metadata for <typeparamref name="T"/>; a type the context does not know is a programming error named here.</summary>
     public static JsonTypeInfo<T> Info<T>() =>
         Options.TryGetTypeInfo(typeof(T), out var info) && info is JsonTypeInfo<T> typed ? typed
-            : throw new InvalidOperationException($"{typeof(T).FullName} is not registered in SharpLensJsonContext; add [JsonSerializable(typeof({typeof(T).Name}))] there.");
+            : throw new SharpLensInternalException($"{typeof(T).FullName} is not registered in SharpLensJsonContext; add [JsonSerializable(typeof({typeof(T).Name}))] there.");
 
     public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, Info<T>());
 

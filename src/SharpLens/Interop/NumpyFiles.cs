@@ -35,7 +35,7 @@ public static class NumpyFiles
         ScalarType.Int8 => "|i1",
         ScalarType.Byte => "|u1",
         ScalarType.Bool => "|b1",
-        _ => throw new NotSupportedException($"NumPy has no dtype for {dtype}; convert the tensor to float32 first (bfloat16 included)."),
+        _ => throw new SharpLensArgumentException(nameof(dtype), $"NumPy has no dtype for {dtype}; convert the tensor to float32 first (bfloat16 included)."),
     };
 
     static ScalarType DtypeOf(string descr, string file) => descr switch

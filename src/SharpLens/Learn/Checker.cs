@@ -198,7 +198,8 @@ public static class Checker
     {
         var what = stderr.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("what():", StringComparison.Ordinal));
         if (what is not null)
-            return $"libtorch stopped the program: {what["what():".Length..].Trim()}. Check the shapes: print string.Join(\", \", x.shape) before the line.";
+            return $"libtorch stopped the program: {what["what():".Length..].Trim()}. Check the shapes: print string.Join(\", \", x.shape) before the line. " +
+                "(TorchSharp's matmul ends the program on such a mistake; x.MatMul(y), with using SharpLens;, throws an exception naming both shapes instead.)";
         var last = stderr.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith("at ", StringComparison.Ordinal)).FirstOrDefault();
         return last is null ? "the program stopped without a message." : $"the program stopped: {last}";
     }
@@ -246,6 +247,7 @@ public static class Checker
         string first = (e.Message.Split('\n').FirstOrDefault() ?? "").Trim();
         string what = e switch
         {
+            TensorOperationException => $"the shapes do not fit{line}: {first}. Print them (string.Join(\", \", x.shape)) before the line.",
             System.Runtime.InteropServices.ExternalException => $"TorchSharp refused an operation{line}: {first}. Check the shapes: print x.shape (string.Join(\", \", x.shape)) before the line.",
             IndexOutOfRangeException or ArgumentOutOfRangeException => $"an index is out of range{line}: {first}",
             NullReferenceException => $"something was null{line}: {first}",

@@ -72,7 +72,7 @@ public sealed class HuggingFaceConfigJson
     public Models.Activation Activation(string key, string fallback)
     {
         try { return Models.ModelConfig.ParseActivation(Get<string>(key) ?? fallback); }
-        catch (NotSupportedException e) { throw Problem(e.Message); }
+        catch (ArgumentException e) { throw Problem(e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal)); }
     }
 
     /// <summary>A list of strings (such as layer_types), or null when absent.</summary>

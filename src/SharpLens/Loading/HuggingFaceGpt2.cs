@@ -125,7 +125,7 @@ public static class HuggingFaceGpt2
             using (torch.no_grad())
                 if (model.unembed.b_U.count_nonzero().item<long>() != 0) problems.Add("unembed.b_U is not zero (GPT-2's lm_head has no bias)");
         if (problems.Count > 0)
-            throw new NotSupportedException($"{cfg.ModelName} cannot be saved in the Hugging Face GPT-2 layout: {string.Join("; ", problems)}. " +
+            throw new SharpLensArgumentException(nameof(model), $"{cfg.ModelName} cannot be saved in the Hugging Face GPT-2 layout: {string.Join("; ", problems)}. " +
                 "Save its state dict with SafeTensorsWriter instead.");
     }
 
@@ -143,7 +143,7 @@ public static class HuggingFaceGpt2
         ["activation_function"] = cfg.ActFn switch
         {
             Activation.Relu => "relu", Activation.Gelu => "gelu", Activation.GeluNew => "gelu_new", Activation.Silu => "silu",
-            _ => throw new NotSupportedException(cfg.ActFn.ToString()),
+            _ => throw new SharpLensInternalException($"{cfg.ActFn} has no case here."),
         },
         ["layer_norm_epsilon"] = cfg.Eps,
         ["tie_word_embeddings"] = tied,

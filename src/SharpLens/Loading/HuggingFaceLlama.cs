@@ -215,7 +215,7 @@ public static class HuggingFaceLlama
                     if (name[(name.LastIndexOf('.') + 1)..].TrimStart('_').StartsWith("b_", StringComparison.Ordinal) && p.count_nonzero().item<long>() != 0)
                         problems.Add($"{name} is not zero (Llama has no biases)");
         if (problems.Count > 0)
-            throw new NotSupportedException($"{cfg.ModelName} cannot be saved in the Hugging Face Llama layout: {string.Join("; ", problems)}.");
+            throw new SharpLensArgumentException(nameof(model), $"{cfg.ModelName} cannot be saved in the Hugging Face Llama layout: {string.Join("; ", problems)}.");
 
         long d = cfg.DModel, h = cfg.NHeads, dh = cfg.DHead;
         var weights = new List<(string Name, Func<Tensor> Hf)> { ("model.embed_tokens.weight", () => model.embed.W_E) };

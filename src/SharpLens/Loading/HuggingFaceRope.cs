@@ -96,7 +96,7 @@ public static class HuggingFaceRope
                     ShortFactor = shortFactor, LongFactor = longFactor,
                 }, null, null);
             }
-            default: throw new InvalidOperationException(type);
+            default: throw new SharpLensInternalException($"rope type '{type}' passed validation but has no case here.");
         }
     }
 

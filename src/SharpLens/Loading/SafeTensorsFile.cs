@@ -203,7 +203,7 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         ScalarType.Float16 or ScalarType.BFloat16 => 2,
         ScalarType.Float32 or ScalarType.Int32 => 4,
         ScalarType.Int64 => 8,
-        _ => throw new NotSupportedException($"dtype {dtype} has no safetensors name here."),
+        _ => throw new SharpLensArgumentException(nameof(dtype), $"dtype {dtype} has no safetensors name here."),
     };
 
     public bool Contains(string name) => _tensors.ContainsKey(name);

@@ -91,7 +91,7 @@ public static class SafeTensorsWriter
         using var scope = torch.NewDisposeScope();
         var tensor = produce(spec.Name);
         if (tensor.dtype != spec.DType || !tensor.shape.SequenceEqual(spec.Shape))
-            throw new ArgumentException($"{path}: tensor '{spec.Name}' was announced as {spec.DType} {ShapeText.Of(spec.Shape)} but is {tensor.dtype} {ShapeText.Of(tensor.shape)}.");
+            throw new ArgumentException($"{path}: tensor '{spec.Name}' was announced as {spec.DType} {ShapeText.Of(spec.Shape)} but is {tensor.dtype} {ShapeText.Of(tensor.shape)}.", nameof(produce));
         var flat = tensor.detach().cpu().contiguous().view(-1);
         // Tensor.bytes is a Span (int length): write pieces below 2 GiB.
         long perPiece = (1L << 30) / SafeTensorsFile.ElementSize(spec.DType);

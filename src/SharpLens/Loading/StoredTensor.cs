@@ -48,10 +48,10 @@ public sealed record StoredTensor(string Name, long[] Shape, params StoredPart[]
         long at = 0;
         foreach (var (part, block) in Parts.Zip(blocks))
         {
-            if (part.Offset != at) throw new InvalidOperationException($"{Name}: the block of {part.Parameter} starts at {part.Offset}, not {at}, where the block before it ends.");
+            if (part.Offset != at) throw new SharpLensInternalException($"{Name}: the block of {part.Parameter} starts at {part.Offset}, not {at}, where the block before it ends.");
             at += block.shape[^1];
         }
-        if (at != Shape[^1]) throw new InvalidOperationException($"{Name}: its blocks fill {at} of {Shape[^1]} along the last dimension.");
+        if (at != Shape[^1]) throw new SharpLensInternalException($"{Name}: its blocks fill {at} of {Shape[^1]} along the last dimension.");
         return torch.cat(blocks, -1);
     }
 }

@@ -208,7 +208,7 @@ public sealed record ModelConfig
         "gelu" => Activation.Gelu,
         "gelu_new" or "gelu_fast" or "gelu_pytorch_tanh" or "gelu_tanh" => Activation.GeluNew,
         "silu" or "swish" => Activation.Silu,
-        _ => throw new NotSupportedException($"Activation function '{name}' is not supported; use relu, gelu, gelu_new or silu."),
+        _ => throw new ArgumentException($"Activation function '{name}' is not supported; use relu, gelu, gelu_new or silu.", nameof(name)),
     };
 }
 

@@ -119,7 +119,7 @@ public static class WeightProcessing
                 {
                     // The router and every expert read the same normalised input; none of them has an input bias.
                     if (lnB is not null && lnB.abs().max().item<double>() != 0)
-                        throw new NotSupportedException($"Cannot fold {p}.ln2's bias into a mixture of experts, whose router has no bias; process with FoldLayerNorm = false.");
+                        throw new SharpLensArgumentException("FoldLayerNorm", $"Cannot fold {p}.ln2's bias into a mixture of experts, whose router has no bias; process with FoldLayerNorm = false.");
                     foreach (var reader in MoeReaders(cfg, p))
                     {
                         w[reader] = Get(w, reader) * lnW[.., TensorIndex.None]; // [d_model, ...]
@@ -132,7 +132,7 @@ public static class WeightProcessing
                 if (cfg.GatedMlp)
                 {
                     if (lnB is not null && lnB.abs().max().item<double>() != 0)
-                        throw new NotSupportedException($"Cannot fold {p}.ln2's bias into a gated MLP, which has no gate bias; process with FoldLayerNorm = false.");
+                        throw new SharpLensArgumentException("FoldLayerNorm", $"Cannot fold {p}.ln2's bias into a gated MLP, which has no gate bias; process with FoldLayerNorm = false.");
                     w[$"{p}.mlp.W_gate"] = Get(w, $"{p}.mlp.W_gate") * lnW[.., TensorIndex.None]; // [d_model, d_mlp]
                     if (center) w[$"{p}.mlp.W_gate"] = w[$"{p}.mlp.W_gate"] - w[$"{p}.mlp.W_gate"].mean([0], keepdim: true);
                 }

@@ -70,7 +70,7 @@ public sealed record TwoHopSettings : IOrganismSettings<TwoHopSettings>
     public TwoHopSettings Validated()
     {
         if (NC < 2 || NB < 2 * NC || NB % NC != 0 || NA < 2 * NB || NA % NB != 0)
-            throw new ArgumentException($"TwoHopSettings needs NC ≥ 2, NB a multiple of NC with at least two B per C, and NA a multiple of NB with at least two A per B; got NA {NA}, NB {NB}, NC {NC}.");
+            throw new ArgumentException($"TwoHopSettings needs NC ≥ 2, NB a multiple of NC with at least two B per C, and NA a multiple of NB with at least two A per B; got NA {NA}, NB {NB}, NC {NC}.", NC < 2 ? nameof(NC) : NB < 2 * NC || NB % NC != 0 ? nameof(NB) : nameof(NA));
         if (DModel % NHeads != 0) throw new ArgumentException($"TwoHopSettings.DModel ({DModel}) must be a multiple of NHeads ({NHeads}).", nameof(DModel));
         ModelConfig();
         TrainingSettings();

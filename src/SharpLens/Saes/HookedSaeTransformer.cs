@@ -38,7 +38,7 @@ public sealed class HookedSaeTransformer(HookedTransformer model) : HookedTransf
             ?? throw new ArgumentException("The SAE's metadata names no hook; say where to splice it (hookName), e.g. 'blocks.0.hook_resid_pre'.", nameof(hookName));
         GetHookPoint(hookName);
         if (_splices.Any(s => s.HookName == hookName))
-            throw new InvalidOperationException($"An SAE is already spliced at '{hookName}'; remove it (dispose its handle or ResetSaes) first.");
+            throw new SharpLensArgumentException(nameof(hookName), $"An SAE is already spliced at '{hookName}'; remove it (dispose its handle or ResetSaes) first.");
         sae.UseErrorTerm = useErrorTerm;
         sae.NameHooks(hookName);
 
@@ -89,7 +89,7 @@ public sealed class HookedSaeTransformer(HookedTransformer model) : HookedTransf
 
         public Tensor TakeCaptured(string outName)
         {
-            var x = _captured ?? throw new InvalidOperationException($"The transcoder at '{HookName}' writes to '{outName}', which the forward pass reached before '{HookName}'; its output hook must come after its input hook.");
+            var x = _captured ?? throw new SharpLensArgumentException(nameof(outName), $"The transcoder at '{HookName}' writes to '{outName}', which the forward pass reached before '{HookName}'; its output hook must come after its input hook.");
             _captured = null;
             return x;
         }

@@ -69,11 +69,11 @@ public sealed record SaeConfig(SaeArchitecture Architecture, int DIn, int DSae)
     {
         if (DIn <= 0 || DSae <= 0) throw new ArgumentException($"d_in and d_sae must be positive; got d_in = {DIn}, d_sae = {DSae}.", DIn <= 0 ? "d_in" : "d_sae");
         if (DOut is { } o && o != DIn && !IsTranscoder)
-            throw new ArgumentException($"d_out = {o} differs from d_in = {DIn}, but a {Architecture} SAE reconstructs its input; use architecture transcoder for a different output.");
+            throw new ArgumentException($"d_out = {o} differs from d_in = {DIn}, but a {Architecture} SAE reconstructs its input; use architecture transcoder for a different output.", "d_out");
         if (Architecture is SaeArchitecture.TopK or SaeArchitecture.BatchTopK && (K <= 0 || K > DSae))
             throw new ArgumentException($"A {Architecture} SAE needs k in [1, d_sae = {DSae}]; got k = {K}.", "k");
         if (ApplyBDecToInput && OutputDim != DIn)
-            throw new ArgumentException($"apply_b_dec_to_input needs b_dec in the input space, but d_out = {OutputDim} ≠ d_in = {DIn}; set it false for this transcoder.");
+            throw new ArgumentException($"apply_b_dec_to_input needs b_dec in the input space, but d_out = {OutputDim} ≠ d_in = {DIn}; set it false for this transcoder.", "apply_b_dec_to_input");
         return this;
     }
 }

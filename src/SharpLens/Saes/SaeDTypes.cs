@@ -11,13 +11,13 @@ public static class SaeDTypes
         "float64" or "double" => ScalarType.Float64,
         "float16" or "half" => ScalarType.Float16,
         "bfloat16" => ScalarType.BFloat16,
-        _ => throw new ArgumentException($"Unknown SAE dtype '{name}'; use float32, float64, float16 or bfloat16."),
+        _ => throw new ArgumentException($"Unknown SAE dtype '{name}'; use float32, float64, float16 or bfloat16.", "dtype"),
     };
 
     public static string Name(ScalarType dtype) => dtype switch
     {
         ScalarType.Float32 => "float32", ScalarType.Float64 => "float64",
         ScalarType.Float16 => "float16", ScalarType.BFloat16 => "bfloat16",
-        _ => throw new ArgumentException($"An SAE cannot hold {dtype} weights."),
+        _ => throw new ArgumentException($"An SAE cannot hold {dtype} weights.", nameof(dtype)),
     };
 }

@@ -120,7 +120,7 @@ public sealed class SaeTrainer : IDisposable
         var y = target?.to(Sae.W_enc.dtype) ?? x;
         if (cfg.NormalizeActivations == ActivationNormalization.ExpectedAverageOnlyIn && !cfg.IsTranscoder)
         {
-            if (_folded) throw new InvalidOperationException("Training has finished and the norm scaling factor is folded into the weights; start a new trainer to train further.");
+            if (_folded) throw new SharpLensException("Training has finished and the norm scaling factor is folded into the weights; start a new trainer to train further.");
             NormScalingFactor ??= Math.Sqrt(cfg.DIn) / x.norm(-1).mean().item<float>();
             x = x * NormScalingFactor.Value;
             y = x;

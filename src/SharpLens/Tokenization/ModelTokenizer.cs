@@ -91,8 +91,8 @@ public sealed class ModelTokenizer
     public static ModelTokenizer ForName(string name) => name.ToLowerInvariant() switch
     {
         "gpt2" or "gpt-2" or "openai-community/gpt2" => Gpt2(),
-        _ => throw new NotSupportedException(
-            $"No built-in tokenizer is named '{name}'; the built-in one is 'gpt2'. Load others with ModelTokenizer.FromFolder(folder with vocab.json and merges.txt)."),
+        _ => throw new ArgumentException(
+            $"No built-in tokenizer is named '{name}'; the built-in one is 'gpt2'. Load others with ModelTokenizer.FromFolder(folder with vocab.json and merges.txt).", nameof(name)),
     };
 
     /// <summary>

@@ -58,7 +58,7 @@ internal sealed class NamedAdamW : IDisposable
     {
         var states = Optimizer.state_dict().State;
         if (states.Count != Parameters.Count)
-            throw new InvalidOperationException($"AdamW holds {states.Count} parameter states but was built with {Parameters.Count} parameters.");
+            throw new SharpLensInternalException($"AdamW holds {states.Count} parameter states but was built with {Parameters.Count} parameters.");
         return Parameters.Select((p, i) => (p.Name, State: (AdamW.State)states[i])).ToDictionary(s => s.Name, s => s.State, StringComparer.Ordinal);
     }
 

@@ -129,7 +129,7 @@ public static class Trainer
         if (count == 1) { yield return batch; yield break; }
         long rows = batch.Tokens.shape[0];
         if (rows % count != 0)
-            throw new ArgumentException($"A batch of {rows} rows cannot be split into {count} equal micro-batches; make the batch a multiple of TrainingSettings.MicroBatches.");
+            throw new ArgumentException($"A batch of {rows} rows cannot be split into {count} equal micro-batches; make the batch a multiple of TrainingSettings.MicroBatches.", "MicroBatches");
         long size = rows / count;
         for (long i = 0; i < count; i++)
         {

@@ -124,6 +124,6 @@ public sealed class HookedEncoderTests
         Assert.Equal("tokenTypeIds", Assert.Throws<ModelInputException>(() => model.Encode(Tokens, Mask, typeB * 2)).ParamName);
         Assert.Equal("attentionMask", Assert.Throws<ModelInputException>(() => model.Encode(Tokens, Mask[.., ..3])).ParamName);
         Assert.Equal("tokens", Assert.Throws<ModelInputException>(() => model.Encode(Tokens + 100)).ParamName);
-        Assert.Throws<InvalidOperationException>(() => model.ToTokens(["no tokenizer attached"]));
+        Assert.Throws<SharpLensArgumentException>(() => model.ToTokens(["no tokenizer attached"]));
     }
 }

@@ -44,7 +44,7 @@ public class SourceGeneratedJsonTests
     [Fact]
     public void An_unregistered_type_is_named_in_the_error()
     {
-        var e = Assert.Throws<InvalidOperationException>(() => SharpLensJson.Serialize(new Uri("http://x")));
+        var e = Assert.Throws<SharpLensInternalException>(() => SharpLensJson.Serialize(new Uri("http://x")));
         Assert.Contains("System.Uri", e.Message);
         Assert.Contains("SharpLensJsonContext", e.Message);
     }

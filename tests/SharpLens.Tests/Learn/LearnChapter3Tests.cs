@@ -50,13 +50,13 @@ public sealed class LearnChapter3Tests : IClassFixture<LearnChapter3Tests.Soluti
 
     public static TheoryData<string, string, string, string> Chapter3Mutants => new()
     {
-        { "ToyForward", "return (hidden.matmul(W) + b).relu();", "return hidden.matmul(W) + b;", "Apply the ReLU" },
-        { "ToyForward", "return (hidden.matmul(W) + b).relu();", "return hidden.matmul(W).relu();", "left out the bias" },
+        { "ToyForward", "return (hidden.MatMul(W) + b).relu();", "return hidden.MatMul(W) + b;", "Apply the ReLU" },
+        { "ToyForward", "return (hidden.MatMul(W) + b).relu();", "return hidden.MatMul(W).relu();", "left out the bias" },
         { "ImportanceLoss", "return (importance * (x - xHat).pow(2)).mean();", "return (x - xHat).pow(2).mean();", "by its importance" },
         { "ImportanceLoss", "return (importance * (x - xHat).pow(2)).mean();", "return (importance * (x - xHat).pow(2)).sum();", "constant factor" },
-        { "Dimensionality", "var overlaps = (W / norms).t().matmul(W);", "var overlaps = W.t().matmul(W);", "unit vector" },
-        { "SaeEncode", "return ((x - b_dec).matmul(W_enc) + b_enc).relu();", "return (x.matmul(W_enc) + b_enc).relu();", "Subtract b_dec" },
-        { "SaeEncode", "return ((x - b_dec).matmul(W_enc) + b_enc).relu();", "return (x - b_dec).matmul(W_enc) + b_enc;", "Apply the ReLU" },
+        { "Dimensionality", "var overlaps = (W / norms).t().MatMul(W);", "var overlaps = W.t().MatMul(W);", "unit vector" },
+        { "SaeEncode", "return ((x - b_dec).MatMul(W_enc) + b_enc).relu();", "return (x.MatMul(W_enc) + b_enc).relu();", "Subtract b_dec" },
+        { "SaeEncode", "return ((x - b_dec).MatMul(W_enc) + b_enc).relu();", "return (x - b_dec).MatMul(W_enc) + b_enc;", "Apply the ReLU" },
         { "SaeLoss", "var sparsity = (f * W_dec.norm(1)).sum(-1).mean();", "var sparsity = f.sum(-1).mean();", "decoder row's norm" },
         { "SaeLoss", "var reconstruction = (xHat - x).pow(2).sum(-1).mean();", "var reconstruction = (xHat - x).pow(2).mean();", "averaged over both" },
         { "TrainSae", "step < 1500;", "step < 20;", "it needs 0.9" },

@@ -69,7 +69,7 @@ public sealed class LearnChapterTests
         { "Mlp", "var post = 0.5 * pre * (1 + (Math.Sqrt(2 / Math.PI) * (pre + 0.044715 * pre.pow(3))).tanh());", "var post = torch.nn.functional.gelu(pre);", "tanh approximation of GELU" },
         { "Mlp", "var post = 0.5 * pre * (1 + (Math.Sqrt(2 / Math.PI) * (pre + 0.044715 * pre.pow(3))).tanh());", "var post = pre.relu();", "not ReLU" },
         { "Block", "return mid + Mlp(LayerNorm(mid, w.ln2.w", "return mid + Mlp(LayerNorm(resid, w.ln2.w", "ln2 of resid_mid" },
-        { "Unembed", "return x.matmul(W_U) + b_U;", "return x.matmul(W_U);", "You left out b_U" },
+        { "Unembed", "return x.MatMul(W_U) + b_U;", "return x.MatMul(W_U);", "You left out b_U" },
         { "Model", "return Unembed(LayerNorm(resid, w.ln_final.w, w.ln_final.b, w.ln_final.eps), w.W_U, w.b_U);", "return Unembed(resid, w.W_U, w.b_U);", "Apply ln_final" },
         { "TopK", "return logits.masked_fill(logits < kth, double.NegativeInfinity);", "return logits.masked_fill(logits <= kth, double.NegativeInfinity);", "You kept k − 1 tokens" },
         { "TopP", "var drop = (probs.cumsum(-1) - probs) >= p;", "var drop = probs.cumsum(-1) >= p;", "Keep the token that takes the total past p" },
@@ -94,7 +94,7 @@ public sealed class LearnChapterTests
     [Fact]
     public void A_file_that_does_not_compile_is_reported_with_its_lines_not_a_stack_trace()
     {
-        string broken = Solution(1).Replace("return x.matmul(W_U) + b_U;", "return x.matmul(W_U) + bias;");
+        string broken = Solution(1).Replace("return x.MatMul(W_U) + b_U;", "return x.MatMul(W_U) + bias;");
         var e = Assert.Throws<ChapterCompileException>(() => ChapterCompiler.Run(broken, Path.Combine(Dir, "chapter1.cs"), []));
         Assert.Contains("chapter1.cs(", e.Message);
         Assert.Contains("CS0103", e.Message); // the name 'bias' does not exist
@@ -104,13 +104,33 @@ public sealed class LearnChapterTests
     [Fact]
     public void An_exception_in_the_learners_code_names_its_line()
     {
-        string throwing = Solution(1).Replace("return x.matmul(W_U) + b_U;", "throw new InvalidOperationException(\"not like this\");");
+        string throwing = Solution(1).Replace("return x.MatMul(W_U) + b_U;", "throw new InvalidOperationException(\"not like this\");");
         var report = Check(throwing);
         var unembed = report["Unembed"];
         Assert.Equal(ExerciseStatus.Failed, unembed.Status);
         Assert.Contains("threw InvalidOperationException (at chapter1.cs line ", unembed.Message);
         Assert.Contains("not like this", unembed.Message);
         Assert.DoesNotContain("   at ", unembed.Message);
+    }
+
+    /// <summary>
+    /// The chapters multiply with SharpLens's checked MatMul, so the same shape mistake is an exception, checked in this
+    /// process: the learner reads both shapes and the line, and the process (here: the test host) lives on.
+    /// </summary>
+    [Fact]
+    public void A_shape_mistake_in_a_chapter_is_reported_with_both_shapes_and_the_line_not_an_abort()
+    {
+        foreach (int chapter in new[] { 1, 3 })
+            Assert.DoesNotContain(Chapters.Template(chapter).Split('\n'), line => !line.TrimStart().StartsWith("//", StringComparison.Ordinal) && line.Contains(".matmul(", StringComparison.Ordinal));
+        var report = Check(Solution(1).Replace("return x.MatMul(W_U) + b_U;", "return x.MatMul(W_U.T) + b_U;"));
+        var unembed = report["Unembed"];
+        Assert.Equal(ExerciseStatus.Failed, unembed.Status);
+        Assert.Contains("the shapes do not fit (at chapter1.cs line ", unembed.Message);
+        Assert.Contains("matmul: cannot multiply [", unembed.Message);
+        Assert.DoesNotContain("   at ", unembed.Message);
+        Assert.Equal(ExerciseStatus.Passed, report["TopK"].Status);
+        var mlp = Check(Solution(1).Replace("return post.MatMul(w.W_out) + w.b_out;", "return post.MatMul(w.W_in) + w.b_out;"))["Mlp"];
+        Assert.Contains("the shapes do not fit", mlp.Message);
     }
 
     /// <summary>
@@ -124,7 +144,7 @@ public sealed class LearnChapterTests
         string dir = Path.Combine(Dir, "abort-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
         string file = Path.Combine(dir, "chapter1.cs");
-        File.WriteAllText(file, Solution(1).Replace("return x.matmul(W_U) + b_U;", "return x.matmul(W_U.T) + b_U;"));
+        File.WriteAllText(file, Solution(1).Replace("return x.MatMul(W_U) + b_U;", "return x.matmul(W_U.T) + b_U;")); // a learner who calls TorchSharp's own matmul
         var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "SharpLens.Cli.dll"), "learn", "check", file, "Unembed", "TopK" }) start.ArgumentList.Add(a);
         start.Environment["SHARPLENS_CACHE"] = dir; // progress goes there, not into the user's cache

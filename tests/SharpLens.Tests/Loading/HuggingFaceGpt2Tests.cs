@@ -256,13 +256,13 @@ public class HuggingFaceGpt2Tests(ITestOutputHelper output)
         using var dir = new TempFolder();
         using var scope = torch.NewDisposeScope();
         using var attnOnly = new HookedTransformer(Gpt2Shaped(tied: false) with { AttnOnly = true, NormalizationType = Normalization.LNPre });
-        var e = Assert.Throws<NotSupportedException>(() => attnOnly.SaveHuggingFace(dir.Path));
+        var e = Assert.Throws<SharpLensArgumentException>(() => attnOnly.SaveHuggingFace(dir.Path));
         Assert.Contains("attention-only", e.Message);
         Assert.Contains("LNPre", e.Message);
 
         using var withBias = RandomModel(Gpt2Shaped(tied: false));
         using (torch.no_grad()) withBias.unembed.b_U.fill_(0.5f);
-        Assert.Contains("b_U", Assert.Throws<NotSupportedException>(() => withBias.SaveHuggingFace(dir.Path)).Message);
+        Assert.Contains("b_U", Assert.Throws<SharpLensArgumentException>(() => withBias.SaveHuggingFace(dir.Path)).Message);
         Assert.Empty(dir.Files());
     }
 

@@ -95,7 +95,7 @@ public static class SaeTrainCommand
         {
             trainer.Train(_ =>
             {
-                var chunk = first ?? store.NextBatch() ?? throw new InvalidOperationException("The activation store ran dry; the training stream should repeat.");
+                var chunk = first ?? store.NextBatch() ?? throw new SharpLensInternalException("The activation store ran dry; the training stream should repeat.");
                 first = null;
                 using (chunk) return chunk.Input.clone(); // [batch, d_in], freed with the step's scope
             }, new Callback(p =>

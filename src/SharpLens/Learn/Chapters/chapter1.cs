@@ -16,7 +16,12 @@
 //
 // Shapes follow TransformerLens: x / resid [batch, pos, d_model]; W_Q, W_K, W_V [n_heads, d_model, d_head];
 // W_O [n_heads, d_head, d_model]; patterns [batch, head, query_pos, key_pos]. torch.einsum is your friend.
+//
+// Multiply with x.MatMul(y) (SharpLens's checked matmul), not TorchSharp's x.matmul(y): on a shape mismatch
+// TorchSharp's matmul ends the whole program, while MatMul throws an exception that names both shapes, and the
+// check tells you which exercise and line.
 
+using SharpLens;
 using SharpLens.Learn;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -123,9 +128,9 @@ static class Exercises
     public static Tensor Mlp(Tensor x, MlpWeights w)
     {
         //> solution
-        var pre = x.matmul(w.W_in) + w.b_in;                                                   // [batch, pos, d_mlp]
+        var pre = x.MatMul(w.W_in) + w.b_in;                                                   // [batch, pos, d_mlp]
         var post = 0.5 * pre * (1 + (Math.Sqrt(2 / Math.PI) * (pre + 0.044715 * pre.pow(3))).tanh());
-        return post.matmul(w.W_out) + w.b_out;                                                 // [batch, pos, d_model]
+        return post.MatMul(w.W_out) + w.b_out;                                                 // [batch, pos, d_model]
         //< solution
     }
 
@@ -145,7 +150,7 @@ static class Exercises
     public static Tensor Unembed(Tensor x, Tensor W_U, Tensor b_U)
     {
         //> solution
-        return x.matmul(W_U) + b_U;
+        return x.MatMul(W_U) + b_U;
         //< solution
     }
 

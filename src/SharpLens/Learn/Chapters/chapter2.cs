@@ -14,7 +14,12 @@
 // cache["q", l], cache["k", l], cache["z", l] are [batch, pos, head, d_head]; cache["hook_embed"] and
 // cache["hook_pos_embed"] are [batch, pos, d_model]. model.blocks[l].attn.W_O is [n_heads, d_head, d_model];
 // model.unembed.W_U is [d_model, d_vocab]. model.Config.NLayers, .NHeads, .DHead give the sizes.
+//
+// Multiply with x.MatMul(y) (SharpLens's checked matmul), not TorchSharp's x.matmul(y): on a shape mismatch
+// TorchSharp's matmul ends the whole program, while MatMul throws an exception that names both shapes, and the
+// check tells you which exercise and line.
 
+using SharpLens;
 using SharpLens.Hooks;
 using SharpLens.Learn;
 using SharpLens.Models;

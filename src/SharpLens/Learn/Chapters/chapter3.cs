@@ -13,7 +13,12 @@
 //
 // Shapes: the toy model's W is [d_hidden, n_features] (one column per feature), x is [batch, n_features]. An SAE's
 // W_enc is [d_in, d_sae], W_dec is [d_sae, d_in] (one row per feature), b_enc [d_sae], b_dec [d_in] (SAELens's).
+//
+// Multiply with x.MatMul(y) (SharpLens's checked matmul), not TorchSharp's x.matmul(y): on a shape mismatch
+// TorchSharp's matmul ends the whole program, while MatMul throws an exception that names both shapes, and the
+// check tells you which exercise and line.
 
+using SharpLens;
 using SharpLens.Learn;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -36,8 +41,8 @@ static class Exercises
     public static Tensor ToyForward(Tensor x, Tensor W, Tensor b)
     {
         //> solution
-        var hidden = x.matmul(W.t());                      // [batch, d]
-        return (hidden.matmul(W) + b).relu();              // [batch, n]
+        var hidden = x.MatMul(W.t());                      // [batch, d]
+        return (hidden.MatMul(W) + b).relu();              // [batch, n]
         //< solution
     }
 
@@ -60,7 +65,7 @@ static class Exercises
     {
         //> solution
         var norms = W.norm(0);                             // [n] ‖W_i‖
-        var overlaps = (W / norms).t().matmul(W);          // [n, n] Ŵ_i · W_j
+        var overlaps = (W / norms).t().MatMul(W);          // [n, n] Ŵ_i · W_j
         return norms.pow(2) / overlaps.pow(2).sum(1);      // [n]
         //< solution
     }
@@ -71,7 +76,7 @@ static class Exercises
     public static Tensor SaeEncode(Tensor x, Tensor W_enc, Tensor b_enc, Tensor b_dec)
     {
         //> solution
-        return ((x - b_dec).matmul(W_enc) + b_enc).relu(); // [batch, d_sae]
+        return ((x - b_dec).MatMul(W_enc) + b_enc).relu(); // [batch, d_sae]
         //< solution
     }
 
@@ -109,7 +114,7 @@ static class Exercises
             using var scope = torch.NewDisposeScope();
             var x = sample(step);                                                                       // [batch, d_in]
             var f = SaeEncode(x, W_enc, b_enc, b_dec);                                                  // [batch, d_sae]
-            var loss = SaeLoss(x, f.matmul(W_dec) + b_dec, f, W_dec, 0.3);
+            var loss = SaeLoss(x, f.MatMul(W_dec) + b_dec, f, W_dec, 0.3);
             optimizer.zero_grad();
             loss.backward();
             optimizer.step();

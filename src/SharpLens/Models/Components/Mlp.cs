@@ -62,6 +62,6 @@ public sealed class Mlp : nn.Module
         Activation.Gelu => nn.functional.gelu(x),
         Activation.GeluNew => x.gelu(TorchSharp.Modules.GELU.Approximate.tanh),
         Activation.Silu => nn.functional.silu(x),
-        _ => throw new NotSupportedException(act.ToString()),
+        _ => throw new SharpLensInternalException($"{act} has no case here."),
     };
 }

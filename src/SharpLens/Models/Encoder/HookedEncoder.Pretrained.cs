@@ -29,7 +29,7 @@ public sealed partial class HookedEncoder
     /// <summary>Tokenizes texts with the attached tokenizer: tokens, attention mask and token type ids, [batch, pos].</summary>
     public (Tensor Tokens, Tensor AttentionMask, Tensor TokenTypeIds) ToTokens(IReadOnlyList<string> texts)
     {
-        var tokenizer = Tokenizer ?? throw new InvalidOperationException(
+        var tokenizer = Tokenizer ?? throw new SharpLensArgumentException(nameof(Tokenizer), 
             $"{Config.ModelName} has no tokenizer attached; set HookedEncoder.Tokenizer (e.g. BertWordPieceTokenizer.FromVocabFile) or pass token ids.");
         return tokenizer.ToTokens(texts, Config.NCtx);
     }

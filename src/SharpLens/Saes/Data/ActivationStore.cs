@@ -136,7 +136,7 @@ public sealed class ActivationStore : IDisposable
         }
         if (chunk.Input.shape[1] != _input.shape[1] || (chunk.Output is null) != (_output is null) || (_output is not null && chunk.Output!.shape[1] != _output.shape[1]))
             throw new ArgumentException($"A chunk of activations is {ShapeText.Of(chunk.Input.shape)}{(chunk.Output is null ? "" : $" → {ShapeText.Of(chunk.Output.shape)}")} " +
-                $"but the store holds d_in = {_input.shape[1]}{(_output is null ? "" : $", d_out = {_output.shape[1]}")}: every chunk must come from the same hooks.");
+                $"but the store holds d_in = {_input.shape[1]}{(_output is null ? "" : $", d_out = {_output.shape[1]}")}: every chunk must come from the same hooks.", nameof(chunk));
     }
 
     public void Dispose()

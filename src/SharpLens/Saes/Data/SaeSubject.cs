@@ -52,7 +52,7 @@ public sealed class SaeSubject : IDisposable
             (HookedTransformer decoder, "induction") => new SaeSubject(model, decoder, null, model) { _induction = new InductionSettings() },
             (HookedTransformer decoder, "latent") => new SaeSubject(model, decoder, null, model) { _latent = new LatentSettings() },
             (HookedTransformer decoder, _) => new SaeSubject(name, decoder, null, null),
-            _ => throw new InvalidOperationException($"ModelLoader returned a {loaded.GetType().Name} for '{model}'."),
+            _ => throw new SharpLensInternalException($"ModelLoader returned a {loaded.GetType().Name} for '{model}'."),
         };
     }
 

@@ -22,12 +22,12 @@ public sealed class FactoredMatrix
     public FactoredMatrix(Tensor a, Tensor b)
     {
         if (a.dim() < 2 || b.dim() < 2)
-            throw new ArgumentException($"FactoredMatrix needs matrices (at least 2 dimensions); got A {ShapeText.Of(a.shape)} and B {ShapeText.Of(b.shape)}.");
+            throw new ArgumentException($"FactoredMatrix needs matrices (at least 2 dimensions); got A {ShapeText.Of(a.shape)} and B {ShapeText.Of(b.shape)}.", a.dim() < 2 ? nameof(a) : nameof(b));
         if (a.shape[^1] != b.shape[^2])
-            throw new ArgumentException($"FactoredMatrix factors do not chain: A {ShapeText.Of(a.shape)} has {a.shape[^1]} columns but B {ShapeText.Of(b.shape)} has {b.shape[^2]} rows.");
+            throw new ArgumentException($"FactoredMatrix factors do not chain: A {ShapeText.Of(a.shape)} has {a.shape[^1]} columns but B {ShapeText.Of(b.shape)} has {b.shape[^2]} rows.", nameof(b));
         // Broadcast the leading dimensions once (views, no copies) so that indexing and products see one batch shape.
         var leading = BroadcastShape(a.shape[..^2], b.shape[..^2])
-            ?? throw new ArgumentException($"FactoredMatrix factors' leading dimensions do not broadcast: A {ShapeText.Of(a.shape)}, B {ShapeText.Of(b.shape)}.");
+            ?? throw new ArgumentException($"FactoredMatrix factors' leading dimensions do not broadcast: A {ShapeText.Of(a.shape)}, B {ShapeText.Of(b.shape)}.", nameof(b));
         A = a.expand([.. leading, a.shape[^2], a.shape[^1]]);
         B = b.expand([.. leading, b.shape[^2], b.shape[^1]]);
     }
@@ -66,7 +66,7 @@ public sealed class FactoredMatrix
         {
             if (indices.Length > LeadingShape.Length)
                 throw new ArgumentException($"FactoredMatrix of shape {ShapeText.Of(Shape)} has {LeadingShape.Length} leading dimension(s); " +
-                    $"got {indices.Length} indices. Index only the leading (layer/head) dimensions; use AB to index rows and columns.");
+                    $"got {indices.Length} indices. Index only the leading (layer/head) dimensions; use AB to index rows and columns.", nameof(indices));
             return new FactoredMatrix(A[indices], B[indices]);
         }
     }
@@ -155,7 +155,7 @@ public sealed class FactoredMatrix
     void RequireSquare(string what)
     {
         if (Rows != Columns)
-            throw new InvalidOperationException($"{what} needs a square matrix; this FactoredMatrix is {Rows} × {Columns}.");
+            throw new SharpLensException($"{what} needs a square matrix; this FactoredMatrix is {Rows} × {Columns}.");
     }
 
     void RequireChain(long have, long other, string argument, Tensor t)

@@ -58,7 +58,7 @@ public static class WeightCircuits
     public static FactoredMatrix PositionalQK(HookedTransformer model)
     {
         var pos = model.pos_embed?.W_pos.detach()
-            ?? throw new InvalidOperationException($"{model.Config.ModelName} has no learned positional embedding (pos_embed.W_pos); PositionalQK needs one.");
+            ?? throw new SharpLensArgumentException(nameof(model), $"{model.Config.ModelName} has no learned positional embedding (pos_embed.W_pos); PositionalQK needs one.");
         return FactoredMatrix.MatMul(pos, QK(model)).MatMul(pos.T);
     }
 
@@ -145,7 +145,7 @@ public static class WeightCircuits
         var e = model.embed.W_E.detach(); // [d_vocab, d_model]
         if (!withMeanPosition) return e;
         var pos = model.pos_embed?.W_pos.detach()
-            ?? throw new InvalidOperationException($"{model.Config.ModelName} has no learned positional embedding; use withMeanPosition: false.");
+            ?? throw new SharpLensArgumentException("withMeanPosition", $"{model.Config.ModelName} has no learned positional embedding; use withMeanPosition: false.");
         return e + pos.mean([0]); // [d_vocab, d_model]
     }
 

@@ -21,7 +21,7 @@ public static class FinalNorm
             Normalization.LN => nn.functional.layer_norm(residual, [cfg.DModel], model.ln_final.w, model.ln_final.b, cfg.Eps),
             Normalization.RMS => Rms(residual, cfg.Eps) * model.ln_final.w!,
             Normalization.RMSPre => Rms(residual, cfg.Eps),
-            _ => throw new NotSupportedException($"Final norm {cfg.FinalNormalization} is not supported by the logit lens."),
+            _ => throw new SharpLensArgumentException(nameof(model), $"Final norm {cfg.FinalNormalization} is not supported by the logit lens."),
         };
     }
 

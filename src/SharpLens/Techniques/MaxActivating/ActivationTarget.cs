@@ -40,7 +40,7 @@ public sealed class ActivationTarget
     public Tensor Read(Tensor activation)
     {
         if (activation.dim() < 2)
-            throw new ArgumentException($"The activation at {Hook} is {ShapeText.Of(activation.shape)}; a target needs [batch, pos, ...].");
+            throw new ArgumentException($"The activation at {Hook} is {ShapeText.Of(activation.shape)}; a target needs [batch, pos, ...].", nameof(activation));
         var flat = activation.dim() == 2 ? activation.unsqueeze(-1) : activation.flatten(2); // [batch, pos, features]
         long features = flat.shape[2];
         if (Index is int i)
@@ -50,7 +50,7 @@ public sealed class ActivationTarget
             return flat[.., .., i]; // [batch, pos]
         }
         if (Direction!.shape[0] != features)
-            throw new ArgumentException($"The direction has {Direction.shape[0]} entries but {Hook} has {features} features per position.");
+            throw new ArgumentException($"The direction has {Direction.shape[0]} entries but {Hook} has {features} features per position.", nameof(Direction));
         return flat.MatMul(Direction.to(flat.dtype).to(flat.device)); // [batch, pos]
     }
 

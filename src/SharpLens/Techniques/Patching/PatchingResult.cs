@@ -20,7 +20,7 @@ public sealed class PatchingResult(string component, IReadOnlyList<string> dims,
     /// <summary>The values of a 2-D result as a [row, column] array, e.g. for a heatmap.</summary>
     public float[,] ToArray2D()
     {
-        if (Values.dim() != 2) throw new InvalidOperationException($"This {Component} result has {Values.dim()} dimensions ({string.Join(", ", Dims)}); only 2-D results convert to a table.");
+        if (Values.dim() != 2) throw new SharpLensException($"This {Component} result has {Values.dim()} dimensions ({string.Join(", ", Dims)}); only 2-D results convert to a table.");
         long rows = Values.shape[0], cols = Values.shape[1];
         var flat = Values.contiguous().data<float>().ToArray();
         var table = new float[rows, cols];

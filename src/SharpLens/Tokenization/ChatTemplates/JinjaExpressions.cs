@@ -76,7 +76,7 @@ sealed record Unary(string Op, Expr Operand) : Expr
             "not" => !JinjaValues.Truthy(v),
             "-" => v is long l ? (object)(-l) : -JinjaValues.Number(v, "-"),
             "+" => v,
-            _ => throw new InvalidOperationException(Op),
+            _ => throw new SharpLensInternalException($"the Jinja operator '{Op}' was parsed but has no case here."),
         };
     }
 }
@@ -122,7 +122,7 @@ sealed record Binary(string Op, Expr Left, Expr Right) : Expr
             "/" => JinjaValues.Number(a, "/") / JinjaValues.Number(b, "/"),
             "//" => a is long x && b is long y ? (object)(long)Math.Floor((double)x / y) : Math.Floor(JinjaValues.Number(a, "//") / JinjaValues.Number(b, "//")),
             "%" => a is long x && b is long y ? (object)(((x % y) + y) % y) : JinjaValues.Number(a, "%") % JinjaValues.Number(b, "%"),
-            _ => throw new InvalidOperationException(Op),
+            _ => throw new SharpLensInternalException($"the Jinja operator '{Op}' was parsed but has no case here."),
         };
     }
 }

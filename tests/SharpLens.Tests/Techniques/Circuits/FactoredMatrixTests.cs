@@ -136,7 +136,7 @@ public class FactoredMatrixTests
         Assert.Contains("[6, 3]", error.Message);
         Assert.Contains("[4, 6]", error.Message);
         var wide = new FactoredMatrix(zeros(6, 3), zeros(3, 5));
-        Assert.Throws<InvalidOperationException>(() => wide.Eigenvalues);
+        Assert.Throws<SharpLensException>(() => wide.Eigenvalues);
         Assert.Throws<ArgumentException>(() => wide.MatMul(zeros(6, 2)));
     }
 }
