@@ -54,6 +54,7 @@ public sealed class Corpus
             ("graph-json", GraphJsonCases(), (i, r) => Mutate(i, "graph-json", r, _seeds.GraphJson(), "graph.json", FuzzTarget.GraphJson)),
             ("checkpoint", CheckpointCases(), (i, r) => Mutate(i, "checkpoint", r, _seeds.Checkpoints(),
                 Step2 + new[] { "config.json", "model.safetensors", "manifest.json", "trainer.json", "optimizer.safetensors" }[r.Next(5)], FuzzTarget.Checkpoint)),
+            ("tokenizer-json-native", NativeTokenizerJsonCases(), (i, r) => Mutate(i, "tokenizer-json-native", r, _seeds.Gpt2WithTokenizerJson(Seeds.NativeTokenizerJson()), "tokenizer.json", FuzzTarget.Tokenizer)),
         ];
     }
 
@@ -61,6 +62,9 @@ public sealed class Corpus
 
     /// <summary>How many formats the corpus had before transcoders, crosscoders, graph.json and checkpoints were added.</summary>
     public const int LegacyFormats = 16;
+
+    /// <summary>How many formats it had before tokenizer-json-native was added (their mutations keep the keys they had then).</summary>
+    public const int Session5Formats = 20;
 
     /// <summary>How many structured (named) corruptions each format has.</summary>
     public int StructuredCount(string format) => _formats.First(f => f.Format == format).Structured.Count;
@@ -73,9 +77,9 @@ public sealed class Corpus
     {
         int f = index % _formats.Count, k = index / _formats.Count;
         var (_, structured, mutation) = _formats[f];
-        // The first 16 formats draw their mutations from the index they had before the corpus grew, so their bytes (and the
-        // README's counts, and FuzzFindingsTests' cases) stay what they were measured as.
-        int key = f < LegacyFormats ? f + k * LegacyFormats : index;
+        // Formats draw their mutations from the index they had before the corpus grew (16, then 20 formats), so their bytes
+        // (and the README's counts, and FuzzFindingsTests' cases) stay what they were measured as.
+        int key = f < LegacyFormats ? f + k * LegacyFormats : f < Session5Formats ? f + k * Session5Formats : index;
         return k < structured.Count ? structured[k](index) : mutation(index, new Random(unchecked(key * 7919 + 17)));
     }
 
@@ -480,6 +484,69 @@ public sealed class Corpus
         list.Add(i => Make(i, "tokenizer-json", "deep-nesting", "nested 100000 deep", FuzzTarget.Tokenizer,
             Set(_seeds.Gpt2, "tokenizer.json", Bytes.Utf8("{\"model\":" + new string('[', 100_000) + new string(']', 100_000) + "}")), "tokenizer.json"));
         list.Add(i => Make(i, "tokenizer-json", "not-json", "truncated JSON", FuzzTarget.Tokenizer, Set(_seeds.Gpt2, "tokenizer.json", Bytes.Utf8("{\"model\": {\"type\": \"BPE\"")), "tokenizer.json"));
+        return list;
+    }
+
+    /// <summary>
+    /// tokenizer.json files that only Hugging Face's Rust tokenizers read (Tokenizers.DotNet): what that library panics on
+    /// (a panic in a native call ends the process) or fails on at the first encode, each of which it once did.
+    /// </summary>
+    List<Func<int, FuzzCase>> NativeTokenizerJsonCases()
+    {
+        var list = new List<Func<int, FuzzCase>>();
+        void Add(string cls, string description, Action<JsonObject> edit, string? mention = null) => list.Add(i =>
+        {
+            var json = Seeds.NativeTokenizerJson();
+            edit(json);
+            return Make(i, "tokenizer-json-native", cls, description, FuzzTarget.Tokenizer, _seeds.Gpt2WithTokenizerJson(json), "tokenizer.json", mention);
+        });
+        static JsonObject Split(string regex) => new() { ["type"] = "Split", ["pattern"] = new JsonObject { ["Regex"] = regex }, ["behavior"] = "Isolated", ["invert"] = false };
+        foreach (var regex in new[] { "(a+)+$", "(a|aa)+$", "(\\w+\\s?)*$", "(?=(a+))+b", "((a*)*)*!" })
+            Add("catastrophic-regex", $"Split pattern {regex}", j => j["pre_tokenizer"] = Split(regex), "Regex");
+        Add("catastrophic-regex", "Replace normalizer pattern (a+a+)+!", j => j["normalizer"] = new JsonObject { ["type"] = "Replace", ["pattern"] = new JsonObject { ["Regex"] = "(a+a+)+!" }, ["content"] = "b" }, "Regex");
+        Add("invalid-regex", "Split pattern '(?<=a'", j => j["pre_tokenizer"] = Split("(?<=a"));
+        static JsonObject Precompiled(byte[] map) => new() { ["type"] = "Precompiled", ["precompiled_charsmap"] = Convert.ToBase64String(map) };
+        Add("charsmap", "a charsmap whose trie length is 2^31-1", j => j["normalizer"] = Precompiled([0xFF, 0xFF, 0xFF, 0x7F, .. new byte[20]]), "precompiled_charsmap");
+        Add("charsmap", "a charsmap trie whose offsets point outside it", j => j["normalizer"] = Precompiled([0x10, 0, 0, 0, .. Enumerable.Repeat((byte)0xFF, 16), (byte)'a', 0]), "precompiled_charsmap");
+        Add("charsmap", "a charsmap of 3 bytes", j => j["normalizer"] = Precompiled([1, 2, 3]), "precompiled_charsmap");
+        Add("charsmap", "a charsmap that is not base64", j => j["normalizer"] = new JsonObject { ["type"] = "Precompiled", ["precompiled_charsmap"] = "!!not base64!!" }, "precompiled_charsmap");
+        Add("charsmap", "a charsmap whose strings are not UTF-8", j => j["normalizer"] = Precompiled([4, 0, 0, 0, 0, 0, 0, 0, 0xC3, 0x28, 0]), "precompiled_charsmap");
+        Add("template", "the template adds a special token special_tokens lacks", j => j["post_processor"]!["single"]![0]!["SpecialToken"]!["id"] = "<missing>", "special_tokens");
+        Add("template", "a special token's id is 2^31-1", j => j["post_processor"]!["special_tokens"]!["<s>"]!["ids"] = new JsonArray(int.MaxValue), "special_tokens");
+        Add("template", "a special token's id is -1", j => j["post_processor"]!["special_tokens"]!["<s>"]!["ids"] = new JsonArray(-1), "special_tokens");
+        Add("template", "two ids for one token", j => j["post_processor"]!["special_tokens"]!["<s>"]!["ids"] = new JsonArray(1, 2), "special_tokens");
+        Add("template", "special_tokens an array", j => j["post_processor"]!["special_tokens"] = new JsonArray(1));
+        Add("lengthening", "20 Replace normalizers that each double every l", j => j["normalizer"] = new JsonObject
+        {
+            ["type"] = "Sequence",
+            ["normalizers"] = new JsonArray([.. Enumerable.Range(0, 20).Select(_ => (JsonNode)new JsonObject { ["type"] = "Replace", ["pattern"] = new JsonObject { ["String"] = "l" }, ["content"] = "ll" })]),
+        }, "normalizer");
+        Add("lengthening", "a Replace of the empty string by 100 characters", j => j["normalizer"] = new JsonObject { ["type"] = "Replace", ["pattern"] = new JsonObject { ["String"] = "" }, ["content"] = new string('x', 100) }, "normalizer");
+        Add("unk", "unk_token not in the vocabulary", j => j["model"]!["unk_token"] = "<nope>");
+        Add("model", "a WordPiece model without its [UNK]", j => { j["model"] = new JsonObject { ["type"] = "WordPiece", ["unk_token"] = "[UNK]", ["continuing_subword_prefix"] = "##", ["max_input_chars_per_word"] = 100, ["vocab"] = new JsonObject { ["a"] = 0, ["b"] = 1 } }; j["added_tokens"] = new JsonArray(); j["post_processor"] = null; });
+        Add("model", "a WordLevel model without its unk token", j => { j["model"] = new JsonObject { ["type"] = "WordLevel", ["vocab"] = new JsonObject { ["a"] = 0 }, ["unk_token"] = "<nope>" }; j["added_tokens"] = new JsonArray(); j["post_processor"] = null; });
+        Add("model", "a Unigram model whose unk_id is outside it", j => { j["model"] = new JsonObject { ["type"] = "Unigram", ["unk_id"] = 5, ["vocab"] = new JsonArray(new JsonArray("<unk>", 0.0), new JsonArray("a", -1.0)), ["byte_fallback"] = false }; j["added_tokens"] = new JsonArray(); j["post_processor"] = null; });
+        Add("model", "a Unigram model with an empty vocabulary", j => { j["model"] = new JsonObject { ["type"] = "Unigram", ["unk_id"] = null, ["vocab"] = new JsonArray(), ["byte_fallback"] = false }; j["added_tokens"] = new JsonArray(); j["post_processor"] = null; });
+        Add("model", "a merge of tokens the vocabulary lacks", j => j["model"]!["merges"] = new JsonArray("zz qq"));
+        Add("model", "dropout 1.5", j => j["model"]!["dropout"] = 1.5);
+        Add("pre-tokenizer", "a Metaspace with an empty replacement", j => j["pre_tokenizer"] = new JsonObject { ["type"] = "Metaspace", ["replacement"] = "", ["prepend_scheme"] = "always", ["split"] = true });
+        Add("pre-tokenizer", "an unknown pre-tokenizer type", j => j["pre_tokenizer"] = new JsonObject { ["type"] = "Nonsense" });
+        Add("decoder", "a Strip decoder removing 10^6 characters", j => j["decoder"] = new JsonObject { ["type"] = "Strip", ["content"] = " ", ["start"] = 1_000_000, ["stop"] = 1_000_000 });
+        Add("decoder", "a CTC decoder", j => j["decoder"] = new JsonObject { ["type"] = "CTC", ["pad_token"] = "<pad>", ["word_delimiter_token"] = "|", ["cleanup"] = true });
+        Add("deep-nesting", "Sequence normalizers nested 60 deep", j =>
+        {
+            JsonNode inner = new JsonObject { ["type"] = "Lowercase" };
+            for (int d = 0; d < 60; d++) inner = new JsonObject { ["type"] = "Sequence", ["normalizers"] = new JsonArray(inner) };
+            j["normalizer"] = inner;
+        });
+        foreach (var (field, set) in new (string, Action<JsonObject, JsonNode?>)[]
+        {
+            ("model.dropout", (j, v) => j["model"]!["dropout"] = v),
+            ("decoder Strip start", (j, v) => j["decoder"]!["decoders"]![2]!["start"] = v),
+            ("added_tokens[0].id", (j, v) => j["added_tokens"]![0]!["id"] = v),
+        })
+            foreach (var (name, value) in HostileNumbers)
+                Add("value-" + name, $"{field} = {value?.ToJsonString() ?? "null"}", j => set(j, value?.DeepClone()));
         return list;
     }
 

@@ -127,6 +127,54 @@ public sealed class Seeds
         };
     }
 
+    /// <summary>
+    /// A SentencePiece-style tokenizer.json (BPE with an unk token, Prepend / Replace normalizers, a TemplateProcessing
+    /// post-processor that adds &lt;s&gt;): SharpLens's own byte-level reader refuses it, so Hugging Face's Rust tokenizers
+    /// (Tokenizers.DotNet) read it. 40 ids, within the fixture's d_vocab of 101.
+    /// </summary>
+    public static JsonObject NativeTokenizerJson()
+    {
+        var vocab = new JsonObject { ["<unk>"] = 0, ["<s>"] = 1, ["</s>"] = 2, ["\u2581"] = 3 };
+        foreach (char ch in "abcdefghijklmnopqrstuvwxyz,!-") vocab[ch.ToString()] = vocab.Count;
+        string[] merges = ["\u2581 h", "h e", "l l", "l o", "\u2581 w", "o r", "l d", "\u2581 t"];
+        foreach (var m in merges) vocab[m.Replace(" ", "")] = vocab.Count;
+        JsonObject Special(string content, int id) => new() { ["id"] = id, ["content"] = content, ["single_word"] = false, ["lstrip"] = false, ["rstrip"] = false, ["normalized"] = false, ["special"] = true };
+        return new JsonObject
+        {
+            ["version"] = "1.0", ["truncation"] = null, ["padding"] = null,
+            ["added_tokens"] = new JsonArray(Special("<unk>", 0), Special("<s>", 1), Special("</s>", 2)),
+            ["normalizer"] = new JsonObject
+            {
+                ["type"] = "Sequence",
+                ["normalizers"] = new JsonArray(
+                    new JsonObject { ["type"] = "Prepend", ["prepend"] = "\u2581" },
+                    new JsonObject { ["type"] = "Replace", ["pattern"] = new JsonObject { ["String"] = " " }, ["content"] = "\u2581" }),
+            },
+            ["pre_tokenizer"] = null,
+            ["post_processor"] = new JsonObject
+            {
+                ["type"] = "TemplateProcessing",
+                ["single"] = new JsonArray(new JsonObject { ["SpecialToken"] = new JsonObject { ["id"] = "<s>", ["type_id"] = 0 } }, new JsonObject { ["Sequence"] = new JsonObject { ["id"] = "A", ["type_id"] = 0 } }),
+                ["pair"] = new JsonArray(new JsonObject { ["Sequence"] = new JsonObject { ["id"] = "A", ["type_id"] = 0 } }, new JsonObject { ["Sequence"] = new JsonObject { ["id"] = "B", ["type_id"] = 1 } }),
+                ["special_tokens"] = new JsonObject { ["<s>"] = new JsonObject { ["id"] = "<s>", ["ids"] = new JsonArray(1), ["tokens"] = new JsonArray("<s>") } },
+            },
+            ["decoder"] = new JsonObject
+            {
+                ["type"] = "Sequence",
+                ["decoders"] = new JsonArray(
+                    new JsonObject { ["type"] = "Replace", ["pattern"] = new JsonObject { ["String"] = "\u2581" }, ["content"] = " " },
+                    new JsonObject { ["type"] = "Fuse" },
+                    new JsonObject { ["type"] = "Strip", ["content"] = " ", ["start"] = 1, ["stop"] = 0 }),
+            },
+            ["model"] = new JsonObject
+            {
+                ["type"] = "BPE", ["dropout"] = null, ["unk_token"] = "<unk>", ["continuing_subword_prefix"] = null, ["end_of_word_suffix"] = null,
+                ["fuse_unk"] = true, ["byte_fallback"] = false, ["ignore_merges"] = false,
+                ["vocab"] = vocab, ["merges"] = new JsonArray([.. merges.Select(m => (JsonNode)JsonValue.Create(m)!)]),
+            },
+        };
+    }
+
     public Dictionary<string, byte[]> Gpt2WithTokenizerJson(JsonObject? json = null)
     {
         var files = Gpt2;

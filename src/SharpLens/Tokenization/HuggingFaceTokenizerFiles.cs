@@ -212,12 +212,14 @@ public static class HuggingFaceTokenizerFiles
         int? bos = IdOf(config.Bos), eos = IdOf(config.Eos);
         int pad = IdOf(config.Pad) ?? eos ?? bos ?? 0;
 
+        // What the Rust library would panic on (ending the process) is refused first, by field.
+        NativeTokenizerGuard.Check(path, root, vocabSize);
         var full = Native(path, root, keepPostProcessor: true);
         var raw = Native(path, root, keepPostProcessor: false);
-        IReadOnlyList<int> Encode(string text) => [.. raw.Encode(text).Select(i => (int)i)];
+        IReadOnlyList<int> Encode(string text) => Guarded<IReadOnlyList<int>>(path, "encode", () => [.. raw.Encode(text).Select(i => (int)i)]);
         IReadOnlyList<int> EncodeWithSpecialTokens(string text)
         {
-            if (config.AddBos is null && config.AddEos is null) return [.. full.Encode(text).Select(i => (int)i)];
+            if (config.AddBos is null && config.AddEos is null) return Guarded<IReadOnlyList<int>>(path, "encode", () => [.. full.Encode(text).Select(i => (int)i)]);
             // transformers rebuilds the post-processor from these flags: BOS, the text, EOS.
             bool addBos = config.AddBos ?? config.LlamaLike, addEos = config.AddEos ?? false;
             var result = new List<int>();
@@ -231,7 +233,7 @@ public static class HuggingFaceTokenizerFiles
         {
             var text = new System.Text.StringBuilder();
             var run = new List<uint>();
-            void Flush() { if (run.Count > 0) text.Append(raw.Decode([.. run])); run.Clear(); }
+            void Flush() { if (run.Count > 0) text.Append(Guarded(path, "decode", () => raw.Decode([.. run]))); run.Clear(); }
             foreach (int id in all)
             {
                 if (special.Contains(id)) { Flush(); text.Append(tokens[id]); }
@@ -243,6 +245,17 @@ public static class HuggingFaceTokenizerFiles
         var result = ModelTokenizer.Create(path, Encode, Decode, vocabSize, bos, eos, pad, id => tokens.GetValueOrDefault(id, ""), EncodeWithSpecialTokens);
         (result.ChatTemplate, result.SpecialTokens) = (config.ChatTemplate, config.SpecialTokens);
         return result;
+    }
+
+    /// <summary>An encode or decode by the Rust library: its error (an unknown token the model needs and lacks, say) names the file.</summary>
+    static T Guarded<T>(string path, string what, Func<T> call)
+    {
+        try { return call(); }
+        catch (Tokenizers.DotNet.TokenizerException e)
+        {
+            throw new TokenizerFilesException(path, $"{path}: Hugging Face's tokenizers library could not {what} with this tokenizer: {e.Message}. " +
+                "The file loads but is not usable; is it damaged (e.g. an unk_token its vocabulary lacks)?", "model");
+        }
     }
 
     /// <summary>The file loaded by Hugging Face's Rust tokenizers, without its stored padding and truncation (and, for raw ids, without its post-processor).</summary>

@@ -329,7 +329,7 @@ public sealed class ModelTokenizer
 }
 
 /// <summary>A tokenizer file is missing or unreadable; <see cref="Path"/> names it.</summary>
-public sealed class TokenizerFilesException(string path, string message) : SharpLensFileException(path, null, message)
+public sealed class TokenizerFilesException(string path, string message, string? field = null) : SharpLensFileException(path, field, message)
 {
     public string Path { get; } = path;
 }

@@ -35,6 +35,16 @@ public sealed class FuzzFindingsTests : IDisposable
     [InlineData(27, "checkpoint", "n_layers = 2^62 in a checkpoint: a JsonException, reported as an internal error")]
     [InlineData(60, "checkpoint", "Hugging Face tensor names in a checkpoint: a StateDictException naming no file")]
     [InlineData(66, "bert", "config.json with a key repeated by a mutation: ArgumentException from the lazily read JSON object, unnamed")]
+    // Session 6: tokenizer.json files only Hugging Face's Rust tokenizers read. A Rust panic in a native call ends the
+    // process (SIGABRT), so before the guard each of the first five killed `sharplens tokenize` / `logits`.
+    [InlineData(0, "tokenizer-json-native", "a Split regex (a+)+$: Oniguruma's retry limit is a Rust panic (SIGABRT)")]
+    [InlineData(5, "tokenizer-json-native", "a Replace normalizer's regex (a+a+)+!: the same")]
+    [InlineData(7, "tokenizer-json-native", "a charsmap whose trie length is 2^31-1: a 4 GB allocation, memory exhausted (abort)")]
+    [InlineData(8, "tokenizer-json-native", "a charsmap trie whose offsets point outside it: index out of bounds (panic)")]
+    [InlineData(12, "tokenizer-json-native", "a template naming a special token special_tokens lacks: 'no entry found for key' (panic)")]
+    [InlineData(17, "tokenizer-json-native", "Replace normalizers that double the text 20 times: memory exhausted (abort)")]
+    [InlineData(20, "tokenizer-json-native", "a WordPiece model without [UNK]: the encode's TokenizerException reported as an internal error")]
+    [InlineData(21, "tokenizer-json-native", "a WordLevel model without its unk token: the same")]
     public void A_case_the_fuzz_run_found_is_refused_by_name(int k, string format, string what)
     {
         var c = Corpus.Case(Corpus.IndexOf(format, k)); // the k-th case of the format (its index before the corpus grew: 16 k + format)
