@@ -23,8 +23,9 @@ public sealed record BenchmarkOptions(int SeqLen = 1024, int Layers = 12, int Re
 /// (<see cref="DirectGpt2"/>) and against the matrix-multiply bound, plus the memory a full activation cache takes.
 /// </summary>
 /// <remarks>
-/// The machine may be shared, so every variant is timed once per round, the rounds interleave the variants (in a
-/// rotating order) and the GEMM probes, and each variant's best round is reported: noise only ever adds time.
+/// The machine may be shared, so the variants and the GEMM probe are timed interleaved (<see cref="Interleaved"/>):
+/// each round runs every one once, in a rotating order, and each ratio is the median of the per-round ratios (min–max
+/// beside it), so a slow spell that hits one round hits every variant in it. Rates are medians of the rounds.
 /// </remarks>
 public static class ForwardBenchmark
 {
@@ -79,21 +80,10 @@ public static class ForwardBenchmark
                 cache.Dispose();
             }),
         };
-        foreach (var v in variants) v.Forward(); // warm-up: first calls allocate and pick kernels
-
-        var best = variants.ToDictionary(v => v.Name, _ => double.PositiveInfinity);
         var gemm = new GemmProbe(options.SeqLen);
-        for (int round = 0; round < options.Repeats; round++)
-        {
-            for (int i = 0; i < variants.Length; i++)
-            {
-                var (name, forward) = variants[(i + round) % variants.Length];
-                best[name] = Math.Min(best[name], Seconds(forward));
-            }
-            gemm.Measure(3);
-            progress?.WriteLine($"round {round + 1}/{options.Repeats}: " + string.Join(", ", best.Select(kv => $"{kv.Key} {kv.Value:F3}s")) + $", GEMM {gemm.BestGflops:F0} GFLOP/s");
-        }
-
+        double flops = ForwardMatmulFlops(cfg, options.SeqLen);
+        var timings = Interleaved.Measure([.. variants, ("gemm", () => gemm.Measure(3))], options.Repeats, progress);
+        double CeilingSeconds(int round) => flops / (gemm.RoundGflops[round + 1] * 1e9); // [0] is the warm-up's
         var (plainPeak, method) = PeakMemory.Measure(() => model.Run(tokens).Dispose());
         long cachedBytes = 0;
         var (cachePeak, _) = PeakMemory.Measure(() =>
@@ -106,8 +96,7 @@ public static class ForwardBenchmark
 
         var load = LoadBenchmark.Run(cfg, progress);
 
-        double flops = ForwardMatmulFlops(cfg, options.SeqLen);
-        double TokensPerS(double seconds) => options.SeqLen / seconds;
+        double TokensPerS(string name) => options.SeqLen / timings.MedianSeconds(name);
         return new BenchmarkResult
         {
             SeqLen = options.SeqLen,
@@ -116,21 +105,27 @@ public static class ForwardBenchmark
             Repeats = options.Repeats,
             HookPoints = model.HookDict.Count,
             MaxAbsDiff = maxAbsDiff,
-            GemmGflops = gemm.BestGflops,
+            GemmGflops = Spread.Of(gemm.RoundGflops.Skip(1)).Median,
             GemmModelShapeGflops = gemm.ModelShapeGflops,
             GemmSquareGflops = gemm.SquareGflops,
             ForwardMatmulGflop = flops / 1e9,
-            CeilingTokensPerS = options.SeqLen / (flops / (gemm.BestGflops * 1e9)),
-            DirectTokensPerS = TokensPerS(best["direct"]),
-            PlainTokensPerS = TokensPerS(best["plain"]),
-            NoopHooksTokensPerS = TokensPerS(best["noop_hooks"]),
-            NoopHooksFusedAttentionTokensPerS = TokensPerS(best["noop_hooks_fused_attention"]),
-            CacheTokensPerS = TokensPerS(best["cache"]),
-            DirectSeconds = best["direct"],
-            PlainSeconds = best["plain"],
-            NoopHooksSeconds = best["noop_hooks"],
-            NoopHooksFusedAttentionSeconds = best["noop_hooks_fused_attention"],
-            CacheSeconds = best["cache"],
+            CeilingTokensPerS = options.SeqLen / (flops / (Spread.Of(gemm.RoundGflops.Skip(1)).Median * 1e9)),
+            DirectTokensPerS = TokensPerS("direct"),
+            PlainTokensPerS = TokensPerS("plain"),
+            NoopHooksTokensPerS = TokensPerS("noop_hooks"),
+            NoopHooksFusedAttentionTokensPerS = TokensPerS("noop_hooks_fused_attention"),
+            CacheTokensPerS = TokensPerS("cache"),
+            DirectSeconds = timings.MedianSeconds("direct"),
+            PlainSeconds = timings.MedianSeconds("plain"),
+            NoopHooksSeconds = timings.MedianSeconds("noop_hooks"),
+            NoopHooksFusedAttentionSeconds = timings.MedianSeconds("noop_hooks_fused_attention"),
+            CacheSeconds = timings.MedianSeconds("cache"),
+            PlainOverDirect = timings.TimeRatio("direct", "plain"),
+            PlainOverCeiling = timings.Ratio(CeilingSeconds, "plain"),
+            DirectOverCeiling = timings.Ratio(CeilingSeconds, "direct"),
+            NoopHooksTimeRatio = timings.TimeRatio("noop_hooks", "plain"),
+            NoopHooksFusedAttentionTimeRatio = timings.TimeRatio("noop_hooks_fused_attention", "plain"),
+            CacheTimeRatio = timings.TimeRatio("cache", "plain"),
             PlainPeakBytes = plainPeak,
             CachePeakBytes = cachePeak,
             CachedTensorBytes = cachedBytes,
@@ -163,18 +158,23 @@ public static class ForwardBenchmark
         return watch.Elapsed.TotalSeconds;
     }
 
-    /// <summary>libtorch's fp32 GEMM rate on the MLP's shape and on a square matrix, best of every probe.</summary>
+    /// <summary>
+    /// libtorch's fp32 GEMM rate on the MLP's shape and on a square matrix: each probe's better rate (the round's
+    /// ceiling), and the best of every probe.
+    /// </summary>
     sealed class GemmProbe(long seqLen)
     {
         public double ModelShapeGflops { get; private set; }
         public double SquareGflops { get; private set; }
         public double BestGflops => Math.Max(ModelShapeGflops, SquareGflops);
+        public List<double> RoundGflops { get; } = [];
 
         public void Measure(int times)
         {
             using var scope = NewDisposeScope();
-            ModelShapeGflops = Math.Max(ModelShapeGflops, Rate(Math.Max(seqLen, 256), 768, 3072, times));
-            SquareGflops = Math.Max(SquareGflops, Rate(2048, 2048, 2048, times));
+            double modelShape = Rate(Math.Max(seqLen, 256), 768, 3072, times), square = Rate(2048, 2048, 2048, times);
+            (ModelShapeGflops, SquareGflops) = (Math.Max(ModelShapeGflops, modelShape), Math.Max(SquareGflops, square));
+            RoundGflops.Add(Math.Max(modelShape, square));
         }
 
         static double Rate(long m, long k, long n, int times)

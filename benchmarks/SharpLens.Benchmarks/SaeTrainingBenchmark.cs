@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using SharpLens.Saes;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -6,36 +5,30 @@ using static TorchSharp.torch;
 namespace SharpLens.Benchmarks;
 
 /// <summary>SAE training throughput against the matrix-multiply ceiling measured in the same run.</summary>
-/// <param name="TokensPerSecond">Activations (tokens) trained on per second by <see cref="SaeTrainer"/>.</param>
+/// <param name="TokensPerSecond">Activations (tokens) trained on per second by <see cref="SaeTrainer"/> (the median round).</param>
 /// <param name="CeilingTokensPerSecond">Tokens per second if a step cost only its five GEMMs, timed here on the same shapes.</param>
-/// <param name="PeakExtraBytes">Peak resident memory above the start while the timed steps ran.</param>
+/// <param name="ShareOfCeiling">The median over rounds of (GEMM time / step time), each round timing both.</param>
+/// <param name="PeakExtraBytes">Peak resident memory above the start while one timed step ran.</param>
 public sealed record SaeTrainingResult(int DIn, int DSae, int Batch, int Threads, int Steps, double TokensPerSecond,
-    double GemmGflops, double CeilingTokensPerSecond, double ShareOfCeiling, long PeakExtraBytes);
+    double GemmGflops, double CeilingTokensPerSecond, double ShareOfCeiling, long PeakExtraBytes,
+    double ShareOfCeilingMin = double.NaN, double ShareOfCeilingMax = double.NaN);
 
 public static class SaeTrainingBenchmark
 {
     /// <summary>
     /// Times <paramref name="steps"/> training steps of a standard (ReLU, L1) SAE, d_in × expansion features, on random
-    /// batches; then times the GEMMs one step must do: encoder and decoder forward, and backward the feature gradient,
-    /// ∂W_dec and ∂W_enc (2·batch·d_in·d_sae FLOPs each).
+    /// batches, interleaved (<see cref="Interleaved"/>) with the GEMMs one step must do: encoder and decoder forward, and
+    /// backward the feature gradient, ∂W_dec and ∂W_enc (2·batch·d_in·d_sae FLOPs each).
     /// </summary>
     public static SaeTrainingResult Run(int dIn = 768, int expansion = 16, int batch = 1024, int steps = 5, int threads = 1)
     {
         UncaughtNativeCalls.SetNumThreads(threads);
         int dSae = dIn * expansion;
         using var sae = new Sae(new SaeConfig(SaeArchitecture.Standard, dIn, dSae), seed: 1);
-        using var trainer = new SaeTrainer(sae, new SaeTrainingSettings { Steps = steps + 2, LearningRate = 1e-4, ReportEvery = int.MaxValue });
+        using var trainer = new SaeTrainer(sae, new SaeTrainingSettings { Steps = 2 * steps + 4, LearningRate = 1e-4, ReportEvery = int.MaxValue });
         using var data = torch.randn(batch, dIn, generator: new Generator(2));
         trainer.TrainStep(data); // warm-up, allocations
-        trainer.TrainStep(data);
-        var clock = new Stopwatch();
-        var (peak, _) = PeakMemory.Measure(() =>
-        {
-            clock.Start();
-            for (int i = 0; i < steps; i++) trainer.TrainStep(data);
-            clock.Stop();
-        });
-        double tokensPerSecond = (double)batch * steps / clock.Elapsed.TotalSeconds;
+        var (peak, _) = PeakMemory.Measure(() => trainer.TrainStep(data));
 
         using var scope = torch.NewDisposeScope();
         var x = torch.randn(batch, dIn);
@@ -45,19 +38,17 @@ public static class SaeTrainingBenchmark
         void Gemms()
         {
             using var s = torch.NewDisposeScope();
-            _ = x.matmul(wEnc);             // encoder forward   [batch, d_sae]
-            _ = f.matmul(wDec);             // decoder forward   [batch, d_in]
-            _ = x.matmul(wDec.t());         // ∂features = ∂out W_decᵀ [batch, d_sae]
-            _ = f.t().matmul(x);            // ∂W_dec = fᵀ ∂out  [d_sae, d_in]
-            _ = x.t().matmul(f);            // ∂W_enc = xᵀ ∂pre  [d_in, d_sae]
+            _ = x.MatMul(wEnc);             // encoder forward   [batch, d_sae]
+            _ = f.MatMul(wDec);             // decoder forward   [batch, d_in]
+            _ = x.MatMul(wDec.t());         // ∂features = ∂out W_decᵀ [batch, d_sae]
+            _ = f.t().MatMul(x);            // ∂W_dec = fᵀ ∂out  [d_sae, d_in]
+            _ = x.t().MatMul(f);            // ∂W_enc = xᵀ ∂pre  [d_in, d_sae]
         }
-        Gemms();
-        clock.Restart();
-        for (int i = 0; i < steps; i++) Gemms();
-        double gemmSeconds = clock.Elapsed.TotalSeconds / steps;
+        var timings = Interleaved.Measure([("step", () => trainer.TrainStep(data)), ("gemm", Gemms)], steps);
+        var share = timings.TimeRatio("gemm", "step");
+        double gemmSeconds = timings.MedianSeconds("gemm");
         double flops = 5 * 2.0 * batch * dIn * dSae;
-        double ceiling = batch / gemmSeconds;
-        return new SaeTrainingResult(dIn, dSae, batch, threads, steps, tokensPerSecond, flops / gemmSeconds / 1e9, ceiling,
-            tokensPerSecond / ceiling, peak);
+        return new SaeTrainingResult(dIn, dSae, batch, threads, steps, batch / timings.MedianSeconds("step"), flops / gemmSeconds / 1e9,
+            batch / gemmSeconds, share.Median, peak, share.Min, share.Max);
     }
 }

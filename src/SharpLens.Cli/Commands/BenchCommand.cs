@@ -11,7 +11,7 @@ static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of the table." };
         var seqLen = new Option<int>("--seq-len") { Description = "Tokens in the input (1 to 1024).", DefaultValueFactory = _ => 1024 };
         var layers = new Option<int>("--layers") { Description = "Number of blocks (GPT-2 small has 12).", DefaultValueFactory = _ => 12 };
-        var repeats = new Option<int>("--repeats") { Description = "Timed rounds; each variant's best round is reported.", DefaultValueFactory = _ => 5 };
+        var repeats = new Option<int>("--repeats") { Description = "Interleaved rounds (each runs every variant once); ratios are the median of the rounds' ratios, min–max beside it.", DefaultValueFactory = _ => 5 };
         var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: libtorch's choice)." };
         var patching = new Option<bool>("--patching") { Description = "Instead: time a full resid_pre activation-patching sweep, batched against one forward pass per cell, and attribution patching." };
         var grokking = new Option<bool>("--grokking") { Description = "Instead: training steps per second of the p = 113 grokking model (full batch) against the matrix-multiply ceiling measured in the same run (uses --threads, default 1)." };
@@ -42,7 +42,7 @@ static class BenchCommand
                 Console.WriteLine(asJson
                     ? System.Text.Json.JsonSerializer.Serialize(g, BenchmarkJsonContext.Default.GrokkingTrainingResult)
                     : $"grokking model (p = 113, full batch), {g.Threads} thread(s): {g.StepsPerSecond:F2} steps/s; " +
-                      $"ceiling {g.CeilingStepsPerSecond:F2} steps/s ({g.FlopsPerStep / 1e9:F1} GFLOP per step at {g.GemmGflops:F1} GFLOP/s GEMM); {g.ShareOfCeiling:P0} of the ceiling");
+                      $"ceiling {g.CeilingStepsPerSecond:F2} steps/s ({g.FlopsPerStep / 1e9:F1} GFLOP per step at {g.GemmGflops:F1} GFLOP/s GEMM); {g.ShareOfCeiling:P0} of the ceiling (median of {g.Steps} interleaved rounds; {g.ShareOfCeilingMin:P0}–{g.ShareOfCeilingMax:P0})");
                 return 0;
             }
             if (parseResult.GetValue(train))
@@ -61,7 +61,7 @@ static class BenchCommand
                 Console.WriteLine(asJson
                     ? System.Text.Json.JsonSerializer.Serialize(r, BenchmarkJsonContext.Default.SaeTrainingResult)
                     : $"SAE training (d_in {r.DIn}, d_sae {r.DSae}, batch {r.Batch}), {r.Threads} thread(s): {r.TokensPerSecond:F0} tokens/s; " +
-                      $"ceiling {r.CeilingTokensPerSecond:F0} tokens/s (five GEMMs at {r.GemmGflops:F1} GFLOP/s); {r.ShareOfCeiling:P0} of the ceiling; peak +{r.PeakExtraBytes / 1048576.0:F0} MiB");
+                      $"ceiling {r.CeilingTokensPerSecond:F0} tokens/s (five GEMMs at {r.GemmGflops:F1} GFLOP/s); {r.ShareOfCeiling:P0} of the ceiling (median of {r.Steps} interleaved rounds; {r.ShareOfCeilingMin:P0}–{r.ShareOfCeilingMax:P0}); peak +{r.PeakExtraBytes / 1048576.0:F0} MiB");
                 return 0;
             }
             var result = ForwardBenchmark.Run(options, asJson ? null : Console.Out);
