@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using SharpLens.Hooks;
 using SharpLens.Models;
 using SharpLens.Tracing;
@@ -78,20 +77,11 @@ public static class TracingBenchmark
             t.Run().Dispose();
         }
 
-        Action[] variants = [Plain, TraceSaveOne, HooksWrite, TraceWrite, HooksAdd, TraceAdd];
-        foreach (var run in variants) { run(); run(); } // warm-up (and the trace's one-off hook-order measurement)
-        var seconds = variants.Select(_ => new List<double>()).ToArray();
-        for (int r = 0; r < repeats; r++)
-            for (int i = 0; i < variants.Length; i++)
-            {
-                // Alternate the order each repetition, so neither side of a pair always runs on a warmer cache.
-                int k = r % 2 == 0 ? i : variants.Length - 1 - i;
-                var clock = Stopwatch.StartNew();
-                variants[k]();
-                seconds[k].Add(clock.Elapsed.TotalSeconds);
-            }
-        double Median(List<double> xs) { var s = xs.Order().ToList(); return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2; }
-        var m = seconds.Select(Median).ToArray();
+        (string, Action)[] variants = [("plain", Plain), ("trace_save_one", TraceSaveOne), ("hooks_write", HooksWrite),
+            ("trace_write", TraceWrite), ("hooks_add", HooksAdd), ("trace_add", TraceAdd)];
+        foreach (var (_, run) in variants) run(); // a first warm-up of its own: the trace's one-off hook-order measurement
+        var timings = Interleaved.Measure(variants, repeats);
+        var m = variants.Select(v => timings.MedianSeconds(v.Item1)).ToArray();
         return new TracingTimings(layers, positions, repeats, m[0], m[1], m[2], m[3], m[4], m[5]);
     }
 }
