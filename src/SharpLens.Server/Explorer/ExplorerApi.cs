@@ -415,10 +415,11 @@ public sealed partial class ExplorerServer
         {
             var changed = job.Changed; // taken before the snapshot, so no update falls between them
             var info = job.Info;
+            bool finished = ExplorerJob.IsFinishedState(info.State); // from the snapshot sent, not a later read of the job
             string data = JsonSerializer.Serialize(info, ExplorerJsonContext.Default.JobInfo);
-            await http.Response.WriteAsync($"event: {(job.IsFinished ? "done" : "progress")}\ndata: {data}\n\n", ct);
+            await http.Response.WriteAsync($"event: {(finished ? "done" : "progress")}\ndata: {data}\n\n", ct);
             await http.Response.Body.FlushAsync(ct);
-            if (job.IsFinished) return;
+            if (finished) return;
             await Task.WhenAny(changed, Task.Delay(TimeSpan.FromSeconds(15), ct));
         }
     }

@@ -33,7 +33,8 @@ public sealed class ExplorerJob
     public long LiveBefore { get; private set; }
     public long LiveAfter { get; private set; }
     public CancellationTokenSource Cancellation { get; } = new();
-    public bool IsFinished => State is "done" or "cancelled" or "failed";
+    public bool IsFinished => IsFinishedState(State);
+    public static bool IsFinishedState(string state) => state is "done" or "cancelled" or "failed";
     /// <summary>Completes at the next change of state or progress.</summary>
     public Task Changed => Volatile.Read(ref _changed).Task;
 
