@@ -152,7 +152,13 @@ public sealed class PackageRoutes(PackedFeed feed, ITestOutputHelper output)
         output.WriteLine(run.Output);
         Assert.True(run.ExitCode == 0, run.Output);
         Assert.Contains("next token 81; head 1.2 attends to position 8", run.Output); // what the README says it prints
-        Assert.Contains("p(81) 0.84, with head 1.2 ablated 0.46", run.Output);
+        // The organism is trained on the user's machine, and float rounding differs by CPU, so the probabilities the
+        // README gives (0.84 and 0.46) hold to within 0.02 (0.47 on an AMD Zen 2), not to the last digit.
+        var p = Regex.Match(run.Output, @"p\(81\) (\d\.\d\d), with head 1\.2 ablated (\d\.\d\d)");
+        Assert.True(p.Success, run.Output);
+        double full = double.Parse(p.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        double ablatedP = double.Parse(p.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(Math.Abs(full - 0.84) <= 0.02 && Math.Abs(ablatedP - 0.46) <= 0.02, $"p(81) {full}, ablated {ablatedP}: the README says 0.84 and 0.46");
     }
 
     [Fact]
