@@ -247,7 +247,7 @@ public static class Checker
         string first = (e.Message.Split('\n').FirstOrDefault() ?? "").Trim();
         string what = e switch
         {
-            TensorOperationException => $"the shapes do not fit{line}: {first}. Print them (string.Join(\", \", x.shape)) before the line.",
+            TensorOperationException => $"the shapes do not fit{line}: {first.TrimEnd('.')}. Print them (string.Join(\", \", x.shape)) before the line.",
             System.Runtime.InteropServices.ExternalException => $"TorchSharp refused an operation{line}: {first}. Check the shapes: print x.shape (string.Join(\", \", x.shape)) before the line.",
             IndexOutOfRangeException or ArgumentOutOfRangeException => $"an index is out of range{line}: {first}",
             NullReferenceException => $"something was null{line}: {first}",
