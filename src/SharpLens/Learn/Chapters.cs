@@ -21,6 +21,7 @@ public static class Chapters
         new(1, "A transformer from scratch", "chapter1.cs", Chapter1.ExerciseNames),
         new(2, "Hooks, caches and induction", "chapter2.cs", Chapter2.ExerciseNames),
         new(3, "Superposition and SAEs", "chapter3.cs", Chapter3.ExerciseNames),
+        new(4, "Grokking", "chapter4.cs", Chapter4.ExerciseNames),
     ];
 
     public static ChapterInfo Get(int number) => All.FirstOrDefault(c => c.Number == number)

@@ -52,6 +52,43 @@ public static class Checker
     /// <summary>Run the checks in this process (tests do, on code known not to make libtorch abort); otherwise in a child process.</summary>
     public static bool InProcess { get; set; }
 
+    static readonly List<(string Caption, string Svg)> Figures = [];
+
+    /// <summary>
+    /// Adds a chart of the learner's own numbers (inline SVG from <see cref="Reports.Svg"/>) to the chapter's page,
+    /// <c>chapterN.html</c> beside the chapter file, written when the check ends. A check calls it once its values pass.
+    /// </summary>
+    public static void Plot(string caption, string svg)
+    {
+        lock (Figures) Figures.Add((caption, svg));
+    }
+
+    /// <summary>The path of the page of <paramref name="sourceFile"/>'s plots: the chapter file's name with .html.</summary>
+    public static string PagePath(string sourceFile) => Path.ChangeExtension(Path.GetFullPath(sourceFile), ".html");
+
+    /// <summary>Writes the plots collected by this check (if any) as one self-contained HTML page beside the chapter file.</summary>
+    static void WritePage(int chapter, string? sourceFile, IReadOnlyList<ExerciseResult> results, TextWriter output)
+    {
+        List<(string Caption, string Svg)> figures;
+        lock (Figures) { figures = [.. Figures]; Figures.Clear(); }
+        if (sourceFile is null || figures.Count == 0) return;
+        string title = Chapters.All.FirstOrDefault(c => c.Number == chapter)?.Title ?? $"Chapter {chapter}";
+        var page = new Reports.HtmlReport($"Chapter {chapter}: {title} — your plots")
+            .Paragraph($"Plots of your own code's numbers from {Path.GetFileName(sourceFile)}, drawn when its exercises passed " +
+                $"({results.Count(r => r.Status == ExerciseStatus.Passed)} of {results.Count} checked here pass). Check again to redraw them.", "lead");
+        foreach (var (caption, svg) in figures) page.Raw($"<figure>{svg}<figcaption>{Reports.HtmlReport.Escape(caption)}</figcaption></figure>");
+        string path = PagePath(sourceFile);
+        try
+        {
+            page.Save(path);
+            output.WriteLine($"Your plots: {path}");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            output.WriteLine($"Your plots could not be written to {path}: {e.Message}");
+        }
+    }
+
     const string ChildVariable = "SHARPLENS_LEARN_CHILD", PriorVariable = "SHARPLENS_LEARN_PRIOR", Protocol = "@@sharplens-learn ";
 
     /// <summary>
@@ -73,6 +110,7 @@ public static class Checker
             if (!names.Any(e => string.Equals(e, name, StringComparison.OrdinalIgnoreCase)))
                 throw new SharpLensArgumentException("exercise", $"Chapter {chapter} has no exercise '{name}'; its exercises are {string.Join(", ", names)}.");
         bool child = System.Environment.GetEnvironmentVariable(ChildVariable) == "1";
+        lock (Figures) Figures.Clear();
         if (child)
         {
             var prior = DecodePrior(System.Environment.GetEnvironmentVariable(PriorVariable));
@@ -80,12 +118,14 @@ public static class Checker
                 start: name => { Console.Out.WriteLine(Protocol + "start " + name); Console.Out.Flush(); },
                 done: r => { Console.Out.WriteLine(Protocol + "result " + Encode(r)); Console.Out.Flush(); });
             LastReport = new CheckReport(chapter, sourceFile, childResults);
+            WritePage(chapter, sourceFile, childResults, Console.Out);
             return 0;
         }
         output.WriteLine($"Chapter {chapter}: checking {(sourceFile is null ? "your exercises" : Path.GetFileName(sourceFile))} against SharpLens's own implementation");
         var results = InProcess
             ? RunChecks(build(), wanted, [], sourceFile, start: _ => { }, done: r => output.WriteLine(Format(r)))
             : RunInChildren(names, wanted, output);
+        if (InProcess) WritePage(chapter, sourceFile, results, output);
         var report = new CheckReport(chapter, sourceFile, results);
         LastReport = report;
         output.WriteLine(report.AllPassed
