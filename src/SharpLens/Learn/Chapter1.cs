@@ -219,6 +219,8 @@ public static class Chapter1
                         new Bug("Softmax over the keys (the last dimension, -1), not over the queries.", () => Pattern(x, w, Math.Sqrt(w.d_head), dim: -2)),
                         new Bug("No causal mask: every query attends to later positions too. Call ApplyCausalMask on the scores.", () => Pattern(x, w, Math.Sqrt(w.d_head), mask: false)),
                     ]);
+                Checker.Plot("Your attention pattern, layer 0 head 0, first sequence: each query (row) attends only to keys at or before it",
+                    LearnPlots.Heatmap(actual[0, 0], i => $"q{i}", j => $"k{j}", "query position", "key position", 0, 1, cell: 22));
             }),
             new("Attention", "attention: the pattern mixes values, W_O writes them back", ["AttentionPattern"], () =>
             {
@@ -276,6 +278,8 @@ public static class Chapter1
                     new Bug("Each block reads the previous block's output: feed the residual stream through the blocks in turn.",
                         () => Ln(cache["blocks.0.hook_resid_post"] - cache["blocks.0.hook_resid_pre"] + cache["blocks.0.hook_resid_pre"], weights.ln_final).MatMul(weights.W_U) + weights.b_U),
                 ]);
+                Checker.Plot("Your model's logits at the last position of the first sequence, over the vocabulary, on SharpLens's: the two lines coincide",
+                    LearnPlots.Lines([("yours", LearnPlots.Values(actual[0, -1])), ("SharpLens", LearnPlots.Values(logits[0, -1]))], "token id", "logit"));
             }),
             new("TopK", "top-k filtering: keep the k largest logits, −∞ for the rest", [], () =>
             {

@@ -113,6 +113,7 @@ public static class Chapter2
                 Expect.Close("PreviousTokenScores", actual, Scores(detectors.PreviousToken), atol: 1e-5, rtol: 1e-4, bugs:
                     new Bug("That is attention to the current token: a previous-token head attends to key q − 1 (the diagonal below the main one, offset −1).",
                         () => stack(Enumerable.Range(0, layers).Select(l => cache["pattern", l].diagonal(0, 2, 3).mean([0, 2]).to(ScalarType.Float64)).ToList())));
+                Checker.Plot("Your previous-token scores per head", LearnPlots.Heatmap(actual, l => $"layer {l}", h => $"head {h}", "layer", "head", 0, 1, annotate: true, cell: 40));
             }),
             new("InductionScores", "an induction detector with hooks: attention to the token after an earlier copy of the current one", [], () =>
             {
@@ -120,6 +121,7 @@ public static class Chapter2
                 Expect.Close("InductionScores", actual, Scores(detectors.Induction), atol: 1e-5, rtol: 1e-4, bugs:
                     new Bug("That is the duplicate-token score (attention to the earlier copy itself): an induction head attends to the token after it, the key k with tokens[k − 1] = tokens[q].",
                         () => Scores(detectors.DuplicateToken)));
+                Checker.Plot("Your induction scores per head: the induction heads stand out", LearnPlots.Heatmap(actual, l => $"layer {l}", h => $"head {h}", "layer", "head", 0, 1, annotate: true, cell: 40));
             }),
             new("LogitAttribution", "direct logit attribution: what each head writes along the correct next token's unembedding", [], () =>
             {
@@ -140,6 +142,7 @@ public static class Chapter2
                 var expected = Ablation(subtractClean: true);
                 Expect.Close("AblationScores", actual, expected, atol: 1e-4, rtol: 1e-3, bugs:
                     new Bug("Subtract the clean loss: the score is the ablated loss minus the loss with no head removed.", () => Ablation(subtractClean: false)));
+                Checker.Plot("Your ablation scores: how much the loss rises without each head", LearnPlots.Heatmap(actual, l => $"layer {l}", h => $"head {h}", "layer", "head", annotate: true, cell: 40));
             }),
         ];
     }

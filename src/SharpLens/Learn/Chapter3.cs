@@ -114,6 +114,8 @@ public static class Chapter3
                     new Bug("In the denominator use the unit vector Ŵ_i = W_i / ‖W_i‖ (you used W_i itself).", () => Dimensionalities(unit: false)));
                 if (actual is not null && actual.sum().item<float>() is var total && total > d + 1e-3)
                     throw new CheckFailure($"the dimensionalities sum to {total:0.###}, more than the {d} dimensions there are.");
+                Checker.Plot($"Your feature dimensionalities D_i of a random W ({n} features in {d} dimensions; they sum to at most {d})",
+                    LearnPlots.Lines([("D_i", LearnPlots.Values(actual!))], "feature i", "dimensionality", yMin: 0));
             }),
             new("SaeEncode", "an SAE's encoder (SAELens's standard SAE): f = ReLU((x − b_dec) W_enc + b_enc)", [], () =>
             {
@@ -151,6 +153,17 @@ public static class Chapter3
                 if (!decoder.isfinite().all().item<bool>()) throw new CheckFailure("TrainSae's decoder has NaN or infinite weights: is your learning rate too high?");
                 double cosine = toy.MeanBestCosine(decoder);
                 double dense = ToySuperposition.MeanBestCosine(toy.Directions, eye(Dims));
+                if (cosine >= RequiredCosine)
+                {
+                    var truth = toy.Directions / toy.Directions.norm(1, keepdim: true);           // [features, d_in]
+                    var rows = decoder / decoder.norm(1, keepdim: true);                          // [d_sae, d_in]
+                    var cosines = truth.MatMul(rows.t());                                         // [features, d_sae]
+                    var best = cosines.max(1).values.sort(descending: true).Values;               // [features]
+                    Checker.Plot($"Each true feature's best cosine with one of your SAE's decoder rows (mean {cosine:0.000}; {RequiredCosine} needed)",
+                        LearnPlots.Lines([("best cosine", LearnPlots.Values(best)), ("needed (mean)", Enumerable.Repeat(RequiredCosine, Features).ToArray())], "true feature (sorted)", "cosine", yMin: 0));
+                    Checker.Plot("Cosines of the true features (rows) with your decoder rows (columns)",
+                        LearnPlots.Heatmap(cosines.abs(), i => $"f{i}", j => $"{j}", "true feature", "decoder row", 0, 1, cell: 8));
+                }
                 if (cosine < RequiredCosine)
                     throw new CheckFailure($"your SAE's decoder recovers the true features with a mean best cosine of {cosine:0.000}; it needs {RequiredCosine}. " +
                         (cosine < dense + 0.1 ? $"That is close to what any basis of the space gets ({dense:0.00}): is the sparsity penalty (l1) on and positive? " : "") +

@@ -33,8 +33,10 @@ public sealed class LearnChapter2Tests : IClassFixture<SmallInductionOrganism>
     [Fact]
     public void Chapter2_solutions_pass_and_stubs_are_not_started()
     {
+        string page = LearnPages.Reset(Path.Combine(Dir, "chapter2.cs"));
         var report = Check(Solution());
         foreach (var r in report.Results) Assert.True(r.Status == ExerciseStatus.Passed, $"{r.Name}: {r.Message}");
+        LearnPages.AssertSelfContained(page, 2, charts: 3); // previous-token, induction and ablation scores per head
         var stub = Check(Chapters.Render(2, ChapterVariant.Stub, Chapters.Header(null, "0.1.0")));
         Assert.All(stub.Results, r => Assert.Equal(ExerciseStatus.NotStarted, r.Status));
     }

@@ -18,7 +18,22 @@ public sealed class LearnChapter3Tests : IClassFixture<LearnChapter3Tests.Soluti
 
     public sealed class SolutionReport
     {
-        public CheckReport Report { get; } = Check(Solution());
+        public CheckReport Report { get; }
+        public string Page { get; }
+
+        public SolutionReport()
+        {
+            Page = LearnPages.Reset(Path.Combine(Dir, "chapter3.cs"));
+            Report = Check(Solution());
+        }
+    }
+
+    [Fact]
+    public void Chapter3_check_writes_a_self_contained_page_of_the_learners_plots()
+    {
+        // The dimensionalities, each true feature's best cosine, and the cosine heatmap.
+        string html = LearnPages.AssertSelfContained(_solution.Page, 3, charts: 3);
+        Assert.Contains("best cosine", html);
     }
 
     static CheckReport Check(string source, params string[] exercises)

@@ -29,9 +29,11 @@ public sealed class LearnChapterTests
     [Fact]
     public void Chapter1_solutions_pass_every_exercise()
     {
+        string page = LearnPages.Reset(Path.Combine(Dir, "chapter1.cs"));
         var report = Check(Solution(1));
         Assert.Equal(Chapter1.ExerciseNames, report.Results.Select(r => r.Name));
         foreach (var r in report.Results) Assert.True(r.Status == ExerciseStatus.Passed, $"{r.Name}: {r.Message}");
+        LearnPages.AssertSelfContained(page, 1, charts: 2); // the attention pattern, the logits on SharpLens's
     }
 
     [Fact]
