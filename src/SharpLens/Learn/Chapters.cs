@@ -22,6 +22,7 @@ public static class Chapters
         new(2, "Hooks, caches and induction", "chapter2.cs", Chapter2.ExerciseNames),
         new(3, "Superposition and SAEs", "chapter3.cs", Chapter3.ExerciseNames),
         new(4, "Grokking", "chapter4.cs", Chapter4.ExerciseNames),
+        new(5, "Attribution graphs", "chapter5.cs", Chapter5.ExerciseNames),
     ];
 
     public static ChapterInfo Get(int number) => All.FirstOrDefault(c => c.Number == number)
