@@ -22,6 +22,8 @@ public static class LearnCommand
         return command;
     }
 
+    static Option<bool> NotebookOption() => new("--notebook") { Description = "Write the chapter as a .NET Interactive notebook (chapterN.ipynb: markdown cells for the explanations, a code cell per exercise, a last cell that checks them)." };
+
     static Argument<int> ChapterArgument() => new("chapter") { Description = "The chapter's number (sharplens learn lists them)." };
 
     static Command Start()
@@ -29,12 +31,22 @@ public static class LearnCommand
         var chapter = ChapterArgument();
         var dir = new Option<string>("--dir") { Description = "The folder to write the chapter into.", DefaultValueFactory = _ => "sharplens-learn" };
         var force = new Option<bool>("--force") { Description = "Overwrite the chapter file if it exists (your work in it is lost)." };
-        var command = new Command("start", "Write a chapter's exercises (stubs that throw NotImplementedException, with explanations and hints) as a file-based app.");
+        var notebook = NotebookOption();
+        var command = new Command("start", "Write a chapter's exercises (stubs that throw NotImplementedException, with explanations and hints) as a file-based app, or with --notebook as a .NET Interactive notebook.");
         command.Arguments.Add(chapter);
         command.Options.Add(dir);
         command.Options.Add(force);
+        command.Options.Add(notebook);
         command.SetAction(parse => CommandErrors.Run(() =>
         {
+            if (parse.GetValue(notebook))
+            {
+                string written = ChapterNotebook.Write(parse.GetValue(chapter), ChapterVariant.Stub, parse.GetValue(dir)!, PackageVersion(), parse.GetValue(force));
+                var chapterInfo = Chapters.Get(parse.GetValue(chapter));
+                Console.WriteLine($"Chapter {chapterInfo.Number}, {chapterInfo.Title}: {chapterInfo.Exercises.Count} exercises in {written}");
+                Console.WriteLine($"Open it in VS Code with the Polyglot Notebooks extension (or Jupyter with the .NET kernel) and run the cells; it references the SharpLens.Cpu package {PackageVersion()}.");
+                return 0;
+            }
             string path = Chapters.Write(parse.GetValue(chapter), ChapterVariant.Stub, parse.GetValue(dir)!, Header(), parse.GetValue(force));
             var info = Chapters.Get(parse.GetValue(chapter));
             Console.WriteLine($"Chapter {info.Number}, {info.Title}: {info.Exercises.Count} exercises in {path}");
@@ -50,13 +62,17 @@ public static class LearnCommand
         var chapter = ChapterArgument();
         var dir = new Option<string>("--dir") { Description = "The folder to write the solutions into.", DefaultValueFactory = _ => "sharplens-learn-solutions" };
         var force = new Option<bool>("--force") { Description = "Overwrite the file if it exists." };
+        var notebook = NotebookOption();
         var command = new Command("solution", "Write a chapter's worked solutions (every exercise passes its check), for when you are stuck.");
         command.Arguments.Add(chapter);
         command.Options.Add(dir);
         command.Options.Add(force);
+        command.Options.Add(notebook);
         command.SetAction(parse => CommandErrors.Run(() =>
         {
-            string path = Chapters.Write(parse.GetValue(chapter), ChapterVariant.Solution, parse.GetValue(dir)!, Header(), parse.GetValue(force));
+            string path = parse.GetValue(notebook)
+                ? ChapterNotebook.Write(parse.GetValue(chapter), ChapterVariant.Solution, parse.GetValue(dir)!, PackageVersion(), parse.GetValue(force))
+                : Chapters.Write(parse.GetValue(chapter), ChapterVariant.Solution, parse.GetValue(dir)!, Header(), parse.GetValue(force));
             Console.WriteLine($"Solutions of chapter {parse.GetValue(chapter)}: {path}");
             return 0;
         }));

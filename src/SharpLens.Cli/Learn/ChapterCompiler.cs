@@ -44,6 +44,11 @@ public static class ChapterCompiler
         var options = new CSharpCompilationOptions(OutputKind.ConsoleApplication, nullableContextOptions: NullableContextOptions.Enable,
             optimizationLevel: OptimizationLevel.Debug, concurrentBuild: false);
         var compilation = CSharpCompilation.Create("Chapter_" + Guid.NewGuid().ToString("N")[..8], [tree, usings], References.Value, options);
+        return Emit(compilation, path);
+    }
+
+    static (byte[] Assembly, byte[] Pdb) Emit(CSharpCompilation compilation, string path)
+    {
         using var pe = new MemoryStream();
         using var pdb = new MemoryStream();
         var result = compilation.Emit(pe, pdb, options: new EmitOptions(debugInformationFormat: DebugInformationFormat.PortablePdb));
@@ -60,22 +65,70 @@ public static class ChapterCompiler
     }
 
     /// <summary>
+    /// The C# of a chapter notebook (.ipynb): its code cells in order, as one script, the kernel's #r/#i directives
+    /// blanked (this process has SharpLens already). Lines keep their cell's text; cells are separated by a blank line.
+    /// </summary>
+    public static string NotebookScript(string json, string path)
+    {
+        System.Text.Json.Nodes.JsonNode? root;
+        try { root = System.Text.Json.Nodes.JsonNode.Parse(json); }
+        catch (System.Text.Json.JsonException e) { throw new ChapterCompileException(path, [$"the notebook is not valid JSON: {e.Message}"]); }
+        var cells = root?["cells"] as System.Text.Json.Nodes.JsonArray ?? throw new ChapterCompileException(path, ["the notebook has no cells."]);
+        var code = new List<string>();
+        foreach (var cell in cells)
+        {
+            if ((string?)cell?["cell_type"] != "code") continue;
+            string text = cell!["source"] switch
+            {
+                System.Text.Json.Nodes.JsonArray lines => string.Concat(lines.Select(l => (string?)l)),
+                var single => (string?)single ?? "",
+            };
+            code.Add(string.Join('\n', text.Replace("\r\n", "\n").Split('\n').Select(l => l.TrimStart().StartsWith("#r ", StringComparison.Ordinal) || l.TrimStart().StartsWith("#i ", StringComparison.Ordinal) ? "//" + l : l)));
+        }
+        return string.Join("\n\n", code);
+    }
+
+    /// <summary>Compiles a notebook's code cells as one C# script (what the .NET Interactive kernel runs, cell after cell) and runs it.</summary>
+    public static CheckReport? RunNotebook(string json, string path, string[] args)
+    {
+        string script = NotebookScript(json, path);
+        var parse = new CSharpParseOptions(LanguageVersion.Latest, kind: SourceCodeKind.Script);
+        var tree = CSharpSyntaxTree.ParseText(string.Join("\n", ImplicitUsings.Split('\n').Select(l => l.Replace("global using", "using", StringComparison.Ordinal))) + script, parse,
+            path: Path.GetFullPath(path), encoding: System.Text.Encoding.UTF8);
+        var options = new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable,
+            optimizationLevel: OptimizationLevel.Debug, concurrentBuild: false);
+        var compilation = CSharpCompilation.CreateScriptCompilation("Notebook_" + Guid.NewGuid().ToString("N")[..8], tree, References.Value, options);
+        var (image, pdb) = Emit(compilation, path);
+        return Execute(image, pdb, path, args);
+    }
+
+    /// <summary>
     /// Compiles and runs a chapter file as `dotnet run FILE -- ARGS` would, and returns its check's report (null when the
     /// file's top-level code checked nothing, e.g. the call to Check was removed).
     /// </summary>
     public static CheckReport? Run(string source, string path, string[] args)
     {
         var (image, pdb) = Compile(source, path);
+        return Execute(image, pdb, path, args);
+    }
+
+    static CheckReport? Execute(byte[] image, byte[] pdb, string path, string[] args)
+    {
         var context = new AssemblyLoadContext("sharplens-learn-" + Path.GetFileName(path), isCollectible: true);
         try
         {
             var assembly = context.LoadFromStream(new MemoryStream(image), new MemoryStream(pdb));
-            var entry = assembly.EntryPoint ?? throw new ChapterCompileException(path, ["the file has no top-level code: its first statements should call the chapter's Check."]);
+            // A script (a notebook's cells) has no entry point but a factory: Script.<Factory>(object[] submissions) → Task<object>.
+            var factory = assembly.GetTypes().FirstOrDefault(t => t.DeclaringType is null && t.Name is "Script" or "Submission#0")?.GetMethod("<Factory>", BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic);
+            var entry = factory ?? assembly.EntryPoint ?? throw new ChapterCompileException(path, ["the file has no top-level code: its first statements should call the chapter's Check."]);
             var before = Checker.LastReport;
             Checker.SourceFileOverride = Path.GetFullPath(path);
             try
             {
-                entry.Invoke(null, entry.GetParameters().Length == 0 ? null : [args]);
+                var returned = factory is not null ? factory.Invoke(null, [new object?[2]]) : entry.Invoke(null, entry.GetParameters().Length == 0 ? null : [args]);
+                if (returned is Task task)
+                    try { task.GetAwaiter().GetResult(); }
+                    catch (Exception e) when (e is not SharpLensException) { throw new TargetInvocationException(e); }
             }
             catch (TargetInvocationException e) when (e.InnerException is not null)
             {
@@ -95,7 +148,9 @@ public static class ChapterCompiler
     {
         if (!File.Exists(path))
             throw new SharpLensArgumentException("FILE", $"{path} does not exist. Start a chapter with `sharplens learn start 1 --dir DIR`, then check DIR/chapter1.cs.");
-        return Run(File.ReadAllText(path), path, args);
+        return Path.GetExtension(path).Equals(".ipynb", StringComparison.OrdinalIgnoreCase)
+            ? RunNotebook(File.ReadAllText(path), path, args)
+            : Run(File.ReadAllText(path), path, args);
     }
 }
 
