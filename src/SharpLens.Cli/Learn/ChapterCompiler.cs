@@ -33,8 +33,20 @@ public static class ChapterCompiler
     const string ImplicitUsings = "global using System;\nglobal using System.Collections.Generic;\nglobal using System.IO;\nglobal using System.Linq;\n" +
                                   "global using System.Net.Http;\nglobal using System.Threading;\nglobal using System.Threading.Tasks;\n";
 
+    /// <summary>Images already compiled in this process, by source and path: a source checked again (the tests check each solution several times) compiles once.</summary>
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (byte[] Assembly, byte[] Pdb)> Compiled = new();
+
     /// <summary>Compiles <paramref name="source"/> (the text of <paramref name="path"/>) to an assembly image and its PDB.</summary>
     public static (byte[] Assembly, byte[] Pdb) Compile(string source, string path)
+    {
+        string key = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(path) + "\n" + source)));
+        if (Compiled.TryGetValue(key, out var cached)) return cached;
+        var images = CompileUncached(source, path);
+        if (Compiled.Count < 256) Compiled[key] = images;
+        return images;
+    }
+
+    static (byte[] Assembly, byte[] Pdb) CompileUncached(string source, string path)
     {
         // Keep line numbers: a directive line becomes a comment line.
         var lines = source.Replace("\r\n", "\n").Split('\n').Select(l => l.StartsWith("#:", StringComparison.Ordinal) || l.StartsWith("#!", StringComparison.Ordinal) ? "//" + l : l);

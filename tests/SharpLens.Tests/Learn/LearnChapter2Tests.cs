@@ -6,14 +6,14 @@ namespace SharpLens.Tests.Learn;
 
 /// <summary>Chapter 2 on the tests' small induction organism (the learner's checks use the full one): solutions, stubs, mutants.</summary>
 [Collection("learn")]
-public sealed class LearnChapter2Tests : IClassFixture<SmallInductionOrganism>
+public sealed class LearnChapter2Tests : IClassFixture<LoadedSmallInductionOrganism>
 {
-    readonly SmallInductionOrganism _small;
+    readonly LoadedSmallInductionOrganism _small;
     static readonly string Dir = Path.Combine(Path.GetTempPath(), "sharplens-learn-tests");
 
-    public LearnChapter2Tests(SmallInductionOrganism small) => _small = small;
+    public LearnChapter2Tests(LoadedSmallInductionOrganism small) => _small = small;
 
-    CheckReport Check(string source)
+    CheckReport Check(string source, params string[] exercises)
     {
         Checker.RecordProgress = false;
         Checker.InProcess = true;
@@ -21,7 +21,7 @@ public sealed class LearnChapter2Tests : IClassFixture<SmallInductionOrganism>
         Chapter2.ModelOverride = () => _small.Organism.Model;
         try
         {
-            var report = ChapterCompiler.Run(source, Path.Combine(Dir, "chapter2.cs"), []);
+            var report = ChapterCompiler.Run(source, Path.Combine(Dir, "chapter2.cs"), exercises);
             Assert.NotNull(report);
             return report;
         }
@@ -56,7 +56,7 @@ public sealed class LearnChapter2Tests : IClassFixture<SmallInductionOrganism>
     {
         string solution = Solution();
         Assert.True(solution.Split(find).Length == 2, $"the solution should contain '{find}' exactly once");
-        var result = Check(solution.Replace(find, replace))[exercise];
+        var result = Check(solution.Replace(find, replace), exercise)[exercise];
         Assert.True(result.Status == ExerciseStatus.Failed, $"{exercise} should fail but is {result.Status}: {result.Message}");
         Assert.Contains(message, result.Message);
     }

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace SharpLens.Tests.Organisms;
 
-/// <summary>Trains one small induction organism for all the tests in this class (a few seconds to a few tens).</summary>
+/// <summary>The small induction organism of the tests, trained once per test process (a few seconds to a few tens).</summary>
 public sealed class SmallInductionOrganism : IDisposable
 {
     public static readonly InductionSettings Settings = new()
@@ -15,23 +15,38 @@ public sealed class SmallInductionOrganism : IDisposable
         Steps = 1500, BatchSize = 32, LearningRate = 1e-2, Seed = 2,
     };
 
-    public string CacheRoot { get; } = Path.Combine(Path.GetTempPath(), $"sharplens-test-cache-{Guid.NewGuid():N}");
-    public InductionOrganism Organism { get; }
-    public InductionFindings Findings { get; }
-
-    public SmallInductionOrganism()
+    /// <summary>
+    /// Trained once per test process (the first class that asks trains it; the training is the slow part), in a temporary
+    /// cache removed when the process exits. The trained instance is this fixture's; other classes load their own copy
+    /// of it from <see cref="CacheRoot"/> (<see cref="LoadedSmallInductionOrganism"/>), so no model is shared between
+    /// classes that run in parallel.
+    /// </summary>
+    static readonly Lazy<(string CacheRoot, InductionOrganism Organism, InductionFindings Findings)> Trained = new(() =>
     {
-        Organism = InductionOrganism.TrainOrLoad(Settings, CacheRoot);
-        Findings = InductionFindings.Measure(Organism);
-    }
+        string root = Path.Combine(Path.GetTempPath(), $"sharplens-test-cache-{Guid.NewGuid():N}");
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { if (Directory.Exists(root)) Directory.Delete(root, recursive: true); } catch (IOException) { } };
+        var organism = InductionOrganism.TrainOrLoad(Settings, root);
+        return (root, organism, InductionFindings.Measure(organism));
+    }, LazyThreadSafetyMode.ExecutionAndPublication);
 
-    public void Dispose()
-    {
-        Organism.Dispose();
-        if (Directory.Exists(CacheRoot)) Directory.Delete(CacheRoot, recursive: true);
-    }
+    public string CacheRoot => Trained.Value.CacheRoot;
+    public InductionOrganism Organism => Trained.Value.Organism;
+    public InductionFindings Findings => Trained.Value.Findings;
+
+    public SmallInductionOrganism() => _ = Trained.Value;
+
+    public void Dispose() { } // the trained organism lives as long as the process: other classes load from its cache
 }
 
+/// <summary>The small induction organism, this class's own copy, loaded from the one training of <see cref="SmallInductionOrganism"/>.</summary>
+public sealed class LoadedSmallInductionOrganism : IDisposable
+{
+    public InductionOrganism Organism { get; } = InductionOrganism.TrainOrLoad(SmallInductionOrganism.Settings, new SmallInductionOrganism().CacheRoot);
+
+    public void Dispose() => Organism.Dispose();
+}
+
+/// <summary>Trains one small induction organism for all the tests in this class (a few seconds to a few tens).</summary>
 public class InductionOrganismTests(SmallInductionOrganism small) : IClassFixture<SmallInductionOrganism>
 {
     [Fact]
