@@ -56,6 +56,17 @@ public sealed class FuzzFindingsTests : IDisposable
         Assert.True(r.Outcome == Outcome.Refused, $"{c.Id} ({what}; {c.Description}): {r.Outcome} {r.Detail}");
     }
 
+    // Session 7's CLI run of every format (scripts/fuzz/run.sh's CLI step; cases that only the CLI's command line reaches).
+    [Theory]
+    [InlineData(36, "bpe-vocab", "a chunk cut from the BPE files made the prompt 33 tokens, past n_ctx = 32: refused as '--tokens: …' though --prompt was given, naming no tokenizer")]
+    public void A_case_the_CLI_fuzz_run_found_is_refused_by_name(int k, string format, string what)
+    {
+        var c = Corpus.Case(Corpus.IndexOf(format, k));
+        Assert.Equal(format, c.Format);
+        var r = new Runner(_work).RunCli(c, Path.Combine(AppContext.BaseDirectory, "SharpLens.Cli.dll"), TimeSpan.FromSeconds(60), 4L << 20);
+        Assert.True(r.Outcome == Outcome.Refused, $"{c.Id} ({what}; {c.Description}): {r.Outcome} {r.Detail}");
+    }
+
     [Fact]
     public void A_null_dimension_field_is_read_as_its_default_and_a_shape_it_contradicts_names_it_with_that_default()
     {
