@@ -8,7 +8,8 @@
 #   scripts/fuzz/run.sh [LIBRARY_CASES] [CLI_CASES] [OUT_FOLDER]
 #
 # Defaults: 1,200 library cases and 320 CLI cases (cases 0..N-1 of the corpus; formats take turns, so any prefix
-# covers every format), results in artifacts/fuzz/ (library.md, cli.md, *.log). Runs niced, one thread.
+# covers every format), results in artifacts/fuzz/ (library.md, cli.md, *.log; library.tsv / cli.tsv get a line per
+# case as it ends, so a run stopped early keeps what it measured). Runs niced, one thread.
 # Exit status 0 when there are no defects (crash, signal, hang, OOM, leftover, code run, unnamed refusal).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,13 +29,13 @@ status=0
 if [ "$library_cases" -gt 0 ]; then
   echo "library: $library_cases cases"
   nice -n 10 dotnet "$bin/SharpLens.Fuzz.dll" --mode library --cases "$library_cases" --work "$out/work-library" \
-    --report "$out/library.md" > "$out/library.log" 2>&1 || status=1
+    --report "$out/library.md" --results "$out/library.tsv" > "$out/library.log" 2>&1 || status=1
   tail -n 3 "$out/library.log"
 fi
 if [ "$cli_cases" -gt 0 ]; then
   echo "cli: $cli_cases cases"
   nice -n 10 dotnet "$bin/SharpLens.Fuzz.dll" --mode cli --cases "$cli_cases" --jobs 1 --cli "$bin/SharpLens.Cli.dll" \
-    --work "$out/work-cli" --report "$out/cli.md" > "$out/cli.log" 2>&1 || status=1
+    --work "$out/work-cli" --report "$out/cli.md" --results "$out/cli.tsv" > "$out/cli.log" 2>&1 || status=1
   tail -n 3 "$out/cli.log"
 fi
 echo "reports: $out/library.md $out/cli.md"

@@ -42,9 +42,22 @@ sealed class PromptArguments
             if (parse.GetValue(Chat)) throw new CliArgumentException("--chat wraps a --prompt TEXT in the chat template; it cannot be used with --tokens.");
             return ParseIds(ids, "--tokens").unsqueeze(0); // [1, pos]
         }
-        if (!parse.GetValue(Chat)) return model.ToTokens(text!); // [1, pos]
+        if (!parse.GetValue(Chat)) return WithinContext(model, model.ToTokens(text!)); // [1, pos]
         string rendered = model.Tokenizer.ApplyChatTemplate([new Tokenization.ChatTemplates.ChatMessage("user", text!)], addGenerationPrompt: true);
-        return model.ToTokens(rendered, prependBos: false); // [1, pos]
+        return WithinContext(model, model.ToTokens(rendered, prependBos: false)); // [1, pos]
+    }
+
+    /// <summary>
+    /// The prompt's ids, refused by --prompt and the tokenizer when they are more than the model's n_ctx (the library's
+    /// own refusal would name its argument, a tensor of ids, which the CLI tells as --tokens).
+    /// </summary>
+    static Tensor WithinContext(HookedTransformer model, Tensor tokens)
+    {
+        long n = tokens.shape[^1];
+        if (n <= model.Config.NCtx) return tokens;
+        tokens.Dispose();
+        throw new CliArgumentException($"--prompt is {n} tokens long with the tokenizer of {model.Tokenizer.Name} (BOS included), but {model.Config.ModelName} " +
+            $"accepts at most n_ctx = {model.Config.NCtx}: shorten the prompt (or check that this tokenizer is the model's own).");
     }
 
     /// <summary>Token ids [1, pos] for an encoder: --prompt is tokenized with [CLS] … [SEP]; --tokens are used as given.</summary>

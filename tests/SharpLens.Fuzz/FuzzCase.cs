@@ -19,7 +19,7 @@ public enum FuzzTarget
     Npz,
     /// <summary>Tokenizer files beside valid GPT-2 weights: ModelTokenizer / <c>logits --prompt</c>.</summary>
     Tokenizer,
-    /// <summary>A WordPiece vocab.txt: BertWordPieceTokenizer (library only: no command reads a bare vocab.txt).</summary>
+    /// <summary>A WordPiece vocab.txt: BertWordPieceTokenizer / <c>logits --model FOLDER --prompt</c> with it beside a BERT's config.json and weights (no command reads a bare vocab.txt).</summary>
     WordPiece,
     /// <summary>An ONNX model: OnnxModelFile (library only: the CLI's ONNX model is the built-in MiniLM).</summary>
     Onnx,

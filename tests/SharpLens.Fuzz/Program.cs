@@ -6,6 +6,7 @@ using SharpLens.Fuzz;
 // sharplens-fuzz: generates the corpus and runs it.
 //   dotnet SharpLens.Fuzz.dll [--cases 1200] [--mode library|cli|both] [--cli path/SharpLens.Cli.dll]
 //                             [--formats a,b] [--limit-seconds 20] [--memory-kib 4194304] [--work DIR] [--report FILE.md] [--jobs 2]
+//                             [--from 0] [--results FILE.tsv]
 //   --worker: internal; runs library cases in-process, one index per stdin line.
 //   train sae|crosscoder|grokking --folder DIR [--resume] [--delay-ms N]: the run the kill-and-resume tests SIGKILL (TrainingRig).
 //   native CASE...: the native-abort tests' child (NativeProbe): each case's refused call inside a try/catch.
@@ -55,6 +56,17 @@ if (options.Get("--formats") is { } only)
     var keep = only.Split(',');
     indices = [.. indices.Where(i => keep.Contains(corpus.Formats[i < 0 ? -1 - i : i % corpus.Formats.Count]))];
 }
+// --results FILE: one tab-separated line per case as it ends (mode, index, format, class, outcome, seconds, detail),
+// so a run stopped early still leaves what it measured.
+var resultsFile = options.Get("--results") is { } resultsPath ? new StreamWriter(resultsPath, append: true) { AutoFlush = true } : null;
+var resultsGate = new object();
+void Record(CaseResult r)
+{
+    if (resultsFile is null || r.Detail == "no CLI route") return;
+    lock (resultsGate)
+        resultsFile.WriteLine(string.Join('\t', r.Mode, r.Index.ToString(CultureInfo.InvariantCulture), r.Format, r.Class, r.Outcome,
+            r.Seconds.ToString("0.0", CultureInfo.InvariantCulture), r.Detail.Replace('\t', ' ').Replace('\n', ' ').Replace('\r', ' ')));
+}
 var clock = Stopwatch.StartNew();
 if (mode is "library" or "both")
 {
@@ -64,6 +76,7 @@ if (mode is "library" or "both")
         var c = index < 0 ? corpus.Seed(-1 - index) : corpus.Case(index);
         var r = pool.Run(c);
         results.Add(r);
+        Record(r);
         if (r.Outcome is not (Outcome.Accepted or Outcome.Refused)) Console.WriteLine($"library {c.Id} {r.Outcome}: {c.Description} — {r.Detail}");
     }
     Console.WriteLine($"library: {indices.Count} cases in {clock.Elapsed.TotalSeconds:0} s");
@@ -77,6 +90,7 @@ if (mode is "cli" or "both")
         int index = indices[k];
         var c = index < 0 ? corpus.Seed(-1 - index) : corpus.Case(index);
         cliResults[k] = runner.RunCli(c, cli!, limit, memory);
+        Record(cliResults[k]);
         if (cliResults[k].Outcome is not (Outcome.Accepted or Outcome.Refused)) Console.WriteLine($"cli {c.Id} {cliResults[k].Outcome}: {c.Description} — {cliResults[k].Detail}");
     });
     results.AddRange(cliResults.Where(r => r.Detail != "no CLI route"));

@@ -151,6 +151,9 @@ public sealed class Runner(string workRoot)
         }
     }
 
+    /// <summary>The BERT (vocab_size 101) whose folder a WordPiece case's vocab.txt joins for the CLI.</summary>
+    public const string CliBertFixture = "zoo/bert-tiny-f32";
+
     /// <summary>The prompt tokenizer cases give the CLI: 29 tokens with the seed vocabulary.</summary>
     public const string CliPrompt = "hello aaaaaaaaaaaaaaaaaaaaaaaaa!";
 
@@ -175,6 +178,8 @@ public sealed class Runner(string workRoot)
                 "--out", Path.Combine(root, "out", "graph"), "--batch-size", "32"],
             FuzzTarget.CrossCoder => ["diff", "encode", "--crosscoder", In(root, "cc"), "--input", In(root, "cc/X.npy"), "--out", output, "--reconstruction", Path.Combine(root, "out", "recon.npy")],
             FuzzTarget.HubCache => ["logits", "--model", Seeds.HubRepo, "--tokens", "1 2", "--out", output],
+            // The case's vocab.txt beside a BERT's config.json and weights (see RunCli): logits tokenizes the prompt with it.
+            FuzzTarget.WordPiece => ["logits", "--model", Path.Combine(root, "in"), "--prompt", "the cats sat on a mat.", "--out", output],
             _ => null,
         };
     }
@@ -261,6 +266,10 @@ public sealed class Runner(string workRoot)
         string root = Materialize(c);
         var args = CliArguments(c, root);
         if (args is null) { TryDelete(root); return new CaseResult(c.Index, c.Format, c.Class, "cli", Outcome.Accepted, "no CLI route", 0); }
+        // No command reads a bare vocab.txt: the CLI reads one as a BERT folder's tokenizer, so the BERT fixture joins it.
+        if (c.Target == FuzzTarget.WordPiece)
+            foreach (string name in new[] { "config.json", "model.safetensors" })
+                File.Copy(Path.Combine(corpus_Fixtures, CliBertFixture, name), Path.Combine(root, "in", name));
         var before = Listing(Path.Combine(root, "in"));
         string quoted = string.Join(' ', args.Select(a => "'" + a.Replace("'", "'\\''") + "'"));
         var start = new ProcessStartInfo("bash", ["-c", $"ulimit -v {addressSpaceKiB}; exec dotnet '{cliDll}' {quoted}"])

@@ -9,4 +9,10 @@ public sealed class CheckpointException(string filePath, string? tensorName, str
 {
     public override string FilePath { get; } = filePath;
     public string? TensorName { get; } = tensorName;
+
+    /// <summary>The problem, without the file and tensor.</summary>
+    public string Problem { get; } = problem;
+
+    /// <summary>A stored shape that disagrees with the one config.json implies (the loader then adds config.json's dimension fields).</summary>
+    public bool ContradictsConfig { get; init; }
 }

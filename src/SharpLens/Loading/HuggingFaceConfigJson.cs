@@ -12,6 +12,9 @@ public sealed class HuggingFaceConfigJson
     readonly JsonObject _json;
     readonly HashSet<string> _read = new(StringComparer.Ordinal);
 
+    /// <summary>Fields set to null that a reader took as absent, with the default used instead (null: a default the reader computed).</summary>
+    readonly Dictionary<string, string?> _nullAs = new(StringComparer.Ordinal);
+
     /// <summary>The file the text came from, for messages.</summary>
     public string Source { get; }
     public string? ModelType => Get<string>("model_type");
@@ -55,7 +58,11 @@ public sealed class HuggingFaceConfigJson
     {
         _read.Add(key);
         var node = _json[key];
-        if (node is null) return default;
+        if (node is null)
+        {
+            if (_json.ContainsKey(key)) _nullAs.TryAdd(key, null); // an explicit null: Hugging Face's "use the default"
+            return default;
+        }
         try { return node.GetValue<T>(); }
         catch (Exception e) when (e is FormatException or InvalidOperationException)
         {
@@ -63,8 +70,17 @@ public sealed class HuggingFaceConfigJson
         }
     }
 
-    public int Int(string key) => Get<int?>(key) ?? throw Problem($"\"{key}\" is missing; a {ModelType ?? "Hugging Face"} config.json needs it.");
-    public int Int(string key, int fallback) => Get<int?>(key) ?? fallback;
+    public int Int(string key) => Get<int?>(key) ?? throw Problem(_json.ContainsKey(key)
+        ? $"\"{key}\" is null; a {ModelType ?? "Hugging Face"} config.json needs a whole number there."
+        : $"\"{key}\" is missing; a {ModelType ?? "Hugging Face"} config.json needs it.");
+
+    /// <summary>The field's value; <paramref name="fallback"/> when it is absent or null (as Hugging Face's config classes read null), which messages about shapes then report.</summary>
+    public int Int(string key, int fallback)
+    {
+        if (Get<int?>(key) is { } value) return value;
+        if (_json.ContainsKey(key)) _nullAs[key] = fallback.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return fallback;
+    }
     public double Double(string key, double fallback) => Get<double?>(key) ?? fallback;
     public bool Bool(string key, bool fallback) => Get<bool?>(key) ?? fallback;
 
@@ -117,9 +133,17 @@ public sealed class HuggingFaceConfigJson
 
     public CheckpointException Problem(string problem) => new(Source, null, problem);
 
-    /// <summary>The dimension fields this file sets, as "name = value" (for messages about the model's size).</summary>
-    public string DimensionFields() => string.Join(", ", HfNames.Values.SelectMany(n => n).Distinct()
-        .Where(k => _json[k] is JsonValue).Select(k => $"{k} = {_json[k]!.ToJsonString()}"));
+    /// <summary>
+    /// The dimension fields this file sets, as "name = value" (for messages about the model's size and its weights'
+    /// shapes); one set to null says so and what was read instead ("num_key_value_heads = null (the default: 4)").
+    /// </summary>
+    public string DimensionFields() => string.Join(", ", HfNames.Values.SelectMany(n => n).Distinct().Where(_json.ContainsKey)
+        .Select(k => _json[k] switch
+        {
+            JsonValue v => $"{k} = {v.ToJsonString()}",
+            null => $"{k} = null ({(_nullAs.TryGetValue(k, out var used) && used is not null ? $"the default: {used}" : "the default")})",
+            _ => null,
+        }).OfType<string>());
 
     /// <summary>The config.json fields each ModelConfig field is read from, for messages.</summary>
     static readonly Dictionary<string, string[]> HfNames = new()

@@ -88,7 +88,15 @@ public static class HuggingFaceModels
         // Before anything is allocated: the config must describe a model these weights can fill, in memory this machine has.
         ModelSizeCheck.AgainstWeights(config, tensors.StoredElements, json.Source, tensors.Source, json);
         // Each converted tensor goes straight into its parameter and is freed: loading holds the model, not a second state dict.
-        HookedRootModule model = family.Encoder is { } encoder ? encoder(config, tensors, options) : HookedTransformer.Uninitialized(config, options);
-        return ParameterWriter.Fill(model, into => family.WriteWeights(config, json, tensors, into));
+        try
+        {
+            HookedRootModule model = family.Encoder is { } encoder ? encoder(config, tensors, options) : HookedTransformer.Uninitialized(config, options);
+            return ParameterWriter.Fill(model, into => family.WriteWeights(config, json, tensors, into));
+        }
+        catch (CheckpointException e) when (e.ContradictsConfig && json.DimensionFields() is { Length: > 0 } fields)
+        {
+            // Which of config.json's fields gave that shape (a null one read as its default among them) is the user's next question.
+            throw new CheckpointException(e.FilePath, e.TensorName, $"{e.Problem} {json.Source} sets {fields}.");
+        }
     }
 }

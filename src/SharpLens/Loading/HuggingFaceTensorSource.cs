@@ -159,7 +159,7 @@ public sealed class HuggingFaceTensorSource
         var stored = _shape(name);
         if (!stored.SequenceEqual(shape))
             throw new CheckpointException(_fileOf(name), _stored(name),
-                $"shape {ShapeText.Of(stored)} does not match config.json, which implies {ShapeText.Of(shape)}.");
+                $"shape {ShapeText.Of(stored)} does not match config.json, which implies {ShapeText.Of(shape)}.") { ContradictsConfig = true };
         _used.Add(name);
     }
 

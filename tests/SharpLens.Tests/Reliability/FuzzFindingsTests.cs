@@ -45,11 +45,39 @@ public sealed class FuzzFindingsTests : IDisposable
     [InlineData(17, "tokenizer-json-native", "Replace normalizers that double the text 20 times: memory exhausted (abort)")]
     [InlineData(20, "tokenizer-json-native", "a WordPiece model without [UNK]: the encode's TokenizerException reported as an internal error")]
     [InlineData(21, "tokenizer-json-native", "a WordLevel model without its unk token: the same")]
+    // Session 6's 3,000-case library run (case 2,341 of 20 formats): null is Hugging Face's "use the default", so
+    // num_key_value_heads fell back to num_attention_heads and k_proj.weight's shape was refused naming no config field.
+    [InlineData(117, "config", "num_key_value_heads = null in a grouped-query Llama: the k_proj shape mismatch named no config.json field")]
     public void A_case_the_fuzz_run_found_is_refused_by_name(int k, string format, string what)
     {
         var c = Corpus.Case(Corpus.IndexOf(format, k)); // the k-th case of the format (its index before the corpus grew: 16 k + format)
         Assert.Equal(format, c.Format);
         var r = new Runner(_work).RunInProcess(c, TimeSpan.FromSeconds(20));
         Assert.True(r.Outcome == Outcome.Refused, $"{c.Id} ({what}; {c.Description}): {r.Outcome} {r.Detail}");
+    }
+
+    // Session 7's CLI run of every format (scripts/fuzz/run.sh's CLI step; cases that only the CLI's command line reaches).
+    [Theory]
+    [InlineData(36, "bpe-vocab", "a chunk cut from the BPE files made the prompt 33 tokens, past n_ctx = 32: refused as '--tokens: …' though --prompt was given, naming no tokenizer")]
+    public void A_case_the_CLI_fuzz_run_found_is_refused_by_name(int k, string format, string what)
+    {
+        var c = Corpus.Case(Corpus.IndexOf(format, k));
+        Assert.Equal(format, c.Format);
+        var r = new Runner(_work).RunCli(c, Path.Combine(AppContext.BaseDirectory, "SharpLens.Cli.dll"), TimeSpan.FromSeconds(60), 4L << 20);
+        Assert.True(r.Outcome == Outcome.Refused, $"{c.Id} ({what}; {c.Description}): {r.Outcome} {r.Detail}");
+    }
+
+    [Fact]
+    public void A_null_dimension_field_is_read_as_its_default_and_a_shape_it_contradicts_names_it_with_that_default()
+    {
+        // As Hugging Face's LlamaConfig reads num_key_value_heads = null: num_attention_heads (4). The stored k_proj holds 2 heads.
+        var c = Corpus.Case(Corpus.IndexOf("config", 117));
+        Assert.Equal("llama config.json num_key_value_heads = null", c.Description);
+        string root = new Runner(_work).Materialize(c);
+        var e = Assert.Throws<SharpLens.Loading.CheckpointException>(() => SharpLens.Models.HookedTransformer.FromPretrained(Path.Combine(root, "in")).Dispose());
+        Assert.Contains("k_proj.weight': shape [16, 32] does not match config.json, which implies [32, 32].", e.Message);
+        Assert.Contains($"{Path.Combine(root, "in", "config.json")} sets ", e.Message);
+        Assert.Contains("num_attention_heads = 4", e.Message);
+        Assert.Contains("num_key_value_heads = null (the default: 4)", e.Message);
     }
 }
