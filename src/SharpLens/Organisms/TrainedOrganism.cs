@@ -77,12 +77,20 @@ public abstract class TrainedOrganism<TSettings, TOrganism> : IDisposable
     public static TOrganism? TryLoad(TSettings settings, string folder) =>
         OrganismCache.TryLoad(folder, settings.ToJson()) is { } saved ? TOrganism.FromCache(settings, saved.Model, saved.Training, Path.GetFullPath(folder)) : null;
 
-    /// <summary>A fresh model of <paramref name="config"/> trained on <paramref name="batches"/>; disposed if training fails.</summary>
+    /// <summary>
+    /// A fresh model of <paramref name="config"/> trained on <paramref name="batches"/>; disposed if training fails.
+    /// <paramref name="prepare"/> sees the initialised model before the first step (to freeze a parameter, say).
+    /// </summary>
     protected static (HookedTransformer Model, TrainingRecord Training) TrainModel(ModelConfig config, long seed, TrainingSettings training,
-        Func<int, TorchSharp.torch.Generator, TrainingBatch> batches, IProgress<TrainingProgress>? progress, CancellationToken cancellation)
+        Func<int, TorchSharp.torch.Generator, TrainingBatch> batches, IProgress<TrainingProgress>? progress, CancellationToken cancellation,
+        TrainingRunOptions? options = null, Action<HookedTransformer>? prepare = null)
     {
         var model = new HookedTransformer(config, seed: seed);
-        try { return (model, Trainer.Train(model, training, batches, progress, cancellation)); }
+        try
+        {
+            prepare?.Invoke(model);
+            return (model, Trainer.Train(model, training, batches, options ?? new TrainingRunOptions(), progress, cancellation));
+        }
         catch
         {
             model.Dispose();

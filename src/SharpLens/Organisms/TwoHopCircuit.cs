@@ -7,20 +7,32 @@ namespace SharpLens.Organisms;
 /// <summary>A transcoder feature at one layer and prompt position.</summary>
 public readonly record struct LayerFeature(int Layer, int Position, long Feature);
 
+/// <summary>The counts of <see cref="TwoHopCircuit.Analyse"/> over one set of two-hop prompts [BOS, a, R2].</summary>
+/// <param name="Accuracy">Fraction of these prompts the model answers g(f(a)).</param>
+/// <param name="PathsInGraph">Prompts whose unpruned graph has token a → a B feature of f(a) → a C feature of g(f(a)) → logit g(f(a)), every edge positive.</param>
+/// <param name="PathsKeptByPruning">Of those, prompts where the path's nodes and edges all survive pruning at 0.8 / 0.98.</param>
+/// <param name="Swaps">(prompt, B′) pairs tried: every B′ whose C differs from the prompt's, where f(a) or B′ has B features.</param>
+/// <param name="Flipped">Swaps after which the model's top answer is g(B′).</param>
+public sealed record TwoHopPromptCounts(int Prompts, double Accuracy, int PathsInGraph, int PathsKeptByPruning, int Swaps, int Flipped)
+{
+    public double FlippedFraction => Swaps == 0 ? 0 : Flipped / (double)Swaps;
+    public override string ToString() =>
+        $"{Prompts} prompts, accuracy {Accuracy:F3}, path in {PathsInGraph} graphs ({PathsKeptByPruning} kept by pruning), flipped {Flipped}/{Swaps} = {FlippedFraction:P1}";
+}
+
 /// <summary>
-/// What <see cref="TwoHopCircuit.Analyse"/> found on the two-hop prompts [BOS, a, R2] of a <see cref="TwoHopOrganism"/>.
+/// What <see cref="TwoHopCircuit.Analyse"/> found on the two-hop prompts [BOS, a, R2] of a <see cref="TwoHopOrganism"/>:
+/// the features, then the counts over all prompts and over the held-out and trained A's separately
+/// (<see cref="TwoHopSettings.HeldOutPerB"/>; with none held out, <see cref="HeldOut"/> counts no prompts).
 /// </summary>
 /// <param name="BFeatures">For each B token: the features (at a's position or the last one) that fire for (nearly) exactly the A's with that B.</param>
 /// <param name="CFeatures">For each C token: the features at the last position that fire for (nearly) exactly the A's with that C.</param>
-/// <param name="PathsInGraph">Prompts whose unpruned graph has token a → a B feature of f(a) → a C feature of g(f(a)) → logit g(f(a)), every edge positive.</param>
-/// <param name="PathsKeptByPruning">Of those, prompts where the path's nodes and edges all survive pruning at 0.8 / 0.98.</param>
-/// <param name="Swaps">(prompt, B′) pairs tried: every B′ whose C differs from the prompt's.</param>
-/// <param name="Flipped">Swaps after which the model's top answer is g(B′).</param>
-public sealed record TwoHopCircuitFindings(int Prompts, double TwoHopAccuracy,
-    IReadOnlyDictionary<int, LayerFeature[]> BFeatures, IReadOnlyDictionary<int, LayerFeature[]> CFeatures,
-    int PathsInGraph, int PathsKeptByPruning, int Swaps, int Flipped, double ReplacementScore)
+public sealed record TwoHopCircuitFindings(IReadOnlyDictionary<int, LayerFeature[]> BFeatures, IReadOnlyDictionary<int, LayerFeature[]> CFeatures,
+    TwoHopPromptCounts All, TwoHopPromptCounts HeldOut, TwoHopPromptCounts Trained, double ReplacementScore)
 {
-    public double FlippedFraction => Swaps == 0 ? 0 : Flipped / (double)Swaps;
+    public string Summary() =>
+        $"B features for {BFeatures.Count(kv => kv.Value.Length > 0)}/{BFeatures.Count} B's ({BFeatures.Sum(kv => kv.Value.Length)} in all), C features for {CFeatures.Count(kv => kv.Value.Length > 0)}/{CFeatures.Count} C's; mean replacement score {ReplacementScore:F3}\n" +
+        $"all: {All}\nheld out: {HeldOut}\ntrained: {Trained}";
 }
 
 /// <summary>
@@ -68,7 +80,8 @@ public static class TwoHopCircuit
         var bFeatures = Enumerable.Range(s.FirstB, s.NB).ToDictionary(b => b, b => Selective([1, last], i => f[i] == b));
         var cFeatures = Enumerable.Range(s.FirstC, s.NC).ToDictionary(c => c, c => Selective([last], i => g[f[i] - s.FirstB] == c));
 
-        int inGraph = 0, kept = 0;
+        var inGraph = new bool[nA];
+        var kept = new bool[nA];
         double replacement = 0;
         var options = new AttributionOptions { BatchSize = 64 };
         for (int i = 0; i < nA; i++)
@@ -92,12 +105,13 @@ public static class TwoHopCircuit
                     var e = pruned.EdgeMask;
                     if (e[bn, tokenNode].item<bool>() && e[cn, bn].item<bool>() && e[logitNode, cn].item<bool>()) survived = true;
                 }
-            if (found) inGraph++;
-            if (survived) kept++;
+            inGraph[i] = found;
+            kept[i] = survived;
         }
 
         // Swap the B features: those of f(a) to 0, those of B′ to their mean activation on B′'s prompts.
-        int swaps = 0, flipped = 0;
+        var swaps = new int[nA];
+        var flipped = new int[nA];
         for (int i = 0; i < nA; i++)
         {
             int b = f[i], c = g[b - s.FirstB];
@@ -109,10 +123,17 @@ public static class TwoHopCircuit
                         group.Average(k => acts[k, bf.Layer, bf.Position, bf.Feature].item<float>())))).ToList();
                 if (interventions.Count == 0) continue;
                 using var result = FeatureInterventions.Run(rm, prompts[i], interventions);
-                swaps++;
-                if (result.Logits[-1].argmax().item<long>() == g[b2 - s.FirstB]) flipped++;
+                swaps[i]++;
+                if (result.Logits[-1].argmax().item<long>() == g[b2 - s.FirstB]) flipped[i]++;
             }
         }
-        return new TwoHopCircuitFindings(nA, organism.Accuracy(TwoHopTask.AToC), bFeatures, cFeatures, inGraph, kept, swaps, flipped, replacement);
+        bool[] heldOut = s.HeldOutA();
+        TwoHopPromptCounts Counts(bool? held)
+        {
+            var chosen = Enumerable.Range(0, nA).Where(i => held is not { } h || heldOut[i] == h).ToArray();
+            return new TwoHopPromptCounts(chosen.Length, chosen.Length == 0 ? double.NaN : organism.Accuracy(TwoHopTask.AToC, held),
+                chosen.Count(i => inGraph[i]), chosen.Count(i => kept[i]), chosen.Sum(i => swaps[i]), chosen.Sum(i => flipped[i]));
+        }
+        return new TwoHopCircuitFindings(bFeatures, cFeatures, Counts(null), Counts(true), Counts(false), replacement);
     }
 }

@@ -25,26 +25,35 @@ public sealed class TwoHopOrganism : TrainedOrganism<TwoHopSettings, TwoHopOrgan
     TwoHopOrganism(TwoHopSettings settings, HookedTransformer model, TrainingRecord training, string? cacheFolder)
         : base(settings, model, training, cacheFolder) { }
 
-    /// <summary>Every prompt of one task, [n, 3] = [BOS, x, R], in token order, and its answers [n].</summary>
-    public static (Tensor Prompts, Tensor Answers) AllPrompts(TwoHopSettings settings, TwoHopTask task)
+    /// <summary>
+    /// Every prompt of one task, [n, 3] = [BOS, x, R], in token order, and its answers [n]. For <see cref="TwoHopTask.AToC"/>,
+    /// <paramref name="heldOut"/> true keeps only the A's held out of its training (<see cref="TwoHopSettings.HeldOutPerB"/>),
+    /// false only the trained ones, null all; the one-hop tasks ignore it.
+    /// </summary>
+    public static (Tensor Prompts, Tensor Answers) AllPrompts(TwoHopSettings settings, TwoHopTask task, bool? heldOut = null)
     {
         int[] f = settings.F(), g = settings.G();
+        bool[] held = settings.HeldOutA();
         var rows = task switch
         {
             TwoHopTask.AToB => Enumerable.Range(0, settings.NA).Select(i => (X: TwoHopSettings.FirstA + i, R: TwoHopSettings.R1, Answer: f[i])),
             TwoHopTask.BToC => Enumerable.Range(0, settings.NB).Select(j => (X: settings.FirstB + j, R: TwoHopSettings.R2, Answer: g[j])),
-            _ => Enumerable.Range(0, settings.NA).Select(i => (X: TwoHopSettings.FirstA + i, R: TwoHopSettings.R2, Answer: g[f[i] - settings.FirstB])),
+            _ => Enumerable.Range(0, settings.NA).Where(i => heldOut is not { } h || held[i] == h)
+                .Select(i => (X: TwoHopSettings.FirstA + i, R: TwoHopSettings.R2, Answer: g[f[i] - settings.FirstB])),
         };
         var list = rows.ToList();
         var prompts = tensor(list.SelectMany(r => new long[] { TwoHopSettings.Bos, r.X, r.R }).ToArray(), [list.Count, TwoHopSettings.PromptLength]); // [n, 3]
         return (prompts, tensor(list.Select(r => (long)r.Answer).ToArray())); // [n]
     }
 
-    /// <summary>Training batch [batch, 4] = prompt then answer, the three tasks equally often, only the answer's prediction in the loss.</summary>
+    /// <summary>
+    /// Training batch [batch, 4] = prompt then answer, the three tasks equally often (the two-hop one over its trained
+    /// A's only), only the answer's prediction in the loss.
+    /// </summary>
     public static TrainingBatch TrainingBatch(TwoHopSettings settings, int batch, Generator generator)
     {
         using var scope = NewDisposeScope();
-        var tables = Enum.GetValues<TwoHopTask>().Select(t => AllPrompts(settings, t)).Select(p => cat([p.Prompts, p.Answers.unsqueeze(1)], 1)).ToList(); // [n_t, 4] each
+        var tables = Enum.GetValues<TwoHopTask>().Select(t => AllPrompts(settings, t, heldOut: false)).Select(p => cat([p.Prompts, p.Answers.unsqueeze(1)], 1)).ToList(); // [n_t, 4] each
         var all = cat(tables); // [n_total, 4]
         var sizes = tensor(tables.Select(t => t.shape[0]).ToArray()); // [3]
         var offsets = sizes.cumsum(0) - sizes; // [3]
@@ -56,13 +65,16 @@ public sealed class TwoHopOrganism : TrainedOrganism<TwoHopSettings, TwoHopOrgan
         return new TrainingBatch(tokens.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope());
     }
 
-    /// <summary>Fraction of a task's prompts whose top token at the last position is the answer.</summary>
-    public double Accuracy(TwoHopTask task)
+    /// <summary>Fraction of a task's prompts (for the two-hop task: held out, trained or all, as <see cref="AllPrompts"/>) whose top token at the last position is the answer.</summary>
+    public double Accuracy(TwoHopTask task, bool? heldOut = null) => Accuracy(Model, Settings, task, heldOut);
+
+    static double Accuracy(HookedTransformer model, TwoHopSettings settings, TwoHopTask task, bool? heldOut)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var (prompts, answers) = AllPrompts(Settings, task);
-        var predicted = Model.Run(prompts)[.., -1].argmax(-1); // [n]
+        var (prompts, answers) = AllPrompts(settings, task, heldOut);
+        if (answers.shape[0] == 0) return double.NaN;
+        var predicted = model.Run(prompts)[.., -1].argmax(-1); // [n]
         return (predicted == answers).to(ScalarType.Float64).mean().item<double>();
     }
 
@@ -78,8 +90,12 @@ public sealed class TwoHopOrganism : TrainedOrganism<TwoHopSettings, TwoHopOrgan
     public static TwoHopOrganism Train(TwoHopSettings settings, IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         settings = settings.Validated();
+        // With held-out A's, the "test loss" of the record is the held-out two-hop error rate (1 − accuracy).
+        var options = settings.HeldOutPerB == 0 ? new TrainingRunOptions()
+            : new TrainingRunOptions { TestLoss = m => 1 - Accuracy(m, settings, TwoHopTask.AToC, heldOut: true), EvaluateEvery = Math.Max(1, settings.Steps / 20) };
         var (model, record) = TrainModel(settings.ModelConfig(), settings.Seed, settings.TrainingSettings(),
-            (_, generator) => TrainingBatch(settings, settings.BatchSize, generator), progress, cancellation);
+            (_, generator) => TrainingBatch(settings, settings.BatchSize, generator), progress, cancellation, options,
+            prepare: m => { if (settings.FreezeEmbeddings) m.embed.W_E.requires_grad = false; });
         return new TwoHopOrganism(settings, model, record, cacheFolder: null);
     }
 

@@ -14,6 +14,11 @@ namespace SharpLens.Organisms;
 /// [BOS, a, R2] → g(f(a))     two hops: "the C of a" — through f(a), which the prompt never names
 /// </code>
 /// Only the answer's prediction is trained. Ids: 0 BOS, 1 R1, 2 R2, then the A, B and C tokens in that order.
+/// <para>
+/// With <see cref="HeldOutPerB"/> &gt; 0 the two-hop question is never trained for that many A's of every B (the
+/// one-hop f(a) still is): a model that answers those held-out A's can only do it by composing f then g, since nothing
+/// tied them to their C directly.
+/// </para>
 /// </summary>
 public sealed record TwoHopSettings : IOrganismSettings<TwoHopSettings>
 {
@@ -32,6 +37,14 @@ public sealed record TwoHopSettings : IOrganismSettings<TwoHopSettings>
     public int BatchSize { get; init; } = 128;
     public double LearningRate { get; init; } = 3e-3;
     public int WarmupSteps { get; init; } = 30;
+    public double WeightDecay { get; init; } = 0.01;
+    /// <summary>A's of every B whose two-hop prompt [BOS, a, R2] is left out of training (the lowest-numbered ones of that B).</summary>
+    public int HeldOutPerB { get; init; }
+    /// <summary>
+    /// Keep the token embeddings at their random initial values, so a's embedding cannot simply hold f(a) or g(f(a)):
+    /// with more A's than d_model the lookup a → B has to be computed by an MLP.
+    /// </summary>
+    public bool FreezeEmbeddings { get; init; }
 
     public const int Bos = 0, R1 = 1, R2 = 2, FirstA = 3;
     [JsonIgnore] public int FirstB => FirstA + NA;
@@ -44,6 +57,19 @@ public sealed record TwoHopSettings : IOrganismSettings<TwoHopSettings>
     public int[] F() => Assign(NA, NB, TableSeed, FirstB);
     /// <summary>g as token ids: g[j] is the C token of B token FirstB + j. Each C has NB / NC B's.</summary>
     public int[] G() => Assign(NB, NC, TableSeed + 1, FirstC);
+
+    /// <summary>Whether A number <paramref name="aIndex"/> (0-based) is one whose two-hop prompt is held out of training.</summary>
+    public bool IsHeldOut(int aIndex) => HeldOutA()[aIndex];
+
+    /// <summary>For every A (0-based): held out of the two-hop training, the <see cref="HeldOutPerB"/> lowest-numbered A's of each B.</summary>
+    public bool[] HeldOutA()
+    {
+        int[] f = F();
+        var heldOut = new bool[NA];
+        foreach (var group in Enumerable.Range(0, NA).GroupBy(i => f[i]))
+            foreach (int i in group.OrderBy(i => i).Take(HeldOutPerB)) heldOut[i] = true;
+        return heldOut;
+    }
 
     static int[] Assign(int n, int groups, long seed, int firstTarget)
     {
@@ -63,7 +89,7 @@ public sealed record TwoHopSettings : IOrganismSettings<TwoHopSettings>
 
     public TrainingSettings TrainingSettings() => new TrainingSettings
     {
-        Steps = Steps, BatchSize = BatchSize, LearningRate = LearningRate, WarmupSteps = WarmupSteps,
+        Steps = Steps, BatchSize = BatchSize, LearningRate = LearningRate, WarmupSteps = WarmupSteps, WeightDecay = WeightDecay,
         Schedule = LearningRateSchedule.Cosine, Seed = Seed,
     }.Validated();
 
@@ -71,6 +97,9 @@ public sealed record TwoHopSettings : IOrganismSettings<TwoHopSettings>
     {
         if (NC < 2 || NB < 2 * NC || NB % NC != 0 || NA < 2 * NB || NA % NB != 0)
             throw new ArgumentException($"TwoHopSettings needs NC ≥ 2, NB a multiple of NC with at least two B per C, and NA a multiple of NB with at least two A per B; got NA {NA}, NB {NB}, NC {NC}.", NC < 2 ? nameof(NC) : NB < 2 * NC || NB % NC != 0 ? nameof(NB) : nameof(NA));
+        if (HeldOutPerB < 0 || HeldOutPerB >= NA / NB)
+            throw new ArgumentException($"TwoHopSettings.HeldOutPerB ({HeldOutPerB}) must be between 0 and one less than the A's per B ({NA / NB}), so every B keeps a trained two-hop prompt.", nameof(HeldOutPerB));
+        if (WeightDecay < 0) throw new ArgumentException($"TwoHopSettings.WeightDecay must not be negative, got {WeightDecay}.", nameof(WeightDecay));
         if (DModel % NHeads != 0) throw new ArgumentException($"TwoHopSettings.DModel ({DModel}) must be a multiple of NHeads ({NHeads}).", nameof(DModel));
         ModelConfig();
         TrainingSettings();
@@ -82,6 +111,6 @@ public sealed record TwoHopSettings : IOrganismSettings<TwoHopSettings>
         IO.SharpLensJson.Deserialize<TwoHopSettings>(json) ?? throw new JsonException("empty two-hop settings");
 
     /// <summary>Bump when the data or procedure changes, so caches of the old recipe are not reused.</summary>
-    const string RecipeVersion = "two-hop-v1";
+    const string RecipeVersion = "two-hop-v2";
     [JsonIgnore] public string CacheName => OrganismCache.NameFor("two-hop", RecipeVersion, ToJson());
 }
