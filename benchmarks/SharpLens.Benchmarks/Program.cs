@@ -3,6 +3,7 @@ using SharpLens.Benchmarks;
 // dotnet run --project benchmarks/SharpLens.Benchmarks -c Release -- [--json] [--seq-len N] [--layers N] [--repeats N] [--threads N]
 //   or -- --patching [--layers N] [--patch-tokens N]: the resid_pre patching sweep (batched vs per cell vs attribution)
 //   or -- --tracing [--layers N] [--repeats N]: a trace's overhead over a plain forward and over the equivalent hooks
+//   or -- --gemm [--repeats N] [--threads N] [--json]: bf16 against fp32 GEMMs on the GPT-2-small forward's and brown-lm training's shapes
 //   or -- --load [gpt2|llama|mixtral]: peak memory of loading a GPT-2, a Llama and a Mixtral checkpoint, against their weights
 // `sharplens bench` runs the same code with the same options.
 try
@@ -32,6 +33,15 @@ try
         int Arg(string name, int fallback) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
         var tracing = TracingBenchmark.Run(Arg("--layers", 12), Arg("--seq-len", 64), Arg("--repeats", 15));
         Console.WriteLine(args.Contains("--json") ? tracing.ToJson() : tracing.ToTable());
+        return 0;
+    }
+    if (args.Contains("--gemm"))
+    {
+        int? Arg(string name) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : null;
+        var rows = GemmShapesBenchmark.Run(Arg("--repeats") ?? 5, Arg("--threads"), args.Contains("--json") ? null : Console.Out);
+        Console.WriteLine(args.Contains("--json")
+            ? System.Text.Json.JsonSerializer.Serialize(rows.ToList(), BenchmarkJsonContext.Default.ListGemmShapeResult)
+            : "\n" + GemmShapesBenchmark.ToTable(rows));
         return 0;
     }
     if (args.Contains("--load"))
