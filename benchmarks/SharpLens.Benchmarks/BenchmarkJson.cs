@@ -9,6 +9,8 @@ namespace SharpLens.Benchmarks;
 [JsonSerializable(typeof(GrokkingTrainingResult))]
 [JsonSerializable(typeof(SaeTrainingResult))]
 [JsonSerializable(typeof(LanguageModelTrainingResult))]
+[JsonSerializable(typeof(List<GemmShapeResult>))]
+[JsonSerializable(typeof(Bfloat16Result))]
 public sealed partial class BenchmarkJsonContext : JsonSerializerContext;
 
 /// <summary>The patching benchmark's JSON keeps the record's own property names, as it always has.</summary>

@@ -49,6 +49,25 @@ public sealed record BenchmarkResult
     public double LoadSeconds { get; init; }
     public double LoadPeakOverWeights => (double)LoadPeakBytes / LoadWeightBytes;      // target ≤ 1.2
 
+    // bfloat16: the same model with its weights rounded to bf16, run interleaved with the float32 one.
+    [JsonPropertyName("bf16_tokens_per_s")] public double Bf16TokensPerS { get; init; }
+    [JsonPropertyName("bf16_seconds")] public double Bf16Seconds { get; init; }
+    /// <summary>The median round's bf16 GEMM rate (the better of the two shapes in each round).</summary>
+    [JsonPropertyName("bf16_gemm_gflops")] public double Bf16GemmGflops { get; init; }
+    [JsonPropertyName("bf16_gemm_model_shape_gflops")] public double Bf16GemmModelShapeGflops { get; init; }
+    [JsonPropertyName("bf16_gemm_square_gflops")] public double Bf16GemmSquareGflops { get; init; }
+    /// <summary>float32 forward time / bf16 forward time, per round.</summary>
+    [JsonPropertyName("bf16_speedup")] public Spread Bf16Speedup { get; init; } = Spread.Of([]);          // target ≥ 1.6
+    /// <summary>bf16 GEMM rate / float32 GEMM rate, per round: what the hardware allows.</summary>
+    [JsonPropertyName("bf16_gemm_speedup")] public Spread Bf16GemmSpeedup { get; init; } = Spread.Of([]);
+    [JsonPropertyName("bf16_over_ceiling")] public Spread Bf16OverCeiling { get; init; } = Spread.Of([]);
+    /// <summary>Largest |log-prob difference| between the float32 model and its bf16 copy on the benchmark's tokens.</summary>
+    [JsonPropertyName("bf16_max_log_prob_diff")] public double Bf16MaxLogProbDiff { get; init; }
+    [JsonPropertyName("bf16_load_weight_bytes")] public long Bf16LoadWeightBytes { get; init; }
+    [JsonPropertyName("bf16_load_peak_bytes")] public long Bf16LoadPeakBytes { get; init; }
+    [JsonPropertyName("bf16_load_seconds")] public double Bf16LoadSeconds { get; init; }
+    [JsonPropertyName("bf16_load_peak_over_weights")] public double Bf16LoadPeakOverWeights => (double)Bf16LoadPeakBytes / Bf16LoadWeightBytes; // target ≤ 1.2
+
     // Ratios, each in the direction its target is stated: the median of the per-round ratios (min–max beside it).
     public Spread PlainOverDirect { get; init; } = Spread.Of([]);                  // target ≥ 0.95
     public Spread PlainOverCeiling { get; init; } = Spread.Of([]);                 // target ≥ 0.80
@@ -91,6 +110,12 @@ public sealed record BenchmarkResult
             ("(f) cache peak less plain peak", MiB(CacheExtraBytes), MemoryMethod),
             ("(g) checkpoint weights", MiB(LoadWeightBytes), "HF GPT-2 layout, safetensors, memory-mapped"),
             ("(g) peak extra memory while loading", MiB(LoadPeakBytes), F(LoadSeconds, "F2") + " s; RssAnon sampled every 1 ms"),
+            ("(h) bf16 GEMM (MLP shape / square)", $"{F(Bf16GemmModelShapeGflops, "F0")} / {F(Bf16GemmSquareGflops, "F0")} GFLOP/s", $"median round {F(Bf16GemmGflops, "F0")} GFLOP/s"),
+            ("(h) HookedTransformer.Run, float32", Tps(PlainTokensPerS), F(PlainSeconds, "F3") + " s"),
+            ("(h) HookedTransformer.Run, bfloat16", Tps(Bf16TokensPerS), F(Bf16Seconds, "F3") + " s"),
+            ("(h) max |log-prob diff| bf16 vs float32", F(Bf16MaxLogProbDiff, "g3"), "same weights rounded to bf16"),
+            ("(h) bf16 checkpoint weights", MiB(Bf16LoadWeightBytes), "HF GPT-2 layout, stored BF16, loaded as bf16"),
+            ("(h) peak extra memory while loading bf16", MiB(Bf16LoadPeakBytes), F(Bf16LoadSeconds, "F2") + " s"),
         };
         var targets = new List<(string, string, string)>
         {
@@ -103,6 +128,10 @@ public sealed record BenchmarkResult
             ("cache extra memory / cached bytes", F(CacheExtraOverCached, "F3"), Met(Math.Abs(CacheExtraOverCached - 1) <= 0.10, "within 1 +/- 0.10")),
             ("cache peak memory / cached bytes", F(CachePeakOverCached, "F3"), "(incl. logits and working memory)"),
             ("load peak memory / weights", F(LoadPeakOverWeights, "F3"), Met(LoadPeakOverWeights <= 1.2, "<= 1.20")),
+            ("bf16 GEMM rate / float32 GEMM rate", Bf16GemmSpeedup.Format(), "(what the hardware allows)"),
+            ("bf16 forward tokens/s / float32", Bf16Speedup.Format(), Met(Bf16Speedup.Median >= 1.6, ">= 1.6")),
+            ("bf16 forward / bf16 GEMM ceiling", Bf16OverCeiling.Format(), "(for reference)"),
+            ("bf16 load peak memory / bf16 weights", F(Bf16LoadPeakOverWeights, "F3"), Met(Bf16LoadPeakOverWeights <= 1.2, "<= 1.20")),
         };
 
         var text = new StringBuilder();

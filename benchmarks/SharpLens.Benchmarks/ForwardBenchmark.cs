@@ -46,6 +46,9 @@ public static class ForwardBenchmark
         var cfg = Gpt2SmallShape(options.Layers);
         using var model = new HookedTransformer(cfg, seed: options.Seed);
         using var direct = new DirectGpt2(model);
+        // The same random weights rounded to bfloat16: weights, activations and logits all bf16 (norms and softmax
+        // accumulate in float32 inside libtorch's bf16 kernels).
+        using var bf16 = new HookedTransformer(cfg, new ModelOptions("cpu", ScalarType.BFloat16), seed: options.Seed);
         using var tokens = randint(0, cfg.DVocab, [1, options.SeqLen], dtype: ScalarType.Int64, generator: new Generator((ulong)options.Seed + 1));
 
         progress?.WriteLine($"GPT-2-small shape, {cfg.NLayers} layers, 1x{options.SeqLen} tokens, {get_num_threads()} threads, {options.Repeats} rounds");
@@ -56,6 +59,11 @@ public static class ForwardBenchmark
         using (var b = direct.Forward(tokens))
             maxAbsDiff = (a - b).abs().max().item<float>();
         progress?.WriteLine($"max |logits(HookedTransformer) - logits(direct)| = {maxAbsDiff:g3}");
+        double bf16LogProbDiff;
+        using (var a = model.Run(tokens).log_softmax(-1))
+        using (var b = bf16.Run(tokens).to(ScalarType.Float32).log_softmax(-1))
+            bf16LogProbDiff = (a - b).abs().max().item<float>();
+        progress?.WriteLine($"max |log-probs(float32) - log-probs(bfloat16)| = {bf16LogProbDiff:g3}");
 
         var variants = new (string Name, Action Forward)[]
         {
@@ -79,10 +87,12 @@ public static class ForwardBenchmark
                 logits.Dispose();
                 cache.Dispose();
             }),
+            ("bf16", () => bf16.Run(tokens).Dispose()),
         };
         var gemm = new GemmProbe(options.SeqLen);
+        var gemmBf16 = new GemmProbe(options.SeqLen, ScalarType.BFloat16);
         double flops = ForwardMatmulFlops(cfg, options.SeqLen);
-        var timings = Interleaved.Measure([.. variants, ("gemm", () => gemm.Measure(3))], options.Repeats, progress);
+        var timings = Interleaved.Measure([.. variants, ("gemm", () => gemm.Measure(3)), ("gemm_bf16", () => gemmBf16.Measure(3))], options.Repeats, progress);
         double CeilingSeconds(int round) => flops / (gemm.RoundGflops[round + 1] * 1e9); // [0] is the warm-up's
         var (plainPeak, method) = PeakMemory.Measure(() => model.Run(tokens).Dispose());
         long cachedBytes = 0;
@@ -95,6 +105,7 @@ public static class ForwardBenchmark
         });
 
         var load = LoadBenchmark.Run(cfg, progress);
+        var loadBf16 = LoadBenchmark.Run(cfg, progress, ScalarType.BFloat16);
 
         double TokensPerS(string name) => options.SeqLen / timings.MedianSeconds(name);
         return new BenchmarkResult
@@ -133,6 +144,18 @@ public static class ForwardBenchmark
             LoadWeightBytes = load.WeightBytes,
             LoadPeakBytes = load.PeakExtraBytes,
             LoadSeconds = load.Seconds,
+            Bf16TokensPerS = TokensPerS("bf16"),
+            Bf16Seconds = timings.MedianSeconds("bf16"),
+            Bf16GemmGflops = Spread.Of(gemmBf16.RoundGflops.Skip(1)).Median,
+            Bf16GemmModelShapeGflops = gemmBf16.ModelShapeGflops,
+            Bf16GemmSquareGflops = gemmBf16.SquareGflops,
+            Bf16Speedup = timings.TimeRatio("plain", "bf16"),
+            Bf16GemmSpeedup = Spread.Of(gemmBf16.RoundGflops.Skip(1).Zip(gemm.RoundGflops.Skip(1), (b, f) => b / f)),
+            Bf16OverCeiling = timings.Ratio(round => flops / (gemmBf16.RoundGflops[round + 1] * 1e9), "bf16"),
+            Bf16MaxLogProbDiff = bf16LogProbDiff,
+            Bf16LoadWeightBytes = loadBf16.WeightBytes,
+            Bf16LoadPeakBytes = loadBf16.PeakExtraBytes,
+            Bf16LoadSeconds = loadBf16.Seconds,
         };
     }
 
@@ -159,10 +182,10 @@ public static class ForwardBenchmark
     }
 
     /// <summary>
-    /// libtorch's fp32 GEMM rate on the MLP's shape and on a square matrix: each probe's better rate (the round's
+    /// libtorch's GEMM rate (fp32, or the dtype given) on the MLP's shape and on a square matrix: each probe's better rate (the round's
     /// ceiling), and the best of every probe.
     /// </summary>
-    sealed class GemmProbe(long seqLen)
+    sealed class GemmProbe(long seqLen, ScalarType dtype = ScalarType.Float32)
     {
         public double ModelShapeGflops { get; private set; }
         public double SquareGflops { get; private set; }
@@ -177,10 +200,10 @@ public static class ForwardBenchmark
             RoundGflops.Add(Math.Max(modelShape, square));
         }
 
-        static double Rate(long m, long k, long n, int times)
+        double Rate(long m, long k, long n, int times)
         {
-            var a = randn(m, k);
-            var b = randn(k, n);
+            var a = randn(m, k).to(dtype);
+            var b = randn(k, n).to(dtype);
             a.mm(b).Dispose(); // warm-up
             double best = double.PositiveInfinity;
             for (int i = 0; i < times; i++) best = Math.Min(best, Seconds(() => a.mm(b).Dispose()));

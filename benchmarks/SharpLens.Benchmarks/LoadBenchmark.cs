@@ -20,20 +20,23 @@ public sealed record LoadResult(long WeightBytes, long PeakExtraBytes, double Se
 /// </remarks>
 public static class LoadBenchmark
 {
-    /// <summary>A random GPT-2-shaped model saved in the Hugging Face GPT-2 layout, loaded back.</summary>
-    public static LoadResult Run(ModelConfig config, TextWriter? progress = null) =>
+    /// <summary>
+    /// A random GPT-2-shaped model saved in the Hugging Face GPT-2 layout as <paramref name="dtype"/>, loaded back as
+    /// <paramref name="dtype"/> (so a bf16 checkpoint is measured against its bf16 weights).
+    /// </summary>
+    public static LoadResult Run(ModelConfig config, TextWriter? progress = null, ScalarType dtype = ScalarType.Float32) =>
         Run(folder =>
         {
-            using var model = new HookedTransformer(config with { TiedEmbeddings = false }, seed: 3);
+            using var model = new HookedTransformer(config with { TiedEmbeddings = false }, new ModelOptions("cpu", dtype), seed: 3);
             model.SaveHuggingFace(folder);
             return model.parameters().Sum(p => p.numel() * p.ElementSize);
-        }, progress);
+        }, progress, new ModelOptions("cpu", dtype));
 
     /// <summary>
     /// Writes a checkpoint with <paramref name="save"/> (which returns the bytes of the weights it wrote) into a
     /// temporary folder, then measures loading it back through <see cref="HookedTransformer.FromPretrained"/>, unprocessed.
     /// </summary>
-    public static LoadResult Run(Func<string, long> save, TextWriter? progress = null)
+    public static LoadResult Run(Func<string, long> save, TextWriter? progress = null, ModelOptions? options = null)
     {
         string folder = Path.Combine(Path.GetTempPath(), $"sharplens-load-bench-{Guid.NewGuid():N}");
         try
@@ -41,7 +44,7 @@ public static class LoadBenchmark
             long weightBytes = save(folder);
             progress?.WriteLine($"saved a {weightBytes / 1e6:F0} MB checkpoint; loading it back");
             // One-time costs (JIT, libtorch's kernels) belong to the process, not the checkpoint: pay them first.
-            HookedTransformer.FromPretrained(folder, processing: WeightProcessingOptions.None).Dispose();
+            HookedTransformer.FromPretrained(folder, options, processing: WeightProcessingOptions.None).Dispose();
 
             GC.Collect();
             GC.WaitForPendingFinalizers();
@@ -57,7 +60,7 @@ public static class LoadBenchmark
                 }
             });
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            using (var loaded = HookedTransformer.FromPretrained(folder, processing: WeightProcessingOptions.None))
+            using (var loaded = HookedTransformer.FromPretrained(folder, options, processing: WeightProcessingOptions.None))
             {
                 clock.Stop();
                 peak = Math.Max(peak, PeakMemory.Read("RssAnon"));

@@ -3,6 +3,8 @@ using SharpLens.Benchmarks;
 // dotnet run --project benchmarks/SharpLens.Benchmarks -c Release -- [--json] [--seq-len N] [--layers N] [--repeats N] [--threads N]
 //   or -- --patching [--layers N] [--patch-tokens N]: the resid_pre patching sweep (batched vs per cell vs attribution)
 //   or -- --tracing [--layers N] [--repeats N]: a trace's overhead over a plain forward and over the equivalent hooks
+//   or -- --gemm [--repeats N] [--threads N] [--json]: bf16 against fp32 GEMMs on the GPT-2-small forward's and brown-lm training's shapes
+//   or -- --bf16 [--layers N] [--seq-len N] [--repeats N] [--threads N] [--json]: only the bf16 vs fp32 forward and GEMM, in short interleaved rounds
 //   or -- --load [gpt2|llama|mixtral]: peak memory of loading a GPT-2, a Llama and a Mixtral checkpoint, against their weights
 // `sharplens bench` runs the same code with the same options.
 try
@@ -34,11 +36,27 @@ try
         Console.WriteLine(args.Contains("--json") ? tracing.ToJson() : tracing.ToTable());
         return 0;
     }
+    if (args.Contains("--gemm"))
+    {
+        int? Arg(string name) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : null;
+        var rows = GemmShapesBenchmark.Run(Arg("--repeats") ?? 5, Arg("--threads"), args.Contains("--json") ? null : Console.Out);
+        Console.WriteLine(args.Contains("--json")
+            ? System.Text.Json.JsonSerializer.Serialize(rows.ToList(), BenchmarkJsonContext.Default.ListGemmShapeResult)
+            : "\n" + GemmShapesBenchmark.ToTable(rows));
+        return 0;
+    }
     if (args.Contains("--load"))
     {
         string? only = Array.IndexOf(args, "--load") is int at && at + 1 < args.Length ? args[at + 1] : null;
         foreach (var (family, load) in LoadBenchmark.Families(only, Console.Out))
             Console.WriteLine($"{family}: weights {load.WeightBytes / 1048576.0:F1} MiB, peak extra {load.PeakExtraBytes / 1048576.0:F1} MiB = {load.PeakRatio:F3}x, {load.Seconds:F2} s");
+        return 0;
+    }
+    if (args.Contains("--bf16"))
+    {
+        var (bf16Options, bf16Json, _) = BenchmarkArguments.Parse([.. args.Where(a => a != "--bf16")]);
+        var bf16 = Bfloat16Benchmark.Run(bf16Options, bf16Json ? null : Console.Out);
+        Console.WriteLine(bf16Json ? System.Text.Json.JsonSerializer.Serialize(bf16, BenchmarkJsonContext.Default.Bfloat16Result) : "\n" + bf16.ToTable());
         return 0;
     }
     var (options, json, patchTokens) = BenchmarkArguments.Parse(args);

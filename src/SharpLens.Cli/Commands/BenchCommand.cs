@@ -18,11 +18,13 @@ static class BenchCommand
         var sae = new Option<bool>("--sae") { Description = "Instead: SAE training throughput (tokens/s), d_in 768 with 16× expansion, batch 1024, against the matrix-multiply ceiling measured in the same run (uses --threads, default 1)." };
         var train = new Option<bool>("--train") { Description = "Instead: language-model training tokens/s for brown-lm's shape (the real training path) against the GEMM ceiling measured in the same run, and whether bfloat16 matmuls are faster here (uses --threads, default 2; --model-name brown-lm-tiny for the small one)." };
         var trainModel = new Option<string>("--model-name") { Description = "With --train: brown-lm or brown-lm-tiny.", DefaultValueFactory = _ => "brown-lm" };
+        var gemm = new Option<bool>("--gemm") { Description = "Instead: libtorch's bfloat16 GEMM against float32 on every weight product of the GPT-2-small forward and of a brown-lm training step, timed interleaved (uses --repeats and --threads)." };
+        var bf16 = new Option<bool>("--bf16") { Description = "Instead: only the bfloat16 forward against the float32 one and their GEMMs, in short interleaved rounds (uses --layers, --seq-len, --repeats, --threads)." };
         var patchTokens = new Option<int>("--patch-tokens") { Description = "With --patching: tokens in the prompt pair (cells = layers × tokens).", DefaultValueFactory = _ => 16 };
 
         var command = new Command("bench", "Measure forward throughput of HookedTransformer against a direct TorchSharp forward and the GEMM ceiling " +
             "(or, with --patching, the time of a full activation-patching sweep).");
-        foreach (var option in new Option[] { json, seqLen, layers, repeats, threads, patching, patchTokens, grokking, sae, train, trainModel }) command.Options.Add(option);
+        foreach (var option in new Option[] { json, seqLen, layers, repeats, threads, patching, patchTokens, grokking, sae, train, trainModel, gemm, bf16 }) command.Options.Add(option);
         command.SetAction(parseResult => CommandErrors.Run(parseResult, () =>
         {
             var options = new BenchmarkOptions(parseResult.GetValue(seqLen), parseResult.GetValue(layers), parseResult.GetValue(repeats), parseResult.GetValue(threads));
@@ -34,6 +36,20 @@ static class BenchCommand
                 if (options.Threads is int t) UncaughtNativeCalls.SetNumThreads(t, "--threads");
                 var timings = PatchingBenchmark.Run(options.Layers, tokens);
                 Console.WriteLine(asJson ? timings.ToJson() : timings.ToTable());
+                return 0;
+            }
+            if (parseResult.GetValue(bf16))
+            {
+                var b = Bfloat16Benchmark.Run(options, asJson ? null : Console.Out);
+                Console.WriteLine(asJson ? System.Text.Json.JsonSerializer.Serialize(b, BenchmarkJsonContext.Default.Bfloat16Result) : Environment.NewLine + b.ToTable());
+                return 0;
+            }
+            if (parseResult.GetValue(gemm))
+            {
+                var rows = GemmShapesBenchmark.Run(options.Repeats, options.Threads, asJson ? null : Console.Out);
+                Console.WriteLine(asJson
+                    ? System.Text.Json.JsonSerializer.Serialize(rows.ToList(), BenchmarkJsonContext.Default.ListGemmShapeResult)
+                    : Environment.NewLine + GemmShapesBenchmark.ToTable(rows));
                 return 0;
             }
             if (parseResult.GetValue(grokking))

@@ -11,7 +11,8 @@ namespace SharpLens.Loading;
 /// architecture, picked by config.json's model_type; each family is a config reader and a weight-name map
 /// (HuggingFaceGpt2, HuggingFaceLlama, HuggingFaceBert, ...). The decoder families build the one
 /// <see cref="HookedTransformer"/>, BERT the <see cref="HookedEncoder"/>; all of them load the same way.
-/// Weights may be stored as F32, F16 or BF16; the model takes the dtype of its <see cref="ModelOptions"/>.
+/// Weights may be stored as F32, F16 or BF16; the model takes the dtype of its <see cref="ModelOptions"/>, and its
+/// parameters are allocated in that dtype (a bf16 load never holds a float32 copy of the model).
 /// </summary>
 public static class HuggingFaceModels
 {

@@ -47,6 +47,8 @@ public partial class HookedTransformer : HookedRootModule
         Config = config.Validated();
         _options = options ?? new ModelOptions();
         var cfg = Config;
+        // A loader overwrites every weight: allocate them in the model's dtype, so no float32 copy is ever made.
+        using var allocation = seed is null ? ParameterAllocation.In(_options.DType) : null;
 
         embed = new Embed(cfg);
         hook_embed = HookPoints.Create("hook_embed");

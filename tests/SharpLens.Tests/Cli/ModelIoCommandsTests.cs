@@ -47,6 +47,39 @@ public class ModelIoCommandsTests : IDisposable
     }
 
     [Fact]
+    public void Dtype_bfloat16_runs_the_model_in_bf16_and_writes_float32_logits_equal_to_the_library_s()
+    {
+        var (tokens, _, shape) = Golden();
+        string npy = Path.Combine(_folder, "logits-bf16.npy");
+        Assert.Equal(0, LogitsCommand.Create().Parse(["--model", Fixture, "--tokens", string.Join(",", tokens), "--out", npy, "--dtype", "bfloat16", "--no-processing"]).Invoke());
+
+        using var written = NumpyFiles.LoadNpy(npy);
+        Assert.Equal(ScalarType.Float32, written.dtype);
+        Assert.Equal(shape[1..], written.shape);
+        using var model = SharpLens.Models.HookedTransformer.FromPretrained(Fixture, new SharpLens.Models.ModelOptions("cpu", ScalarType.BFloat16), SharpLens.Models.WeightProcessingOptions.None);
+        using var ids = tensor(tokens).unsqueeze(0);
+        using var logits = model.Run(ids);
+        Assert.Equal(ScalarType.BFloat16, logits.dtype);
+        using var expected = logits[0].to(ScalarType.Float32);
+        Assert.Equal(0f, (written - expected).abs().max().item<float>()); // the same bf16 forward, widened exactly
+    }
+
+    [Fact]
+    public void An_unknown_dtype_is_refused_with_the_ones_accepted()
+    {
+        var (tokens, _, _) = Golden();
+        var error = new StringWriter();
+        var previous = Console.Error;
+        Console.SetError(error);
+        try
+        {
+            Assert.Equal(2, LogitsCommand.Create().Parse(["--model", Fixture, "--tokens", string.Join(",", tokens), "--out", Path.Combine(_folder, "x.npy"), "--dtype", "int8"]).Invoke());
+        }
+        finally { Console.SetError(previous); }
+        Assert.Contains("float32, bfloat16 or float16", error.ToString());
+    }
+
+    [Fact]
     public void Cache_file_holds_each_named_hook_as_the_library_caches_it()
     {
         string npz = Path.Combine(_folder, "acts.npz");

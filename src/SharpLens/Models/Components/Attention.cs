@@ -45,14 +45,14 @@ public sealed class Attention : nn.Module
     {
         (_nHeads, _nKvHeads, _dHead, _dModel, _useAttnResult) = (cfg.NHeads, cfg.KeyValueHeads, cfg.DHead, cfg.DModel, cfg.UseAttnResult);
         (_scale, _softCap) = (cfg.AttentionScale, cfg.AttnScoresSoftCap);
-        W_Q = new Parameter(torch.empty(_nHeads, _dModel, _dHead));
-        b_Q = new Parameter(torch.zeros(_nHeads, _dHead));
-        _keyWeights = new Parameter(torch.empty(_nKvHeads, _dModel, _dHead));
-        _valueWeights = new Parameter(torch.empty(_nKvHeads, _dModel, _dHead));
-        _keyBiases = new Parameter(torch.zeros(_nKvHeads, _dHead));
-        _valueBiases = new Parameter(torch.zeros(_nKvHeads, _dHead));
-        W_O = new Parameter(torch.empty(_nHeads, _dHead, _dModel));
-        b_O = new Parameter(torch.zeros(_dModel));
+        W_Q = new Parameter(ParameterAllocation.Empty(_nHeads, _dModel, _dHead));
+        b_Q = new Parameter(ParameterAllocation.Zeros(_nHeads, _dHead));
+        _keyWeights = new Parameter(ParameterAllocation.Empty(_nKvHeads, _dModel, _dHead));
+        _valueWeights = new Parameter(ParameterAllocation.Empty(_nKvHeads, _dModel, _dHead));
+        _keyBiases = new Parameter(ParameterAllocation.Zeros(_nKvHeads, _dHead));
+        _valueBiases = new Parameter(ParameterAllocation.Zeros(_nKvHeads, _dHead));
+        W_O = new Parameter(ParameterAllocation.Empty(_nHeads, _dHead, _dModel));
+        b_O = new Parameter(ParameterAllocation.Zeros(_dModel));
         hook_k = hooks.Create($"{name}.hook_k");
         hook_q = hooks.Create($"{name}.hook_q");
         hook_v = hooks.Create($"{name}.hook_v");

@@ -12,7 +12,7 @@ public sealed class Embed : nn.Module
 
     public Embed(ModelConfig cfg) : base("embed")
     {
-        W_E = new Parameter(torch.empty(cfg.DVocab, cfg.DModel));
+        W_E = new Parameter(ParameterAllocation.Empty(cfg.DVocab, cfg.DModel));
         RegisterComponents();
     }
 
@@ -26,7 +26,7 @@ public sealed class PosEmbed : nn.Module
 
     public PosEmbed(ModelConfig cfg) : base("pos_embed")
     {
-        W_pos = new Parameter(torch.empty(cfg.NCtx, cfg.DModel));
+        W_pos = new Parameter(ParameterAllocation.Empty(cfg.NCtx, cfg.DModel));
         RegisterComponents();
     }
 
@@ -42,8 +42,8 @@ public sealed class Unembed : nn.Module
 
     public Unembed(ModelConfig cfg) : base("unembed")
     {
-        W_U = new Parameter(torch.empty(cfg.DModel, cfg.DVocab));
-        b_U = new Parameter(torch.zeros(cfg.DVocab));
+        W_U = new Parameter(ParameterAllocation.Empty(cfg.DModel, cfg.DVocab));
+        b_U = new Parameter(ParameterAllocation.Zeros(cfg.DVocab));
         RegisterComponents();
     }
 

@@ -25,8 +25,8 @@ public sealed class LayerNorm : Norm
         _dModel = cfg.DModel;
         if (kind == Normalization.LN)
         {
-            w = new Parameter(torch.ones(cfg.DModel));
-            b = new Parameter(torch.zeros(cfg.DModel));
+            w = new Parameter(ParameterAllocation.Ones(cfg.DModel));
+            b = new Parameter(ParameterAllocation.Zeros(cfg.DModel));
         }
         if (kind != Normalization.None)
         {
@@ -42,9 +42,12 @@ public sealed class LayerNorm : Norm
         if (!hook_scale!.HasHooks && !hook_normalized!.HasHooks)
             return nn.functional.layer_norm(x, [_dModel], w, b, _eps); // the fused kernel: same maths, one pass
 
-        x = x - x.mean([-1], keepdim: true);
-        var scale = hook_scale.Apply((x.pow(2).mean([-1], keepdim: true) + _eps).sqrt()); // [batch, pos, 1]
-        x = x / scale;
+        // Half-precision activations are centred and scaled in float32 (as the fused kernel accumulates), then cast back.
+        var dtype = x.dtype;
+        var wide = dtype is ScalarType.BFloat16 or ScalarType.Float16 ? x.to(ScalarType.Float32) : x;
+        wide = wide - wide.mean([-1], keepdim: true);
+        var scale = hook_scale.Apply((wide.pow(2).mean([-1], keepdim: true) + _eps).sqrt().to(dtype)); // [batch, pos, 1]
+        x = (wide / scale.to(wide.dtype)).to(dtype);
         if (w is not null) x = x * w + b!;
         return hook_normalized!.Apply(x);
     }

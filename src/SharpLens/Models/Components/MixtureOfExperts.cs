@@ -28,7 +28,7 @@ public sealed class MixtureOfExperts : nn.Module
     public MixtureOfExperts(ModelConfig cfg, string name, HookPointSet hooks) : base(name)
     {
         (_experts, _k) = (cfg.NumExperts!.Value, cfg.ExpertsPerToken!.Value);
-        W_gate = new Parameter(torch.empty(cfg.DModel, _experts));
+        W_gate = new Parameter(ParameterAllocation.Empty(cfg.DModel, _experts));
         hook_router_logits = hooks.Create($"{name}.hook_router_logits");
         hook_expert_weights = hooks.Create($"{name}.hook_expert_weights");
         hook_expert_indices = hooks.Create($"{name}.hook_expert_indices");

@@ -28,11 +28,11 @@ public sealed class Mlp : nn.Module
     public Mlp(ModelConfig cfg, string name, HookPointSet hooks) : base(name)
     {
         _act = cfg.ActFn;
-        if (cfg.GatedMlp) W_gate = new Parameter(torch.empty(cfg.DModel, cfg.DMlp));
-        W_in = new Parameter(torch.empty(cfg.DModel, cfg.DMlp));
-        b_in = new Parameter(torch.zeros(cfg.DMlp));
-        W_out = new Parameter(torch.empty(cfg.DMlp, cfg.DModel));
-        b_out = new Parameter(torch.zeros(cfg.DModel));
+        if (cfg.GatedMlp) W_gate = new Parameter(ParameterAllocation.Empty(cfg.DModel, cfg.DMlp));
+        W_in = new Parameter(ParameterAllocation.Empty(cfg.DModel, cfg.DMlp));
+        b_in = new Parameter(ParameterAllocation.Zeros(cfg.DMlp));
+        W_out = new Parameter(ParameterAllocation.Empty(cfg.DMlp, cfg.DModel));
+        b_out = new Parameter(ParameterAllocation.Zeros(cfg.DModel));
         hook_pre = hooks.Create($"{name}.hook_pre");
         if (cfg.GatedMlp) hook_pre_linear = hooks.Create($"{name}.hook_pre_linear");
         hook_post = hooks.Create($"{name}.hook_post");

@@ -20,7 +20,7 @@ public sealed class RMSNorm : Norm
     {
         if (kind is not (Normalization.RMS or Normalization.RMSPre)) throw new ArgumentException($"RMSNorm '{name}' cannot be of kind {kind}.", nameof(kind));
         _eps = cfg.Eps;
-        if (kind == Normalization.RMS) w = new Parameter(torch.ones(length ?? cfg.DModel));
+        if (kind == Normalization.RMS) w = new Parameter(ParameterAllocation.Ones(length ?? cfg.DModel));
         hook_scale = hooks.Create($"{name}.hook_scale");
         hook_normalized = hooks.Create($"{name}.hook_normalized");
         RegisterComponents();

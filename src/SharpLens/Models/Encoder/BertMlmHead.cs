@@ -20,8 +20,8 @@ public sealed class BertMlmHead : nn.Module
 
     public BertMlmHead(ModelConfig cfg, HookPointSet hooks) : base("mlm_head")
     {
-        W = new Parameter(torch.empty(cfg.DModel, cfg.DModel));
-        b = new Parameter(torch.zeros(cfg.DModel));
+        W = new Parameter(ParameterAllocation.Empty(cfg.DModel, cfg.DModel));
+        b = new Parameter(ParameterAllocation.Zeros(cfg.DModel));
         ln = new LayerNorm(cfg, Normalization.LN, "mlm_head.ln", hooks);
         RegisterComponents();
     }

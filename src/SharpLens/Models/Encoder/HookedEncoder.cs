@@ -41,6 +41,8 @@ public sealed partial class HookedEncoder : HookedRootModule
         Config = config.Validated();
         if (Config.AttnOnly) throw new ArgumentException("A BERT encoder has an MLP in every block; AttnOnly must be false.", nameof(config));
         Options = options ?? new ModelOptions();
+        // A loader overwrites every weight: allocate them in the model's dtype, so no float32 copy is ever made.
+        using var allocation = seed is null ? ParameterAllocation.In(Options.DType) : null;
         embed = new BertEmbed(Config, HookPoints);
         hook_full_embed = HookPoints.Create("hook_full_embed");
         blocks = new ModuleList<BertBlock>([.. Enumerable.Range(0, Config.NLayers).Select(l => new BertBlock(Config, l, HookPoints))]);

@@ -1,3 +1,4 @@
+using SharpLens.Models.Components;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,7 +13,7 @@ public sealed class TokenTypeEmbed : nn.Module
 
     public TokenTypeEmbed(ModelConfig cfg) : base("token_type_embed")
     {
-        W_token_type = new Parameter(torch.empty(TokenTypes, cfg.DModel));
+        W_token_type = new Parameter(ParameterAllocation.Empty(TokenTypes, cfg.DModel));
         RegisterComponents();
     }
 
