@@ -95,7 +95,11 @@ public static class ChapterCompiler
                 System.Text.Json.Nodes.JsonArray lines => string.Concat(lines.Select(l => (string?)l)),
                 var single => (string?)single ?? "",
             };
-            code.Add(string.Join('\n', text.Replace("\r\n", "\n").Split('\n').Select(l => l.TrimStart().StartsWith("#r ", StringComparison.Ordinal) || l.TrimStart().StartsWith("#i ", StringComparison.Ordinal) ? "//" + l : l)));
+            // The kernel checks in its own process (the check cell says so); here the checker's own setting decides, so
+            // `sharplens learn check chapterN.ipynb` checks in child processes, safe from a libtorch abort, as for a .cs file.
+            code.Add(string.Join('\n', text.Replace("\r\n", "\n").Split('\n').Select(l =>
+                l.TrimStart().StartsWith("#r ", StringComparison.Ordinal) || l.TrimStart().StartsWith("#i ", StringComparison.Ordinal) ||
+                l.TrimStart().StartsWith("Checker.InProcess = true;", StringComparison.Ordinal) ? "//" + l : l)));
         }
         return string.Join("\n\n", code);
     }

@@ -54,6 +54,14 @@ public sealed class LearnNotebookTests
         Assert.Contains($"file: Path.GetFullPath(\"chapter{number}.ipynb\")", check);
         Assert.DoesNotContain("Exercises.", check.Replace($"Chapter{number}.Exercises", ""));
         Assert.Equal(chapter.Exercises.Count, cells.Sum(c => Text(c!).Split("throw new NotImplementedException();").Length - 1));
+        Assert.StartsWith("Checker.InProcess = true;", check); // the kernel is the only process there is
+
+        // `sharplens learn check` reads the same cells as one script: no package directive, and the checker's own
+        // setting decides where the checks run (child processes in the CLI).
+        string script = ChapterCompiler.NotebookScript(ChapterNotebook.Render(number, ChapterVariant.Stub, "1.2.3"), "chapter.ipynb");
+        Assert.DoesNotContain("\n#r ", "\n" + script);
+        Assert.DoesNotContain("\nChecker.InProcess = true;", "\n" + script);
+        Assert.Contains("//Checker.InProcess = true;", script);
     }
 
     static CheckReport RunNotebook(int number, ChapterVariant variant)
