@@ -103,7 +103,9 @@ public static class ModelLoader
         string config = Path.Combine(folder, "config.json");
         if (!File.Exists(config)) return false;
         try { return HuggingFaceModels.IsEncoderType(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(config))?["model_type"]?.GetValue<string>()); }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { return false; }
+        // Unreadable (a repeated key is an ArgumentException when the object is first indexed): not an encoder's;
+        // the decoder's reader then refuses it naming config.json.
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or ArgumentException) { return false; }
     }
 
     /// <summary>

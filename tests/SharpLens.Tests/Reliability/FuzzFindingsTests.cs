@@ -59,6 +59,7 @@ public sealed class FuzzFindingsTests : IDisposable
     // Session 7's CLI run of every format (scripts/fuzz/run.sh's CLI step; cases that only the CLI's command line reaches).
     [Theory]
     [InlineData(36, "bpe-vocab", "a chunk cut from the BPE files made the prompt 33 tokens, past n_ctx = 32: refused as '--tokens: …' though --prompt was given, naming no tokenizer")]
+    [InlineData(66, "bert", "config.json with a key repeated: the CLI's encoder-or-decoder sniff indexed the JSON object outside its guard (unnamed ArgumentException)")]
     public void A_case_the_CLI_fuzz_run_found_is_refused_by_name(int k, string format, string what)
     {
         var c = Corpus.Case(Corpus.IndexOf(format, k));
