@@ -14,6 +14,7 @@ public sealed class LayerNorm : Norm
 {
     readonly Normalization _kind;
     readonly double _eps;
+    readonly Scalar _heldEps; // ε for the explicit path, held for the module's life (see HeldScalars)
     readonly long _dModel;
     readonly HookPoint? hook_scale, hook_normalized;
 
@@ -21,7 +22,7 @@ public sealed class LayerNorm : Norm
     {
         if (kind is not (Normalization.LN or Normalization.LNPre or Normalization.None)) throw new ArgumentException($"LayerNorm '{name}' cannot be of kind {kind}; use Norm.Create.", nameof(kind));
         _kind = kind;
-        _eps = cfg.Eps;
+        (_eps, _heldEps) = (cfg.Eps, cfg.Eps);
         _dModel = cfg.DModel;
         if (kind == Normalization.LN)
         {
@@ -43,9 +44,9 @@ public sealed class LayerNorm : Norm
             return nn.functional.layer_norm(x, [_dModel], w, b, _eps); // the fused kernel: same maths, one pass
 
         x = x - x.mean([-1], keepdim: true);
-        var scale = hook_scale.Apply((x.pow(2).mean([-1], keepdim: true) + _eps).sqrt()); // [batch, pos, 1]
+        var scale = hook_scale.Apply(x.pow(HeldScalars.Two).mean([-1], keepdim: true).add(_heldEps, HeldScalars.One).sqrt()); // [batch, pos, 1]
         x = x / scale;
-        if (w is not null) x = x * w + b!;
+        if (w is not null) x = (x * w).Plus(b!); // Plus: see HeldScalars
         return hook_normalized!.Apply(x);
     }
 }
