@@ -29,6 +29,15 @@ try
             Console.WriteLine($"{row.Tokens} tokens: time ×{row.TimeRatio:0} of fwd+bwd, memory ×{row.MemoryRatio:0.0}, {row.BackwardPasses} backward passes");
         return 0;
     }
+    if (args.Contains("--attention")) // one layer's attention core: fused kernel vs the explicit path, old and new
+    {
+        int Arg(string name, int fallback) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;
+        var attention = AttentionPathBenchmark.Run(Arg("--seq-len", 1024), Arg("--repeats", 15), Console.Out);
+        foreach (var name in new[] { "explicit_einsum", "explicit_matmul" })
+            Console.WriteLine($"{name} / fused: {attention.TimeRatio(name, "fused").Format()}  ({attention.MedianSeconds(name) * 1e3:F1} ms vs {attention.MedianSeconds("fused") * 1e3:F1} ms)");
+        Console.WriteLine($"explicit_matmul / explicit_einsum: {attention.TimeRatio("explicit_matmul", "explicit_einsum").Format()}");
+        return 0;
+    }
     if (args.Contains("--tracing"))
     {
         int Arg(string name, int fallback) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out int v) ? v : fallback;

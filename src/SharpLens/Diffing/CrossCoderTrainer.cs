@@ -195,19 +195,24 @@ public sealed class CrossCoderTrainer : IDisposable
         {
             var grads = _adam.Select(a => a.P.grad).OfType<Tensor>().ToList();
             double norm = Math.Sqrt(grads.Sum(g => g.pow(2).sum().item<float>()));
-            if (norm > Settings.MaxGradNorm) foreach (var g in grads) g.mul_(Settings.MaxGradNorm / (norm + 1e-6));
+            using Scalar clip = Settings.MaxGradNorm / (norm + 1e-6);
+            if (norm > Settings.MaxGradNorm) foreach (var g in grads) g.mul_(clip);
         }
         int t = Step + 1;
         double b1 = Settings.Beta1, b2 = Settings.Beta2;
         double correction1 = 1 - Math.Pow(b1, t), correction2 = 1 - Math.Pow(b2, t);
+        // Scalars held until the operations reading them return: TorchSharp does not keep one alive through a native
+        // call, so a collection on another thread could free it mid-operation (see NamedAdamW.Step).
+        using Scalar beta1 = b1, beta2 = b2, gradWeight = 1 - b1, squareWeight = 1 - b2, rootCorrection2 = Math.Sqrt(correction2),
+            epsilon = 1e-8, stepSize = -lr / correction1;
         foreach (var (_, p, m, v) in _adam)
         {
             var g = p.grad;
             if (g is null) continue;
-            m.mul_(b1).add_(g, alpha: 1 - b1);
-            v.mul_(b2).addcmul_(g, g, value: 1 - b2);
-            using var denominator = v.sqrt().div_(Math.Sqrt(correction2)).add_(1e-8);
-            p.addcdiv_(m, denominator, value: -lr / correction1);
+            m.mul_(beta1).add_(g, alpha: gradWeight);
+            v.mul_(beta2).addcmul_(g, g, value: squareWeight);
+            using var denominator = v.sqrt().div_(rootCorrection2).add_(epsilon, HeldScalars.One);
+            p.addcdiv_(m, denominator, value: stepSize);
         }
         if (Settings.SharedLatents > 0) TieSharedDecoders();
     }

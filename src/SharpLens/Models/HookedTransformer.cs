@@ -144,11 +144,12 @@ public partial class HookedTransformer : HookedRootModule
         var localMask = Config.UseLocalAttn ? new AttentionMask(pos, padding, device, past, Config.WindowSize) : null;
 
         // With padding, positions count real tokens only, so a left-padded prompt sees the positions it would alone.
+        using Scalar first = past, end = past + pos; // held (see HeldScalars)
         var positions = padding is null
-            ? torch.arange(past, past + pos, device: device).expand(tokens.shape[0], pos)
-            : (padding.to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0); // [batch, pos]
+            ? torch.arange(first, end, device: device).expand(tokens.shape[0], pos)
+            : padding.to(ScalarType.Int64).cumsum(1).sub(HeldScalars.One).clamp_min(HeldScalars.Zero); // [batch, pos]
         var residual = hook_embed.Apply(embed.Forward(tokens)); // [batch, pos, d_model]
-        if (pos_embed is not null) residual = residual + hook_pos_embed!.Apply(pos_embed.Forward(positions));
+        if (pos_embed is not null) residual = residual.Plus(hook_pos_embed!.Apply(pos_embed.Forward(positions))); // Plus: see HeldScalars
         var inputs = new BlockInputs(mask, localMask, _rotary?.Angles(positions), cache, _localRotary?.Angles(positions));
         foreach (var block in blocks) residual = block.Forward(residual, inputs);
         var logits = unembed.Forward(ln_final.Forward(residual)); // [batch, pos, d_vocab]

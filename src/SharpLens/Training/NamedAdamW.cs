@@ -1,5 +1,6 @@
 using System.Globalization;
 using SharpLens.Loading;
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -29,6 +30,7 @@ internal sealed class NamedAdamW : IDisposable
 
     public NamedAdamW(IEnumerable<(string name, Parameter parameter)> parameters, double learningRate, double beta1, double beta2, double weightDecay)
     {
+        (_beta1, _beta2, _weightDecay) = (beta1, beta2, weightDecay);
         Parameters = [.. parameters.Select(p => (p.name, p.parameter))];
         var duplicate = Parameters.GroupBy(p => p.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw new ArgumentException($"Parameter '{duplicate.Key}' is listed twice; each optimised parameter needs one name.", nameof(parameters));
@@ -41,12 +43,43 @@ internal sealed class NamedAdamW : IDisposable
     /// </summary>
     public Action<IReadOnlyList<(string Name, Parameter Parameter)>>? BeforeStep { get; init; }
 
-    /// <summary>One AdamW step at this learning rate, after <see cref="BeforeStep"/>.</summary>
+    readonly double _beta1, _beta2, _weightDecay;
+    const double Epsilon = 1e-8; // TorchSharp's AdamW default, which the optimizer above is built with
+
+    /// <summary>
+    /// One AdamW step at this learning rate, after <see cref="BeforeStep"/>: the same operations, in the same order, as
+    /// TorchSharp's <c>AdamW.step</c>, on the same state (so checkpoints and results are unchanged), with one difference.
+    /// </summary>
+    /// <remarks>
+    /// TorchSharp passes a <see cref="Scalar"/>'s native handle to libtorch without keeping the managed object alive
+    /// for the call, and Scalars belong to no dispose scope. So every implicit one (<c>mul_(0.9)</c>) can be finalized,
+    /// and its native value freed, while libtorch is still reading it, whenever a garbage collection runs on another
+    /// thread meanwhile: two trainings at once crashed with "Unknown scalar type." that way. Here every Scalar is
+    /// held (<c>using</c>) until the operation reading it has returned.
+    /// </remarks>
     public void Step(double learningRate)
     {
         foreach (var group in Optimizer.ParamGroups) group.LearningRate = learningRate;
-        using (no_grad()) BeforeStep?.Invoke(Parameters);
-        Optimizer.step();
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        BeforeStep?.Invoke(Parameters);
+        var states = Optimizer.state_dict().State;
+        using Scalar decay = 1 - learningRate * _weightDecay, beta1 = _beta1, beta2 = _beta2,
+            gradWeight = 1 - _beta1, squareWeight = 1 - _beta2, epsilon = Epsilon;
+        for (int i = 0; i < Parameters.Count; i++)
+        {
+            var (parameter, state) = (Parameters[i].Parameter, (AdamW.State)states[i]);
+            var grad = parameter.grad;
+            if (grad is null) continue;
+            state.step += 1;
+            parameter.mul_(decay);
+            double correction1 = 1 - Math.Pow(_beta1, state.step), correction2 = 1 - Math.Pow(_beta2, state.step);
+            state.exp_avg.mul_(beta1).add_(grad, alpha: gradWeight);
+            state.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value: squareWeight);
+            using Scalar rootCorrection2 = Math.Sqrt(correction2), stepSize = -learningRate / correction1;
+            var denominator = state.exp_avg_sq.sqrt().div_(rootCorrection2).add_(epsilon, HeldScalars.One);
+            parameter.addcdiv_(state.exp_avg, denominator, value: stepSize);
+        }
     }
 
     /// <summary>One parameter's live AdamW state (its step count and moments), by name.</summary>

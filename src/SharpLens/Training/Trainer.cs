@@ -64,6 +64,7 @@ public static class Trainer
             testLosses.AddRange(state.TestLosses);
         }
 
+        using Scalar microBatches = settings.MicroBatches; // held through every step (see HeldScalars)
         var clock = Stopwatch.StartNew();
         TimeSpan Elapsed() => before + clock.Elapsed;
         double? lastTest = testLosses.Count > 0 ? testLosses[^1].Loss : null;
@@ -75,19 +76,19 @@ public static class Trainer
                 cancellation.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 double lr = settings.LearningRateAt(step);
-                foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
 
                 var batch = nextBatch(step, generator);
                 optimizer.zero_grad();
                 double loss = 0;
                 foreach (var micro in MicroBatches(batch, settings.MicroBatches))
                 {
-                    var microLoss = (options.Loss is { } lossOf ? lossOf(model, micro) : NextTokenLoss(model, micro.Tokens, micro.LossMask)) / settings.MicroBatches;
+                    var microLoss = options.Loss is { } lossOf ? lossOf(model, micro) : NextTokenLoss(model, micro.Tokens, micro.LossMask);
+                    if (settings.MicroBatches > 1) microLoss = microLoss.div(microBatches);
                     microLoss.backward();
                     loss += microLoss.ToDouble();
                 }
                 if (settings.MaxGradNorm is double maxNorm) nn.utils.clip_grad_norm_(parameters, maxNorm);
-                optimizer.step();
+                adamW.Step(lr);
                 losses.Add(loss);
 
                 int done = step + 1;
@@ -166,7 +167,7 @@ public static class Trainer
                 $"lossMask has shape {ShapeText.Of(lossMask.shape)} but there are {ShapeText.Of(perToken.shape)} predictions " +
                 "(one per position but the last); give a [batch, pos - 1] mask.", nameof(lossMask));
         var mask = lossMask.to(perToken.dtype);
-        return (perToken * mask).sum() / mask.sum().clamp_min(1);
+        return (perToken * mask).sum() / mask.sum().clamp_min(HeldScalars.One);
     }
 
     /// <summary>Cross-entropy of each next-token prediction: [batch, pos - 1], entry t for predicting token t+1.</summary>

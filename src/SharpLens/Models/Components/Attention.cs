@@ -27,6 +27,7 @@ public sealed class Attention : nn.Module
     readonly bool _useAttnResult, _grouped;
     readonly double _scale;
     readonly double? _softCap;
+    readonly Scalar _heldScale, _heldRescale; // _scale, and √d_head / _scale for the fused kernel, held (see HeldScalars)
     readonly RotaryEmbedding? _rotary;
 
     public Parameter W_Q; // [n_heads, d_model, d_head]
@@ -45,6 +46,7 @@ public sealed class Attention : nn.Module
     {
         (_nHeads, _nKvHeads, _dHead, _dModel, _useAttnResult) = (cfg.NHeads, cfg.KeyValueHeads, cfg.DHead, cfg.DModel, cfg.UseAttnResult);
         (_scale, _softCap) = (cfg.AttentionScale, cfg.AttnScoresSoftCap);
+        (_heldScale, _heldRescale) = (_scale, Math.Sqrt(_dHead) / _scale);
         W_Q = new Parameter(ParameterAllocation.Empty(_nHeads, _dModel, _dHead));
         b_Q = new Parameter(ParameterAllocation.Zeros(_nHeads, _dHead));
         _keyWeights = new Parameter(ParameterAllocation.Empty(_nKvHeads, _dModel, _dHead));
@@ -107,20 +109,22 @@ public sealed class Attention : nn.Module
         Tensor z;
         if (hook_attn_scores.HasHooks || hook_pattern.HasHooks || _softCap is not null)
         {
-            // Scaling and masking write into the fresh product: the scores are [head, pos, pos] per sequence,
-            // by far the largest activation, and two more copies of them would double the time and memory here.
-            var scores = torch.einsum("bqhd,bkhd->bhqk", q, k).div_(_scale); // [batch, head, query_pos, key_pos]
+            // The scores, [head, query_pos, key_pos] per sequence, are by far the largest activation, so each pass over
+            // them costs more than the products around them: the scale goes into q (d_head wide) before the product,
+            // masking writes into the fresh product, and one batched product per side does the rest.
+            var qHeads = q.div(_heldScale).transpose(1, 2); // [batch, head, query_pos, d_head]
+            var scores = qHeads.MatMul(k.permute(0, 2, 3, 1)); // [batch, head, query_pos, key_pos]
             if (_softCap is double cap) scores = scores.div_(cap).tanh_().mul_(cap);
             scores = hook_attn_scores.Apply(mask.ApplyInPlace(scores));
             var pattern = hook_pattern.Apply(scores.softmax(-1)); // [batch, head, query_pos, key_pos]
-            z = torch.einsum("bhqk,bkhd->bqhd", pattern, v); // [batch, pos, head, d_head]
+            z = pattern.MatMul(v.transpose(1, 2)).transpose(1, 2); // [batch, pos, head, d_head]
         }
         else
         {
             // The kernel divides by sqrt(d_head); a model with another scale has its queries rescaled to match.
             double rescale = Math.Sqrt(_dHead) / _scale;
             var fused = mask.ForFusedKernel;
-            z = nn.functional.scaled_dot_product_attention((rescale == 1 ? q : q * rescale).transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+            z = nn.functional.scaled_dot_product_attention((rescale == 1 ? q : q.mul(_heldRescale)).transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
                 attn_mask: fused, is_casual: fused is null).transpose(1, 2); // [batch, pos, head, d_head]
         }
         z = hook_z.Apply(z);
@@ -128,7 +132,7 @@ public sealed class Attention : nn.Module
         if (_useAttnResult)
         {
             var result = hook_result!.Apply(torch.einsum("bphd,hdm->bphm", z, W_O)); // [batch, pos, head, d_model]
-            return result.sum(2) + b_O; // [batch, pos, d_model]
+            return result.sum(2).Plus(b_O); // [batch, pos, d_model]; Plus: see HeldScalars
         }
         return Affine.Apply(z.reshape(batch, pos, _nHeads * _dHead), W_O.reshape(_nHeads * _dHead, _dModel), b_O); // [batch, pos, d_model]
     }

@@ -11,6 +11,7 @@ namespace SharpLens.Models.Components;
 /// </summary>
 public sealed class AttentionMask
 {
+    static readonly Scalar MinusInfinity = float.NegativeInfinity; // held for the process (see HeldScalars)
     readonly Tensor? _allowed; // [query, key], [batch, 1, query, key] or (not causal) [batch, 1, 1, key] bool; null for the plain causal square
 
     /// <param name="positions">how many new positions (queries) this forward pass computes</param>
@@ -31,10 +32,11 @@ public sealed class AttentionMask
             return;
         }
         if (padding is null && past == 0 && window is null) return;
-        var query = torch.arange(past, past + positions, device: device)[.., TensorIndex.None]; // [query, 1] absolute positions
-        var key = torch.arange(Keys, device: device)[TensorIndex.None, ..]; // [1, key]
+        using Scalar first = past, end = past + positions, keys = Keys, width = window ?? 0; // held (see HeldScalars)
+        var query = torch.arange(first, end, device: device)[.., TensorIndex.None]; // [query, 1] absolute positions
+        var key = torch.arange(keys, device: device)[TensorIndex.None, ..]; // [1, key]
         var allowed = key <= query; // [query, key]
-        if (window is int w) allowed = allowed & (query - key < w);
+        if (window is not null) allowed = allowed & (query - key).lt(width);
         if (padding is not null)
         {
             var keyIsReal = padding.to(ScalarType.Bool)[.., TensorIndex.None, TensorIndex.None, ..]; // [batch, 1, 1, key]
@@ -53,10 +55,10 @@ public sealed class AttentionMask
     public Tensor? ForFusedKernel => _allowed;
 
     /// <summary>Sets disallowed scores to −∞, as TransformerLens does before hook_attn_scores.</summary>
-    public Tensor Apply(Tensor scores) => scores.masked_fill(Disallowed(scores.device), float.NegativeInfinity); // [batch, head, query_pos, key_pos]
+    public Tensor Apply(Tensor scores) => scores.masked_fill(Disallowed(scores.device), MinusInfinity); // [batch, head, query_pos, key_pos]
 
     /// <summary>As <see cref="Apply"/>, writing into <paramref name="scores"/> (a fresh tensor nothing else reads).</summary>
-    public Tensor ApplyInPlace(Tensor scores) => scores.masked_fill_(Disallowed(scores.device), float.NegativeInfinity); // [batch, head, query_pos, key_pos]
+    public Tensor ApplyInPlace(Tensor scores) => scores.masked_fill_(Disallowed(scores.device), MinusInfinity); // [batch, head, query_pos, key_pos]
 
     Tensor Disallowed(Device device) => // [query, key], [batch, 1, query, key] or [batch, 1, 1, key]
         _allowed is null ? torch.ones(Positions, Positions, ScalarType.Bool, device).triu(1) : _allowed.logical_not();

@@ -14,6 +14,7 @@ public sealed class LayerNorm : Norm
 {
     readonly Normalization _kind;
     readonly double _eps;
+    readonly Scalar _heldEps; // ε for the explicit path, held for the module's life (see HeldScalars)
     readonly long _dModel;
     readonly HookPoint? hook_scale, hook_normalized;
 
@@ -21,7 +22,7 @@ public sealed class LayerNorm : Norm
     {
         if (kind is not (Normalization.LN or Normalization.LNPre or Normalization.None)) throw new ArgumentException($"LayerNorm '{name}' cannot be of kind {kind}; use Norm.Create.", nameof(kind));
         _kind = kind;
-        _eps = cfg.Eps;
+        (_eps, _heldEps) = (cfg.Eps, cfg.Eps);
         _dModel = cfg.DModel;
         if (kind == Normalization.LN)
         {
@@ -46,9 +47,9 @@ public sealed class LayerNorm : Norm
         var dtype = x.dtype;
         var wide = dtype is ScalarType.BFloat16 or ScalarType.Float16 ? x.to(ScalarType.Float32) : x;
         wide = wide - wide.mean([-1], keepdim: true);
-        var scale = hook_scale.Apply((wide.pow(2).mean([-1], keepdim: true) + _eps).sqrt().to(dtype)); // [batch, pos, 1]
+        var scale = hook_scale.Apply(wide.pow(HeldScalars.Two).mean([-1], keepdim: true).add(_heldEps, HeldScalars.One).sqrt().to(dtype)); // [batch, pos, 1]
         x = (wide / scale.to(wide.dtype)).to(dtype);
-        if (w is not null) x = x * w + b!;
+        if (w is not null) x = (x * w).Plus(b!); // Plus: see HeldScalars
         return hook_normalized!.Apply(x);
     }
 }

@@ -51,7 +51,7 @@ public sealed class Mlp : nn.Module
         {
             var pre = hook_pre.Apply(x.MatMul(W_gate));             // [batch, pos, d_mlp]
             var preLinear = hook_pre_linear!.Apply(x.MatMul(W_in)); // [batch, pos, d_mlp]
-            post = hook_post.Apply(Activate(pre, _act) * preLinear + b_in); // [batch, pos, d_mlp]
+            post = hook_post.Apply((Activate(pre, _act) * preLinear).Plus(b_in)); // [batch, pos, d_mlp]; Plus: see HeldScalars
         }
         return Affine.Apply(post, W_out, b_out); // [batch, pos, d_model]
     }

@@ -12,7 +12,7 @@ namespace SharpLens.Models.Components;
 /// </summary>
 public sealed class RMSNorm : Norm
 {
-    readonly double _eps;
+    readonly Scalar _eps; // held for the module's life (see HeldScalars)
     readonly HookPoint hook_scale, hook_normalized;
 
     /// <param name="length">how many values are normalised together (d_model unless given: a query/key norm's d_head or n_heads·d_head)</param>
@@ -30,7 +30,7 @@ public sealed class RMSNorm : Norm
     {
         // Hugging Face normalises in float32 whatever the model's dtype, then casts back before the weight.
         var x32 = x.to(ScalarType.Float32);
-        var scale = hook_scale.Apply((x32.pow(2).mean([-1], keepdim: true) + _eps).sqrt()); // [batch, pos, 1]
+        var scale = hook_scale.Apply(x32.pow(HeldScalars.Two).mean([-1], keepdim: true).add(_eps, HeldScalars.One).sqrt()); // [batch, pos, 1]
         var normalized = hook_normalized.Apply((x32 / scale).to(x.dtype)); // [batch, pos, d_model]
         return w is null ? normalized : normalized * w;
     }

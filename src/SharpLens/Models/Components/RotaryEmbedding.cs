@@ -115,7 +115,7 @@ public sealed class RotaryEmbedding
         var rotated = x[.., .., .., .._rotaryDim]; // [batch, pos, head, rotary_dim]
         var half = _rotaryDim / 2;
         var rotateHalf = torch.cat([-rotated[.., .., .., half..], rotated[.., .., .., ..half]], -1); // [batch, pos, head, rotary_dim]
-        var result = rotated * cos.to(x.dtype) + rotateHalf * sin.to(x.dtype);
+        var result = (rotated * cos.to(x.dtype)).Plus(rotateHalf * sin.to(x.dtype)); // Plus: see HeldScalars
         return _rotaryDim == x.shape[^1] ? result : torch.cat([result, x[.., .., .., _rotaryDim..]], -1); // [batch, pos, head, d_head]
     }
 }

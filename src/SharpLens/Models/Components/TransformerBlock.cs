@@ -70,14 +70,14 @@ public sealed class TransformerBlock : nn.Module
         var attnOut = attn.Forward(ln1.Forward(residPre), mask, rotary, inputs.Cache?[_layer]); // [batch, pos, d_model]
         if (ln1_post is not null) attnOut = ln1_post.Forward(attnOut);
         attnOut = hook_attn_out.Apply(attnOut);
-        if (_mlp is null) return scope.MoveToOuter(hook_resid_post.Apply(residPre + attnOut));
+        if (_mlp is null) return scope.MoveToOuter(hook_resid_post.Apply(residPre.Plus(attnOut)));
 
-        var residMid = _parallel ? residPre : hook_resid_mid!.Apply(residPre + attnOut);
+        var residMid = _parallel ? residPre : hook_resid_mid!.Apply(residPre.Plus(attnOut));
         var normalized = ln2!.Forward(residMid);
         var mlpOut = _mlp is MixtureOfExperts moe ? moe.Forward(normalized) : ((Mlp)_mlp).Forward(normalized); // [batch, pos, d_model]
         if (ln2_post is not null) mlpOut = ln2_post.Forward(mlpOut);
         mlpOut = hook_mlp_out!.Apply(mlpOut);
-        var residPost = _parallel ? residPre + attnOut + mlpOut : residMid + mlpOut;
+        var residPost = _parallel ? residPre.Plus(attnOut).Plus(mlpOut) : residMid.Plus(mlpOut); // Plus: see HeldScalars
         return scope.MoveToOuter(hook_resid_post.Apply(residPost));
     }
 }

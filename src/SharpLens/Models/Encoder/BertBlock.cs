@@ -41,9 +41,9 @@ public sealed class BertBlock : nn.Module
         using var scope = torch.NewDisposeScope();
         var residPre = hook_resid_pre.Apply(x);
         var attnOut = hook_attn_out.Apply(attn.Forward(residPre, mask));
-        var normalizedMid = ln1.Forward(hook_resid_mid.Apply(residPre + attnOut));
+        var normalizedMid = ln1.Forward(hook_resid_mid.Apply(residPre.Plus(attnOut))); // Plus: see HeldScalars
         var mlpOut = hook_mlp_out.Apply(mlp.Forward(normalizedMid));
-        var residPost = hook_resid_post.Apply(normalizedMid + mlpOut);
+        var residPost = hook_resid_post.Apply(normalizedMid.Plus(mlpOut));
         return scope.MoveToOuter(hook_normalized_resid_post.Apply(ln2.Forward(residPost)));
     }
 }

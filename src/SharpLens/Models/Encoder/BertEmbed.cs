@@ -32,10 +32,11 @@ public sealed class BertEmbed : nn.Module
 
     public Tensor Forward(Tensor tokens, Tensor tokenTypeIds) // tokens, tokenTypeIds: [batch, pos]
     {
-        var positions = torch.arange(tokens.shape[1], device: tokens.device).expand(tokens.shape[0], -1); // [batch, pos]
+        using Scalar length = tokens.shape[1]; // held (see HeldScalars)
+        var positions = torch.arange(length, device: tokens.device).expand(tokens.shape[0], -1); // [batch, pos]
         var words = hook_embed.Apply(embed.Forward(tokens));                                  // [batch, pos, d_model]
         var place = hook_pos_embed.Apply(pos_embed.Forward(positions));                      // [batch, pos, d_model]
         var segment = hook_token_type_embed.Apply(token_type_embed.Forward(tokenTypeIds));   // [batch, pos, d_model]
-        return ln.Forward(words + place + segment);
+        return ln.Forward(words.Plus(place).Plus(segment)); // Plus: see HeldScalars
     }
 }
