@@ -295,8 +295,7 @@ public static class Chapter4
         ];
     }
 
-    /// <summary>Two or three losses as a small log-scale chart (one point each), for the chapter's page.</summary>
+    /// <summary>Two or three losses as bars on a log scale, for the chapter's page.</summary>
     static string LossBars(IReadOnlyList<(string Name, double Loss)> losses) =>
-        Svg.LinePlot([.. losses.Select((l, i) => new Series(l.Name, [i, i + 0.6], [l.Loss, l.Loss], i == 0 ? Svg.Blue : Svg.Orange))],
-            "", "loss (log scale)", width: 360, height: 220, logY: true);
+        Svg.BarChart([.. losses.Select((l, i) => (l.Name, l.Loss, i == 0 ? Svg.Blue : Svg.Orange))], "loss (log scale)", logX: true);
 }

@@ -10,7 +10,7 @@ public sealed record Series(string Name, IReadOnlyList<double> X, IReadOnlyList<
 /// <summary>A vertical marker on a line plot, e.g. where the repeated half starts.</summary>
 public sealed record Marker(double X, string Label);
 
-/// <summary>Inline SVG charts (line plots and heatmaps) that need no script, font or file from outside the page.</summary>
+/// <summary>Inline SVG charts (line plots, bar charts and heatmaps) that need no script, font or file from outside the page.</summary>
 public static class Svg
 {
     public const string Blue = "#2563eb", Orange = "#ea580c", Green = "#16a34a", Gray = "#6b7280";
@@ -68,6 +68,49 @@ public static class Svg
         }
         svg.Append($"<text x=\"{F(left + plotW / 2)}\" y=\"{height - 6}\" text-anchor=\"middle\" class=\"title\">{E(xTitle)}</text>");
         svg.Append($"<text transform=\"translate(14 {F(top + plotH / 2)}) rotate(-90)\" text-anchor=\"middle\" class=\"title\">{E(yTitle)}</text>");
+        svg.Append("</svg>");
+        return svg.ToString();
+    }
+
+    /// <summary>
+    /// Horizontal bars, one per (label, value), each labelled with its value; on a log axis (<paramref name="logX"/>)
+    /// a bar runs from the decade below the smallest value, so values orders of magnitude apart stay comparable.
+    /// </summary>
+    public static string BarChart(IReadOnlyList<(string Label, double Value, string Color)> bars, string valueTitle,
+        int width = 480, bool logX = false)
+    {
+        const int barH = 22, gap = 10, top = 10, bottom = 40;
+        int left = 16 + 7 * Math.Max(2, bars.Select(b => b.Label.Length).DefaultIfEmpty(0).Max()), right = 90;
+        int height = top + bars.Count * (barH + gap) + bottom;
+        double Scale(double v) => logX ? (v > 0 ? Math.Log10(v) : double.NaN) : v;
+        var scaled = bars.Select(b => Scale(b.Value)).Where(double.IsFinite).DefaultIfEmpty(0).ToList();
+        double x0 = logX ? Math.Floor(scaled.Min()) : Math.Min(0, scaled.Min());
+        double x1 = logX ? Math.Max(Math.Ceiling(scaled.Max()), x0 + 1) : Math.Max(scaled.Max(), x0 + 1e-9);
+        double plotW = width - left - right;
+        double Px(double x) => left + (x - x0) / (x1 - x0) * plotW;
+
+        var svg = new StringBuilder();
+        svg.Append($"<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\">");
+        double axisY = top + bars.Count * (barH + gap);
+        var ticks = logX ? Enumerable.Range((int)x0, (int)(x1 - x0) + 1).Select(d => (double)d).Where((_, i) => i % Math.Max(1, (int)Math.Ceiling((x1 - x0) / 6)) == 0)
+            : NiceTicks(x0, x1, 5);
+        foreach (double t in ticks)
+        {
+            string label = logX ? (t >= -2 && t <= 3 ? F(Math.Pow(10, t)) : $"1e{t:0}") : F(t);
+            svg.Append($"<line x1=\"{F(Px(t))}\" x2=\"{F(Px(t))}\" y1=\"{top}\" y2=\"{F(axisY)}\" class=\"grid\"/>");
+            svg.Append($"<text x=\"{F(Px(t))}\" y=\"{F(axisY + 16)}\" text-anchor=\"middle\" class=\"tick\">{label}</text>");
+        }
+        for (int i = 0; i < bars.Count; i++)
+        {
+            var (name, value, color) = bars[i];
+            double y = top + i * (barH + gap), v = Scale(value), end = double.IsFinite(v) ? Px(v) : Px(x0);
+            svg.Append($"<text x=\"{left - 6}\" y=\"{F(y + barH * 0.65)}\" text-anchor=\"end\" class=\"legend\">{E(name)}</text>");
+            svg.Append($"<rect x=\"{F(Px(x0))}\" y=\"{F(y)}\" width=\"{F(Math.Max(1, end - Px(x0)))}\" height=\"{barH}\" fill=\"{color}\">" +
+                       $"<title>{E(name)}: {value.ToString("g4", CultureInfo.InvariantCulture)}</title></rect>");
+            svg.Append($"<text x=\"{F(end + 6)}\" y=\"{F(y + barH * 0.65)}\" class=\"tick\">{value.ToString("g3", CultureInfo.InvariantCulture)}</text>");
+        }
+        svg.Append($"<line x1=\"{F(Px(x0))}\" x2=\"{F(Px(x0))}\" y1=\"{top}\" y2=\"{F(axisY)}\" class=\"axis\"/>");
+        svg.Append($"<text x=\"{F(left + plotW / 2)}\" y=\"{height - 6}\" text-anchor=\"middle\" class=\"title\">{E(valueTitle)}</text>");
         svg.Append("</svg>");
         return svg.ToString();
     }
