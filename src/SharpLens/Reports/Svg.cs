@@ -15,7 +15,11 @@ public static class Svg
 {
     public const string Blue = "#2563eb", Orange = "#ea580c", Green = "#16a34a", Gray = "#6b7280";
 
-    static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
+    static string F(double v)
+    {
+        string s = v.ToString("0.##", CultureInfo.InvariantCulture);
+        return s == "-0" ? "0" : s; // a tick at a tiny negative round-off prints as 0, not "-0"
+    }
     static string E(string s) => WebUtility.HtmlEncode(s);
 
     /// <summary>A line plot with axes, ticks, axis titles, a legend, optional vertical markers and an optional log-scale y axis.</summary>
