@@ -315,10 +315,12 @@ public sealed class NotebookRoute(PackedFeed feed, ITestOutputHelper output)
     /// <c>sharplens learn solution N --notebook</c>: the chapter's solution notebook, rendered by the library call the
     /// CLI makes, executed in the kernel. Its last cell checks every exercise in the kernel's process: each passes,
     /// and the plots page is written beside the notebook. Chapter 1 (a transformer from scratch) and chapter 5
-    /// (attribution graphs, on a seeded random model) need no training.
+    /// (attribution graphs, on a seeded random model) need no training; chapter 4 trains its small modular-addition
+    /// model once (about half a minute), and has a helper function that its exercises call.
     /// </summary>
     [Theory]
     [InlineData(1)]
+    [InlineData(4)]
     [InlineData(5)]
     public void A_chapters_solution_notebook_passes_its_check_cell_in_the_kernel(int number)
     {
