@@ -310,6 +310,52 @@ public sealed class NotebookRoute(PackedFeed feed, ITestOutputHelper output)
         Assert.Contains("<iframe title=\\\"SAE features on the latent organism", executed);
         Assert.Contains("MiniLM cos(0,1) = 0.666", executed);
     }
+
+    /// <summary>
+    /// <c>sharplens learn solution N --notebook</c>: the chapter's solution notebook, rendered by the library call the
+    /// CLI makes, executed in the kernel. Its last cell checks every exercise in the kernel's process: each passes,
+    /// and the plots page is written beside the notebook. Chapter 1 (a transformer from scratch) and chapter 5
+    /// (attribution graphs, on a seeded random model) need no training; chapter 4 trains its small modular-addition
+    /// model once (about half a minute), and has a helper function that its exercises call.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void A_chapters_solution_notebook_passes_its_check_cell_in_the_kernel(int number)
+    {
+        var chapter = SharpLens.Learn.Chapters.Get(number);
+        string name = Path.GetFileNameWithoutExtension(SharpLens.Learn.ChapterNotebook.FileName(number)); // the check cell names chapterN.ipynb
+        string executed = Execute(name, SharpLens.Learn.ChapterNotebook.Render(number, SharpLens.Learn.ChapterVariant.Solution, "0.1.0"));
+
+        var cells = System.Text.Json.Nodes.JsonNode.Parse(executed)!["cells"]!.AsArray();
+        var code = cells.Where(c => (string?)c!["cell_type"] == "code").ToList();
+        Assert.All(code, c => Assert.NotNull(c!["execution_count"])); // every cell ran
+        string check = CellOutput(code[^1]!);
+        output.WriteLine("check cell:\n" + check);
+        Assert.Contains($"Chapter {number}: checking {name}.ipynb against SharpLens's own implementation", check);
+        foreach (var exercise in chapter.Exercises) Assert.Contains($"  ✓ {exercise}\n", check);
+        Assert.Contains($"All {chapter.Exercises.Count} exercises pass.", check);
+        Assert.DoesNotContain("✗", check);
+        Assert.DoesNotContain("Exception", check);
+        Assert.DoesNotContain("the check could not run", check);
+        Assert.True(File.Exists(Path.Combine(feed.Work, "notebook-" + name, name + ".html")), "the plots page beside the notebook");
+    }
+
+    /// <summary>What a code cell printed and returned: its streams and its plain-text results, in order.</summary>
+    static string CellOutput(System.Text.Json.Nodes.JsonNode cell)
+    {
+        static string Text(System.Text.Json.Nodes.JsonNode? node) => node switch
+        {
+            null => "",
+            System.Text.Json.Nodes.JsonArray lines => string.Concat(lines.Select(l => (string?)l)),
+            _ => (string?)node ?? "",
+        };
+        var text = new System.Text.StringBuilder();
+        foreach (var o in cell["outputs"]!.AsArray())
+            text.Append((string?)o!["output_type"] == "stream" ? Text(o["text"]) : Text(o["data"]?["text/plain"]));
+        return text.ToString();
+    }
 }
 
 /// <summary>Runs a process to completion (or kills its tree at the limit) and returns its exit code and interleaved output.</summary>

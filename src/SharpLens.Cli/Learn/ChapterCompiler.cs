@@ -33,6 +33,13 @@ public static class ChapterCompiler
     const string ImplicitUsings = "global using System;\nglobal using System.Collections.Generic;\nglobal using System.IO;\nglobal using System.Linq;\n" +
                                   "global using System.Net.Http;\nglobal using System.Threading;\nglobal using System.Threading.Tasks;\n";
 
+    /// <summary>
+    /// What the .NET Interactive C# kernel imports before a notebook's first cell (seen in Microsoft.dotnet-interactive
+    /// 1.0.712001: Path, Thread and HttpClient do not compile there): a notebook is checked with these, not a project's
+    /// implicit usings, so what passes here compiles in the kernel.
+    /// </summary>
+    const string KernelUsings = "using System; using System.Collections.Generic; using System.Linq; using System.Text; using System.Threading.Tasks;\n";
+
     /// <summary>Images already compiled in this process, by source and path: a source checked again (the tests check each solution several times) compiles once.</summary>
     static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (byte[] Assembly, byte[] Pdb)> Compiled = new();
 
@@ -109,7 +116,7 @@ public static class ChapterCompiler
     {
         string script = NotebookScript(json, path);
         var parse = new CSharpParseOptions(LanguageVersion.Latest, kind: SourceCodeKind.Script);
-        var tree = CSharpSyntaxTree.ParseText(string.Join("\n", ImplicitUsings.Split('\n').Select(l => l.Replace("global using", "using", StringComparison.Ordinal))) + script, parse,
+        var tree = CSharpSyntaxTree.ParseText(KernelUsings + script, parse,
             path: Path.GetFullPath(path), encoding: System.Text.Encoding.UTF8);
         var options = new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable,
             optimizationLevel: OptimizationLevel.Debug, concurrentBuild: false);

@@ -33,7 +33,9 @@ public static class ChapterNotebook
         cells.Add((JsonNode)Markdown(intro));
 
         // The package and the usings.
-        var usings = new List<string> { $"#r \"nuget: SharpLens.Cpu, {packageVersion}\"" };
+        // The kernel's own usings are System, System.Collections.Generic, System.Linq, System.Text and
+        // System.Threading.Tasks; a file-based app also has System.IO (implicit usings), which the check cell's Path needs.
+        var usings = new List<string> { $"#r \"nuget: SharpLens.Cpu, {packageVersion}\"", "using System.IO;" };
         for (; i < lines.Length && !lines[i].StartsWith("return ", StringComparison.Ordinal); i++)
             if (lines[i].StartsWith("using ", StringComparison.Ordinal)) usings.Add(lines[i]);
         cells.Add((JsonNode)Code(usings));

@@ -64,6 +64,28 @@ public sealed class LearnNotebookTests
         Assert.Contains("//Checker.InProcess = true;", script);
     }
 
+    /// <summary>
+    /// The kernel compiles each cell on its own, in order, so a cell may call only functions of earlier cells (and its
+    /// own); one script (what <c>sharplens learn check</c> compiles) would hide a call to a later cell. Chapter 4's
+    /// SumDirections once came after the exercises that call it: CS0103 in the kernel.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ChapterNumbers))]
+    public void A_notebook_cell_calls_only_functions_defined_in_it_or_earlier_cells(int number)
+    {
+        var cells = JsonNode.Parse(ChapterNotebook.Render(number, ChapterVariant.Solution, "1.2.3"))!["cells"]!.AsArray()
+            .Where(c => (string?)c!["cell_type"] == "code").Select(c => string.Concat(c!["source"]!.AsArray().Select(l => (string?)l))).ToList();
+        var definedIn = new Dictionary<string, int>();
+        for (int i = 0; i < cells.Count; i++)
+            foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(cells[i], @"^[A-Za-z][\w<>\[\], ]*?\s(\w+)\(", System.Text.RegularExpressions.RegexOptions.Multiline))
+                definedIn[m.Groups[1].Value] = i;
+        Assert.NotEmpty(definedIn);
+        for (int i = 0; i < cells.Count; i++)
+            foreach (var (name, at) in definedIn)
+                Assert.False(at > i && System.Text.RegularExpressions.Regex.IsMatch(cells[i], $@"\b{name}\b"),
+                    $"code cell {i} uses {name}, which only code cell {at} defines");
+    }
+
     static CheckReport RunNotebook(int number, ChapterVariant variant)
     {
         Checker.RecordProgress = false;

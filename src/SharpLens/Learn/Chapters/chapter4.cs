@@ -97,6 +97,23 @@ static class Exercises
         //< solution
     }
 
+    // The unit directions cos(w_k(a + b)), sin(w_k(a + b)) over the p² inputs, one pair of columns per key k: [p², 2·keys].
+    // Given (exercises 5 and 6 use it); a notebook defines it in the cell before theirs.
+    static Tensor SumDirections(int p, int[] keys)
+    {
+        var a = torch.arange(p, dtype: ScalarType.Float64).repeat_interleave(p); // [p²]: a of row a·p + b
+        var b = torch.arange(p, dtype: ScalarType.Float64).repeat(p);            // [p²]: b of row a·p + b
+        var columns = new List<Tensor>();
+        foreach (int k in keys)
+        {
+            var angle = (a + b) * (2 * Math.PI * k / p);
+            columns.Add(angle.cos());
+            columns.Add(angle.sin());
+        }
+        var D = torch.stack(columns, 1);                                     // [p², 2·keys]
+        return D / D.norm(0, keepdim: true);                                 // unit columns
+    }
+
     // ── 5. RestrictedLogits ──────────────────────────────────────────────────────────────────────────────────────
     // The paper's restricted loss keeps only what the key frequencies explain. Over the p² inputs (row a·p + b), the
     // directions cos(w_k(a + b)) and sin(w_k(a + b)), w_k = 2πk/p, each normalised to unit length, are orthonormal
@@ -122,21 +139,5 @@ static class Exercises
         var D = SumDirections(p, keys);                                      // [p², 2·keys]
         return logits - D.MatMul(D.t().MatMul(logits));                      // [p², p]
         //< solution
-    }
-
-    // The unit directions cos(w_k(a + b)), sin(w_k(a + b)) over the p² inputs, one pair of columns per key k: [p², 2·keys].
-    static Tensor SumDirections(int p, int[] keys)
-    {
-        var a = torch.arange(p, dtype: ScalarType.Float64).repeat_interleave(p); // [p²]: a of row a·p + b
-        var b = torch.arange(p, dtype: ScalarType.Float64).repeat(p);            // [p²]: b of row a·p + b
-        var columns = new List<Tensor>();
-        foreach (int k in keys)
-        {
-            var angle = (a + b) * (2 * Math.PI * k / p);
-            columns.Add(angle.cos());
-            columns.Add(angle.sin());
-        }
-        var D = torch.stack(columns, 1);                                     // [p², 2·keys]
-        return D / D.norm(0, keepdim: true);                                 // unit columns
     }
 }
